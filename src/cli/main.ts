@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+/**
+ * The `mbpo-arm` command. Each subcommand's body lives in its own module; this file only parses
+ * flags, builds the config and turns errors into one-line messages.
+ */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { type Config, defaultConfig, loadConfig, withOverrides } from "../config/config.js";
+import { createPolicy } from "../control/policies/index.js";
+import { resolveDataPath } from "../util/paths.js";
+import { runSimBenchmark } from "./bench-sim-command.js";
+import { runDynamicsCommand } from "./dynamics-command.js";
+import { closeLogger, createLogger, type Logger } from "./logger.js";
+import { runCommand } from "./run-command.js";
+
+function integer(name: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+    return n;
+  };
+}
+
+function collectParam(value: string, previous: Record<string, unknown>): Record<string, unknown> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got "${value}"`);
+  const raw = value.slice(eq + 1);
+  let parsed: unknown = raw;
+  if (raw === "true" || raw === "false") parsed = raw === "true";
+  else if (raw.trim() !== "" && Number.isFinite(Number(raw))) parsed = Number(raw);
+  return { ...previous, [value.slice(0, eq)]: parsed };
+}
+
+interface CommonFlags {
+  config?: string;
+  param: Record<string, unknown>;
+  logFile?: string | false;
+  verbose?: boolean;
+  json?: boolean;
+}
+
+/** Flags every robot-facing command shares. */
+function withCommonFlags(cmd: Command): Command {
+  return cmd
+    .option("--config <file>", "ROS 2 parameter file (default: the built-in defaults, as in config/mbpo_arm.yaml)")
+    .option("-p, --param <key=value>", "override one setting, e.g. -p safety.effort_scale=0.5 (repeatable)", collectParam, {})
+    .option("--log-file <file>", "JSON-lines log file (default: ~/.mbpo-arm/log/<command>-<time>.jsonl)")
+    .option("--no-log-file", "do not write a log file")
+    .option("-v, --verbose", "debug output on the console");
+}
+
+function buildConfig(flags: CommonFlags, overrides: Record<string, unknown>): Config {
+  const base = flags.config !== undefined ? loadConfig(flags.config) : defaultConfig();
+  return withOverrides(base, { ...flags.param, ...overrides });
+}
+
+function startLogging(flags: CommonFlags, command: string): Logger {
+  const { logger, file } = createLogger({
+    consoleLevel: flags.verbose ? "debug" : flags.json ? "warn" : "info",
+    file: flags.logFile === false ? null : flags.logFile,
+    command,
+  });
+  if (file !== null) logger.debug(`log file: ${file}`);
+  return logger;
+}
+
+/**
+ * Ctrl-C asks the running command to stop cleanly (finish the tick, stop the driver, write what
+ * was measured); a second Ctrl-C exits at once.
+ */
+function stopOnSignals(logger: Logger): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      logger.warn(`${signal} again: exiting now`);
+      process.exit(130);
+    }
+    logger.warn(`${signal}: stopping safely (press Ctrl-C again to exit at once)`);
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return controller.signal;
+}
+
+const program = new Command();
+program
+  .name("mbpo-arm")
+  .description("Teach a torque-controlled robot arm with Model-Based Policy Optimization")
+  .showHelpAfterError("(run with --help for usage)");
+
+withCommonFlags(
+  program
+    .command("run")
+    .description("run episodes of a task with a fixed policy, through the control loop and safety filter")
+    .addOption(new Option("--driver <name>", "robot driver").choices(["sim", "ros2", "dynamixel"]))
+    .option("--task <name>", "task (reach)")
+    .option("--policy <name>", "zero | random | pd", "pd")
+    .option("--episodes <n>", "number of episodes", integer("--episodes", 1), 5)
+    .option("--seed <n>", "random seed", integer("--seed", 0))
+    .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
+    .option("--realtime", "pace the simulator to wall-clock time")
+    .option("--no-gravity-compensation", "do not add gravity compensation to commands")
+    .option("--json", "one JSON line per episode and a summary line on stdout"),
+).action(async (flags) => {
+  const logger = startLogging(flags, "run");
+  const signal = stopOnSignals(logger);
+  try {
+    const config = buildConfig(flags, {
+      driver: flags.driver,
+      "task.name": flags.task,
+      seed: flags.seed,
+      urdf: flags.urdf,
+      "sim.realtime": flags.realtime,
+      gravity_compensation: flags.gravityCompensation === false ? false : undefined,
+    });
+    const summary = await runCommand({
+      config,
+      episodes: flags.episodes,
+      json: flags.json === true,
+      logger,
+      signal,
+      policy: (stack) =>
+        createPolicy(flags.policy, {
+          task: stack.task,
+          model: stack.model,
+          seed: config.seed,
+        }),
+    });
+    if (summary.fault !== undefined) process.exitCode = 3;
+  } finally {
+    await closeLogger(logger);
+  }
+});
+
+program
+  .command("dynamics")
+  .description(
+    'read lines of 2n numbers (q then q̇) on stdin; print {"M": [n·n row-major], "bias": [n]} per line (bias: Coriolis, centrifugal and gravity)',
+  )
+  .requiredOption("--urdf <file>", "robot description")
+  .action(async (flags: { urdf: string }) => {
+    await runDynamicsCommand(resolveDataPath(flags.urdf), process.stdin, process.stdout);
+  });
+
+program
+  .command("bench")
+  .description("benchmarks")
+  .command("sim")
+  .description("physics steps per second of the simulator, beside MuJoCo's mj_step on the same URDF")
+  .option("--urdf <file>", "robot description", "urdf/arm.urdf")
+  .option("--steps <n>", "physics steps per timing", integer("--steps", 1), 200_000)
+  .option("--no-mujoco", "do not run MuJoCo beside it")
+  .option("--json", "print one JSON object")
+  .action(async (flags: { urdf: string; steps: number; mujoco: boolean; json?: boolean }) => {
+    const result = await runSimBenchmark({ urdf: resolveDataPath(flags.urdf), steps: flags.steps, mujoco: flags.mujoco });
+    process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const verbose = process.argv.includes("--verbose") || process.argv.includes("-v");
+  process.stderr.write(`mbpo-arm: ${verbose ? (err as Error).stack : (err as Error).message}\n`);
+  process.exitCode = 1;
+}

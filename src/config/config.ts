@@ -1,0 +1,198 @@
+/**
+ * The node's settings. The file is a ROS 2 parameter file (`mbpo_arm: ros__parameters: {...}`), so
+ * one file serves `ros2 launch` and the CLI alike. Every setting has a default here; the file and
+ * then command-line flags override them. An unknown key or a bad value is an error that names it.
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+export const NODE_NAME = "mbpo_arm";
+
+const positive = z.number().positive();
+const nonNegative = z.number().nonnegative();
+
+const SafetySchema = z
+  .object({
+    /** Fraction of each joint's URDF effort limit that may be commanded, in (0, 1]. */
+    effort_scale: z.number().gt(0).lte(1).default(1.0),
+    /** Largest change of commanded effort per second (N·m/s). */
+    torque_rate_limit: positive.default(100.0),
+    /** A joint state older than this (s) latches a fault. */
+    stale_timeout: positive.default(0.1),
+    /** How far past a hard position limit (rad or m) the state may be before a fault latches. */
+    position_margin: nonNegative.default(0.05),
+    /** How far past the velocity limit, as a fraction of it, before a fault latches. */
+    velocity_margin: nonNegative.default(0.25),
+    /** Joint damping of the safe stop (N·m·s/rad). */
+    safe_stop_damping: nonNegative.default(0.05),
+    /** Apply the URDF <safety_controller> soft limits (ros2_control joint_limits semantics). */
+    use_soft_limits: z.boolean().default(true),
+  })
+  .strict();
+
+const SimSchema = z
+  .object({
+    /** Physics steps per second under the control loop. */
+    physics_rate_hz: positive.default(1000.0),
+    /** Pace the simulator to wall-clock time (a stand-in for a real robot) instead of running flat out. */
+    realtime: z.boolean().default(false),
+  })
+  .strict();
+
+const TaskSchema = z
+  .object({
+    name: z.string().default("reach"),
+    /** Control steps per episode (at 50 Hz, 100 steps = 2 s). */
+    episode_steps: z.number().int().positive().default(100),
+    /** Distance (m) within which the end effector counts as on target. */
+    success_radius: positive.default(0.02),
+  })
+  .strict();
+
+const ResetSchema = z
+  .object({
+    /** Joint-space PD gains of the move back to an episode's start pose. */
+    kp: nonNegative.default(6.0),
+    kd: nonNegative.default(0.4),
+    /** The move ends when every joint is within this many rad of the start pose and nearly still. */
+    tolerance: positive.default(0.02),
+    /** Longest the move may take (s) before the episode starts anyway, with a warning. */
+    timeout: positive.default(3.0),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    /** The robot description; a relative path is taken from the package root. */
+    urdf: z.string().default("urdf/arm.urdf"),
+    driver: z.enum(["sim", "ros2", "dynamixel"]).default("sim"),
+    /** Policy (control loop) rate. Physics and hardware run at their own rates underneath. */
+    control_rate_hz: z.number().positive().lte(1000).default(50.0),
+    /** Add RNEA gravity compensation to every command before the safety filter. */
+    gravity_compensation: z.boolean().default(true),
+    /** Torque per unit of normalised action, as a fraction of each joint's effort limit. */
+    action_torque_fraction: z.number().gt(0).lte(1).default(0.5),
+    /** Joint damping (N·m·s/rad) of the hold between episodes, on top of gravity compensation. */
+    hold_damping: nonNegative.default(0.05),
+    seed: z.number().int().nonnegative().default(0),
+    safety: SafetySchema.default(SafetySchema.parse({})),
+    sim: SimSchema.default(SimSchema.parse({})),
+    task: TaskSchema.default(TaskSchema.parse({})),
+    reset: ResetSchema.default(ResetSchema.parse({})),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Defaults only. */
+export function defaultConfig(): Config {
+  return ConfigSchema.parse({});
+}
+
+/**
+ * Validates the `ros__parameters` of a ROS 2 parameter file's text. Accepts the node name or the
+ * `/**` wildcard as the top key. Dotted keys (`safety.effort_scale: 0.5`, as `ros2 param dump`
+ * writes nested parameters) are expanded.
+ */
+export function parseConfig(text: string, source = "<config>"): Config {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${source}: not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (doc === null || doc === undefined) return defaultConfig();
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new ConfigError(`${source}: expected a ROS 2 parameter file (a mapping "${NODE_NAME}: ros__parameters: ...")`);
+  }
+  const top = doc as Record<string, unknown>;
+  const nodeKey = [NODE_NAME, `/${NODE_NAME}`, "/**"].find((k) => k in top);
+  if (nodeKey === undefined) {
+    throw new ConfigError(
+      `${source}: no "${NODE_NAME}" node section (found: ${Object.keys(top).join(", ") || "nothing"})`,
+    );
+  }
+  const section = top[nodeKey] as Record<string, unknown> | null;
+  const params = section?.["ros__parameters"];
+  if (params === undefined || params === null || typeof params !== "object" || Array.isArray(params)) {
+    throw new ConfigError(`${source}: "${nodeKey}" has no "ros__parameters" mapping`);
+  }
+  return validateConfig(expandDottedKeys(params as Record<string, unknown>), source);
+}
+
+export function loadConfig(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read config file: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  return parseConfig(text, path);
+}
+
+/** Validates a plain object of settings (already nested), naming the first bad key. */
+export function validateConfig(params: Record<string, unknown>, source = "<config>"): Config {
+  const result = ConfigSchema.safeParse(params);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const where = issue.path.join(".");
+  if (issue.code === "unrecognized_keys") {
+    const keys = issue.keys.map((k) => (where ? `${where}.${k}` : k));
+    throw new ConfigError(`${source}: unknown parameter ${keys.map((k) => `"${k}"`).join(", ")}`);
+  }
+  throw new ConfigError(`${source}: parameter "${where}": ${issue.message}`);
+}
+
+/**
+ * Applies `key=value` overrides (dotted keys for nested settings, values in YAML syntax), the way
+ * `--ros-args -p key:=value` does, and re-validates.
+ */
+export function withOverrides(config: Config, overrides: Record<string, unknown>, source = "command line"): Config {
+  const merged = structuredClone(config) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    setDotted(merged, key, value);
+  }
+  return validateConfig(merged, source);
+}
+
+function expandDottedKeys(params: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(params)) {
+    const v =
+      value !== null && typeof value === "object" && !Array.isArray(value)
+        ? expandDottedKeys(value as Record<string, unknown>)
+        : value;
+    setDotted(out, key, v);
+  }
+  return out;
+}
+
+function setDotted(target: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split(".");
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (next === undefined || next === null || typeof next !== "object" || Array.isArray(next)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  const last = parts[parts.length - 1]!;
+  const existing = node[last];
+  if (
+    existing !== null &&
+    typeof existing === "object" &&
+    !Array.isArray(existing) &&
+    value !== null &&
+    typeof value === "object" &&
+    !Array.isArray(value)
+  ) {
+    Object.assign(existing as Record<string, unknown>, value);
+  } else {
+    node[last] = value;
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The fixed-rate control loop: one tick reads the joint state, asks a torque source (a policy, the
+ * hold, the reset move, teleop) for a command, adds gravity compensation, passes the safety filter
+ * and sends the result. Every command the robot ever receives goes through tick().
+ *
+ * Pacing: a "stepped" driver (the simulator run flat out) is advanced by one control period after
+ * each tick; a "realtime" driver moves on its own and the loop sleeps to the next deadline.
+ */
+import type { Driver, JointState } from "../drivers/driver.js";
+import type { Dynamics } from "../robot/dynamics.js";
+import type { JointSpec } from "../robot/types.js";
+import type { SafetyFilter, SafetyReport } from "../safety/filter.js";
+import { TickTimer } from "./tick-timer.js";
+
+/**
+ * Writes the torque a controller wants (N·m per joint, gravity compensation NOT included: the loop
+ * adds it) into `out`. Called inside the tick: must not allocate.
+ */
+export type TorqueSource = (state: JointState, out: Float64Array) => void;
+
+export interface ControlLoopOptions {
+  driver: Driver;
+  joints: readonly JointSpec[];
+  dynamics: Dynamics;
+  safety: SafetyFilter;
+  controlRateHz: number;
+  gravityCompensation: boolean;
+}
+
+export class ControlLoop {
+  readonly driver: Driver;
+  readonly safety: SafetyFilter;
+  readonly dof: number;
+  /** Control period (s). */
+  readonly period: number;
+  readonly gravityCompensation: boolean;
+  /** Gravity torque at the last tick's state (zero when compensation is off). */
+  readonly gravity: Float64Array;
+  /** What the torque source asked for, before gravity and the filter. */
+  readonly requested: Float64Array;
+  /** What was sent to the driver at the last tick (after the safety filter). */
+  readonly sent: Float64Array;
+  /** Compute time of each tick (read state to send), and lateness of paced ticks. */
+  readonly timing = new TickTimer();
+  /** Ticks run since construction. */
+  ticks = 0;
+
+  private readonly dynamics: Dynamics;
+  private readonly command: Float64Array;
+  private nextDeadlineMs = Number.NaN;
+  private ticksSinceYield = 0;
+
+  constructor(options: ControlLoopOptions) {
+    this.driver = options.driver;
+    this.safety = options.safety;
+    this.dynamics = options.dynamics;
+    this.dof = options.joints.length;
+    if (this.driver.jointNames.length !== this.dof) {
+      throw new Error(
+        `control loop: driver "${this.driver.name}" has ${this.driver.jointNames.length} joints, the robot model has ${this.dof}`,
+      );
+    }
+    this.period = 1 / options.controlRateHz;
+    this.gravityCompensation = options.gravityCompensation;
+    this.gravity = new Float64Array(this.dof);
+    this.requested = new Float64Array(this.dof);
+    this.command = new Float64Array(this.dof);
+    this.sent = new Float64Array(this.dof);
+  }
+
+  /**
+   * One control tick. With no source (or no state yet) the command is left to the safety filter's
+   * safe default. Returns the filter's report (a reused object, overwritten by the next tick).
+   */
+  tick(source: TorqueSource | undefined): SafetyReport {
+    const started = process.hrtime.bigint();
+    const state = this.driver.readState();
+    let command: Float64Array | undefined;
+    if (state !== undefined) {
+      this.updateGravity(state);
+      if (source !== undefined) {
+        this.requested.fill(0);
+        source(state, this.requested);
+        for (let i = 0; i < this.dof; i++) this.command[i] = this.requested[i] + this.gravity[i];
+        command = this.command;
+      }
+    }
+    const report = this.safety.filter(
+      command,
+      state,
+      this.driver.now(),
+      this.gravityCompensation && state !== undefined ? this.gravity : undefined,
+      this.period,
+      this.sent,
+    );
+    this.driver.sendEffort(this.sent);
+    this.ticks++;
+    this.timing.recordCompute(Number(process.hrtime.bigint() - started) / 1000);
+    return report;
+  }
+
+  /**
+   * Waits for the next tick: advances a stepped driver by one period, or sleeps until the next
+   * deadline of a realtime one. A stepped loop still yields to the event loop now and then, so
+   * that Ctrl-C and the learner's messages get through.
+   */
+  async wait(): Promise<void> {
+    if (this.driver.timing === "stepped") {
+      this.driver.advance!(this.period);
+      if (++this.ticksSinceYield >= 50) {
+        this.ticksSinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      return;
+    }
+    const periodMs = this.period * 1000;
+    const nowMs = performance.now();
+    if (Number.isNaN(this.nextDeadlineMs)) this.nextDeadlineMs = nowMs;
+    this.nextDeadlineMs += periodMs;
+    const sleepMs = this.nextDeadlineMs - nowMs;
+    if (sleepMs > 0) {
+      await new Promise<void>((resolve) => setTimeout(resolve, sleepMs));
+    }
+    const lateMs = performance.now() - this.nextDeadlineMs;
+    this.timing.recordLateness(lateMs * 1000);
+    // A tick more than a whole period late is an overrun: start a fresh schedule rather than
+    // firing a burst of catch-up ticks at the arm.
+    if (lateMs > periodMs) this.nextDeadlineMs = performance.now();
+  }
+
+  /** Forgets the pacing schedule (after a pause, e.g. between runs). */
+  resetSchedule(): void {
+    this.nextDeadlineMs = Number.NaN;
+  }
+
+  private updateGravity(state: JointState): void {
+    if (!this.gravityCompensation) {
+      this.gravity.fill(0);
+      return;
+    }
+    this.dynamics.gravity(state.position, this.gravity);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Builds the whole control stack from a config: robot model, dynamics, driver, safety filter,
+ * control loop, task and episode runner. `run`, `train` and `env serve` all start from here, so
+ * that they drive the robot in exactly the same way.
+ */
+import type { Config } from "../config/config.js";
+import type { Driver } from "../drivers/driver.js";
+import { SimDriver } from "../drivers/sim.js";
+import { Dynamics } from "../robot/dynamics.js";
+import type { RobotModel } from "../robot/types.js";
+import { loadUrdf } from "../robot/urdf.js";
+import { SafetyFilter } from "../safety/filter.js";
+import { createTask } from "../tasks/index.js";
+import type { Task } from "../tasks/task.js";
+import { resolveDataPath } from "../util/paths.js";
+import { EpisodeRunner } from "./episode.js";
+import { ControlLoop } from "./loop.js";
+
+export interface ControlStack {
+  config: Config;
+  urdfPath: string;
+  model: RobotModel;
+  dynamics: Dynamics;
+  driver: Driver;
+  safety: SafetyFilter;
+  loop: ControlLoop;
+  task: Task;
+  runner: EpisodeRunner;
+}
+
+export function createControlStack(config: Config): ControlStack {
+  const urdfPath = resolveDataPath(config.urdf);
+  const model = loadUrdf(urdfPath);
+  const dynamics = new Dynamics(model);
+  const task = createTask(config.task.name, model, {
+    episodeSteps: config.task.episode_steps,
+    successRadius: config.task.success_radius,
+  });
+  const driver = createDriver(config, model);
+  const safety = new SafetyFilter(model.joints, {
+    effortScale: config.safety.effort_scale,
+    torqueRateLimit: config.safety.torque_rate_limit,
+    staleTimeout: config.safety.stale_timeout,
+    positionMargin: config.safety.position_margin,
+    velocityMargin: config.safety.velocity_margin,
+    safeStopDamping: config.safety.safe_stop_damping,
+    useSoftLimits: config.safety.use_soft_limits,
+  });
+  const loop = new ControlLoop({
+    driver,
+    joints: model.joints,
+    dynamics,
+    safety,
+    controlRateHz: config.control_rate_hz,
+    gravityCompensation: config.gravity_compensation,
+  });
+  const runner = new EpisodeRunner(loop, task, model.joints, {
+    actionTorqueFraction: config.action_torque_fraction,
+    holdDamping: config.hold_damping,
+    reset: config.reset,
+  });
+  return { config, urdfPath, model, dynamics, driver, safety, loop, task, runner };
+}
+
+function createDriver(config: Config, model: RobotModel): Driver {
+  switch (config.driver) {
+    case "sim":
+      return new SimDriver({
+        model,
+        physicsRateHz: config.sim.physics_rate_hz,
+        timing: config.sim.realtime ? "realtime" : "stepped",
+      });
+    case "ros2":
+    case "dynamixel":
+      throw new Error(
+        `driver "${config.driver}" is not part of this build yet; use --driver sim (the embedded simulator)`,
+      );
+  }
+}

@@ -220,7 +220,7 @@ export class EpisodeRunner {
       result.finalDistance = task.distance(finalObs);
       result.success = result.fault === undefined && task.success(finalObs);
     }
-    for (const [kind, count] of Object.entries(safety.counts)) {
+    for (const [kind, count] of Object.entries(safety.counts as Record<string, number>)) {
       const delta = count - (countsBefore[kind] ?? 0);
       if (delta > 0) result.interventions[kind] = delta;
     }

@@ -1,0 +1,44 @@
+/**
+ * Policies by name, for the CLI and tests. A spec is a policy name; the lead adds "checkpoint:DIR"
+ * (a trained MlpPolicy) in src/data.
+ */
+import type { RobotModel } from "../../robot/types.js";
+import type { Task } from "../../tasks/task.js";
+import type { Policy } from "../policy.js";
+import { PdPolicy, type PdPolicyOptions } from "./pd.js";
+import { RandomPolicy } from "./random.js";
+import { ZeroPolicy } from "./zero.js";
+
+export type { Activation, MlpJson, MlpPolicyOptions, MlpSpec } from "./mlp.js";
+export { LOG_STD_MAX, LOG_STD_MIN, MlpPolicy } from "./mlp.js";
+export type { PdPolicyOptions } from "./pd.js";
+export { ARM_PD_GAINS, PD_CRUISE_SPEED_FRACTION, PdPolicy } from "./pd.js";
+export type { RandomPolicyOptions } from "./random.js";
+export { RandomPolicy } from "./random.js";
+export { ZeroPolicy } from "./zero.js";
+
+export interface PolicyFactoryOptions {
+  task: Task;
+  model: RobotModel;
+  /** Seeds the random policy. */
+  seed: number;
+  /** Low-pass factor of the random policy (see RandomPolicyOptions.smoothing); default 0. */
+  randomSmoothing?: number;
+  /** Gains of the PD policy; default ARM_PD_GAINS. */
+  pd?: PdPolicyOptions;
+}
+
+const POLICIES: Record<string, (options: PolicyFactoryOptions) => Policy> = {
+  zero: () => new ZeroPolicy(),
+  random: (o) => new RandomPolicy(o.task.actionSize, { seed: o.seed, smoothing: o.randomSmoothing }),
+  pd: (o) => new PdPolicy(o.model, o.pd),
+};
+
+export const POLICY_NAMES: readonly string[] = Object.keys(POLICIES);
+
+export function createPolicy(spec: string, options: PolicyFactoryOptions): Policy {
+  if (!Object.hasOwn(POLICIES, spec)) {
+    throw new Error(`unknown policy "${spec}" (known policies: ${POLICY_NAMES.join(", ")})`);
+  }
+  return POLICIES[spec](options);
+}

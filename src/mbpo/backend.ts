@@ -1,0 +1,179 @@
+/**
+ * TensorFlow.js backend selection, and the one place the learner imports tfjs-core from.
+ *
+ * Candidates, fastest first (our names; `--tf-backend NAME` takes the same):
+ *
+ *   node-gpu   @tensorflow/tfjs-node-gpu: libtensorflow with CUDA (e.g. a Jetson or a desktop GPU)
+ *   node       @tensorflow/tfjs-node: libtensorflow on the CPU (multi-threaded, oneDNN)
+ *   wasm       @tensorflow/tfjs-backend-wasm: XNNPACK compiled to WebAssembly with SIMD;
+ *              single-threaded under Node (tfjs keeps its threaded build off in Node)
+ *   cpu        @tensorflow/tfjs-backend-cpu: plain JavaScript, always present, slowest
+ *   tensorflow (forcing only) whichever libtensorflow binding is installed, node-gpu first;
+ *              "tensorflow" is the name both bindings register their tfjs backend under
+ *
+ * The two libtensorflow bindings are optionalDependencies: their install downloads libtensorflow
+ * and may fail, and a missing one is the normal case, not an error. wasm and cpu are dependencies.
+ *
+ * Everything else in src/mbpo imports `tf` from here, so that the backends are registered before any
+ * tensor is made and there is exactly one tfjs-core in play.
+ */
+import { createRequire } from "node:module";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-wasm";
+import "./gradients.js";
+
+export { tf };
+
+/** The backends selectBackend() can pick, fastest first. */
+export const BACKEND_NAMES = ["node-gpu", "node", "wasm", "cpu"] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** What may be forced: a backend, or "tensorflow" for either libtensorflow binding. */
+export type ForcedBackendName = BackendName | "tensorflow";
+
+/** One candidate tried by selectBackend(); `error` is absent for the one that was selected. */
+export interface BackendAttempt {
+  name: BackendName;
+  error?: string;
+}
+
+export interface BackendSelection {
+  /** The backend now running (our name). */
+  name: BackendName;
+  /** tfjs's own name for it (tf.getBackend()): "tensorflow", "wasm" or "cpu". */
+  tfBackend: string;
+  /** Every candidate tried, in order, with why each one before the selected one was passed over. */
+  tried: BackendAttempt[];
+}
+
+/** The npm package that provides each backend (for errors that say what to install). */
+export const BACKEND_PACKAGES: Record<BackendName, string> = {
+  "node-gpu": "@tensorflow/tfjs-node-gpu",
+  node: "@tensorflow/tfjs-node",
+  wasm: "@tensorflow/tfjs-backend-wasm",
+  cpu: "@tensorflow/tfjs-backend-cpu",
+};
+
+/** Validates a `--tf-backend` value; throws a one-line error listing the valid names. */
+export function parseBackendName(text: string): ForcedBackendName {
+  const name = text.trim().toLowerCase();
+  if (name === "tensorflow" || (BACKEND_NAMES as readonly string[]).includes(name)) {
+    return name as ForcedBackendName;
+  }
+  throw new Error(
+    `--tf-backend: unknown backend "${text}", expected one of ${[...BACKEND_NAMES, "tensorflow"].join(", ")}`,
+  );
+}
+
+/**
+ * Selects the fastest backend that works, or the forced one (a name parseBackendName accepts).
+ * A forced backend that is missing or fails throws one line naming what to install.
+ * Safe to call again (e.g. to switch backends in tests); tensors made before a switch stay on
+ * the old backend, so switch before building models.
+ */
+export async function selectBackend(forced?: string): Promise<BackendSelection> {
+  const wanted = forced === undefined ? undefined : parseBackendName(forced);
+  const candidates: BackendName[] =
+    wanted === undefined ? [...BACKEND_NAMES] : wanted === "tensorflow" ? ["node-gpu", "node"] : [wanted];
+  const tried: BackendAttempt[] = [];
+  for (const name of candidates) {
+    const error = await tryBackend(name);
+    if (error === undefined) {
+      tried.push({ name });
+      return { name, tfBackend: tf.getBackend(), tried };
+    }
+    tried.push({ name, error });
+  }
+  // Only a forced selection gets here: cpu, the last automatic candidate, is always present.
+  const reasons = tried.map((t) => `${t.name}: ${t.error}`).join("; ");
+  const install = candidates.map((name) => BACKEND_PACKAGES[name]).join(" or ");
+  throw new Error(`--tf-backend ${wanted}: not available (${reasons}); install ${install}`);
+}
+
+/** Activates one backend; returns why it cannot run, or undefined once it runs. */
+async function tryBackend(name: BackendName): Promise<string | undefined> {
+  try {
+    switch (name) {
+      case "node-gpu":
+      case "node": {
+        const problem = await loadTensorflowBinding(name);
+        if (problem !== undefined) return problem;
+        return (await tf.setBackend("tensorflow")) ? undefined : "libtensorflow failed to initialise";
+      }
+      case "wasm":
+        // The Node build of tfjs-backend-wasm loads its .wasm files from its own dist/ folder
+        // (Emscripten's scriptDirectory = __dirname), so no setWasmPaths is needed in Node.
+        return (await tf.setBackend("wasm")) ? undefined : "WebAssembly module failed to initialise";
+      case "cpu": {
+        if (!(await tf.setBackend("cpu"))) return "failed to initialise";
+        silenceCpuBanner();
+        return undefined;
+      }
+    }
+  } catch (error) {
+    return firstLine(error);
+  }
+}
+
+/** Which binding (if any) has been imported in this process: the two cannot both be loaded. */
+let loadedBinding: "node-gpu" | "node" | undefined;
+
+/**
+ * Imports @tensorflow/tfjs-node(-gpu), which registers the "tensorflow" backend. A missing package
+ * is reported as "not installed". The binding bundles @tensorflow/tfjs, whose tfjs-core must be the
+ * same version as ours: tfjs keeps its engine and kernel registry in globals, so a second copy of
+ * another version would share them half-way; such a binding is refused with the versions named.
+ */
+async function loadTensorflowBinding(name: "node-gpu" | "node"): Promise<string | undefined> {
+  if (loadedBinding !== undefined) {
+    return loadedBinding === name ? undefined : `@tensorflow/tfjs-${loadedBinding} is already loaded`;
+  }
+  const specifier = BACKEND_PACKAGES[name];
+  if (!isInstalled(specifier)) return "not installed";
+  // libtensorflow's own C++ logging (oneDNN notices etc.) is noise for our users; errors still show.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+  let binding: { version?: Record<string, string> };
+  try {
+    binding = (await import(specifier)) as typeof binding;
+  } catch (error) {
+    return `installed but failed to load: ${firstLine(error)}`;
+  }
+  loadedBinding = name;
+  const theirCore = binding.version?.["tfjs-core"];
+  if (theirCore !== undefined && theirCore !== tf.version_core) {
+    return `it uses tfjs-core ${theirCore} but this project uses ${tf.version_core}; install ${specifier}@${tf.version_core}`;
+  }
+  if (tf.findBackendFactory("tensorflow") === null) return "loaded but registered no tensorflow backend";
+  return undefined;
+}
+
+/** Whether a package resolves from here, without loading it. */
+function isInstalled(specifier: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(specifier);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * tfjs-backend-cpu prints a multi-line "install tfjs-node" banner on its first tensor in Node. We
+ * log the chosen backend ourselves, so that first write is made here with tfjs's PROD flag (which
+ * only silences its warnings) set for the moment, then the flag is put back.
+ */
+function silenceCpuBanner(): void {
+  const prod = tf.env().getBool("PROD");
+  tf.env().set("PROD", true);
+  try {
+    tf.tensor1d([0]).dispose();
+  } finally {
+    tf.env().set("PROD", prod);
+  }
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split("\n")[0];
+}

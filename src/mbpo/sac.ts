@@ -1,0 +1,646 @@
+/**
+ * Soft Actor-Critic (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications"), the
+ * policy learner inside MBPO. Written against tfjs-core only, in the structure of Spinning Up's and
+ * CleanRL's SAC:
+ *
+ *   critics   Q1, Q2 : (s, a) → ℝ, each with a Polyak-averaged target copy Q1', Q2'
+ *   actor     π : s → (μ, log σ) ∈ ℝ^{2|A|};  u = μ + σ·ε, ε ~ N(0, I);  a = tanh(u)
+ *   log π(a|s) = Σ_i [log N(u_i; μ_i, σ_i) − log(1 − tanh²(u_i))]
+ *   target    y = r + γ(1 − d)(min(Q1'(s', a'), Q2'(s', a')) − α log π(a'|s')),  a' ~ π(·|s')
+ *   losses    L_Q = mean (Q1(s,a) − y)² + mean (Q2(s,a) − y)²
+ *             L_π = mean (α log π(ã|s) − min(Q1(s, ã), Q2(s, ã))),  ã ~ π(·|s) (reparameterised)
+ *             L_α = −mean (log α · (log π(ã|s) + H̄)),  H̄ = −|A|
+ *
+ * One update: critic step, actor step (against the updated critics), temperature step, then the
+ * Polyak update of the targets. The noise ε is drawn from the caller's seeded Rng in JS and fed to
+ * tf, so that the same seed gives the same numbers on the same backend.
+ *
+ * Backend: this file only uses @tensorflow/tfjs-core; whoever creates a Sac selects the backend first.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { Rng } from "../util/rng.js";
+import "./gradients.js";
+import { SAC_DEFAULTS, type SacHyperparameters } from "./hyperparameters.js";
+import { createBatch, decodeTyped, encodeTyped, type TransitionBatch } from "./replay-buffer.js";
+
+export { SAC_DEFAULTS, type SacHyperparameters } from "./hyperparameters.js";
+
+const LOG_2 = Math.log(2);
+const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
+
+/** What one update (or the mean over several) reports. */
+export interface SacLosses {
+  /** L_Q, the sum of both critics' mean squared Bellman errors. */
+  qLoss: number;
+  /** L_π. */
+  policyLoss: number;
+  /** L_α (0 when α is fixed). */
+  alphaLoss: number;
+  /** α used in this update (before its own step). */
+  alpha: number;
+  /** Mean of Q1(s, a) and Q2(s, a) over the batch. */
+  qMean: number;
+  /** Entropy estimate −mean log π(ã|s) over the batch. */
+  entropy: number;
+}
+
+/** One dense layer: y = x·W + b with W of shape [in, out] (row-major, in × out). */
+interface DenseLayer {
+  weight: tf.Variable;
+  bias: tf.Variable;
+}
+
+/** A ReLU MLP as a list of dense layers; the last layer is linear. */
+type Network = DenseLayer[];
+
+/** The networks a Sac holds, by name (for checkpoints, tests and inspection). */
+export type SacNetworkName = "actor" | "q1" | "q2" | "q1Target" | "q2Target";
+
+/** Plain weights of one dense layer: weight is row-major [inputs × outputs]. */
+export interface LayerWeights {
+  inputs: number;
+  outputs: number;
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
+/** Adam's state in a checkpoint: step count and the moments, in the optimiser's variable order. */
+interface AdamJSON {
+  iterations: number;
+  firstMoments: string[];
+  secondMoments: string[];
+}
+
+/** Checkpoint form of a Sac (weights and moments as base64 little-endian float32). */
+export interface SacJSON {
+  kind: "sac";
+  obsSize: number;
+  actSize: number;
+  options: SacHyperparameters;
+  updates: number;
+  logAlpha: number;
+  networks: Record<SacNetworkName, { weight: string; bias: string }[]>;
+  optimizers: { critic: AdamJSON; actor: AdamJSON; alpha: AdamJSON };
+}
+
+export class Sac {
+  readonly obsSize: number;
+  readonly actSize: number;
+  readonly options: SacHyperparameters;
+  /** H̄, the entropy the temperature steers the policy towards. */
+  readonly targetEntropy: number;
+
+  private readonly rng: Rng;
+  private readonly networks: Record<SacNetworkName, Network>;
+  private readonly logAlpha: tf.Variable;
+  private readonly criticVariables: tf.Variable[];
+  private readonly actorVariables: tf.Variable[];
+  private readonly criticOptimizer: tf.AdamOptimizer;
+  private readonly actorOptimizer: tf.AdamOptimizer;
+  private readonly alphaOptimizer: tf.AdamOptimizer;
+  /** Batch that updateMany() asks its sampler to fill. */
+  private readonly batch: TransitionBatch;
+  /** ε for a' ~ π(·|s') then for ã ~ π(·|s): 2 · rows · |A| values, regrown if a larger batch comes. */
+  private noise: Float32Array;
+  private updateCount = 0;
+
+  constructor(obsSize: number, actSize: number, rng: Rng, options: Partial<SacHyperparameters> = {}) {
+    if (!Number.isInteger(obsSize) || obsSize <= 0)
+      throw new Error(`Sac: obsSize must be a positive integer, got ${obsSize}`);
+    if (!Number.isInteger(actSize) || actSize <= 0)
+      throw new Error(`Sac: actSize must be a positive integer, got ${actSize}`);
+    this.obsSize = obsSize;
+    this.actSize = actSize;
+    this.options = { ...SAC_DEFAULTS, ...options };
+    checkOptions(this.options);
+    this.targetEntropy = this.options.targetEntropy ?? -actSize;
+    this.rng = rng;
+
+    const hidden = this.options.hiddenSizes;
+    const criticSizes = [obsSize + actSize, ...hidden, 1];
+    const q1 = createNetwork(criticSizes, rng);
+    const q2 = createNetwork(criticSizes, rng);
+    this.networks = {
+      actor: createNetwork([obsSize, ...hidden, 2 * actSize], rng),
+      q1,
+      q2,
+      q1Target: copyNetwork(q1),
+      q2Target: copyNetwork(q2),
+    };
+    this.logAlpha = tf.tidy(() =>
+      tf.variable(tf.scalar(Math.log(this.options.initialAlpha)), this.options.autoTuneAlpha),
+    );
+    this.criticVariables = [...networkVariables(q1), ...networkVariables(q2)];
+    this.actorVariables = networkVariables(this.networks.actor);
+    this.criticOptimizer = tf.train.adam(this.options.criticLearningRate);
+    this.actorOptimizer = tf.train.adam(this.options.actorLearningRate);
+    this.alphaOptimizer = tf.train.adam(this.options.alphaLearningRate);
+    this.batch = createBatch(obsSize, actSize, this.options.batchSize);
+    this.noise = new Float32Array(2 * this.options.batchSize * actSize);
+  }
+
+  /** Updates done so far (gradient steps of each network). */
+  get updates(): number {
+    return this.updateCount;
+  }
+
+  /** The entropy temperature α = exp(log α). */
+  get alpha(): number {
+    return Math.exp(this.logAlpha.dataSync()[0]);
+  }
+
+  /**
+   * One SAC update on the first `rows` rows of `batch` (all of them by default): critic, actor and
+   * temperature steps, then the Polyak update of the target critics.
+   */
+  update(batch: TransitionBatch, rows = batch.rows): SacLosses {
+    this.checkBatch(batch, rows);
+    const { nextNoise, policyNoise } = this.drawNoise(rows);
+
+    // Tensors kept out of variableGrads' own scope for the statistics; disposed below.
+    const kept: tf.Tensor[] = [];
+    let values: Float32Array | Int32Array | Uint8Array;
+    try {
+      values = this.step(batch, rows, nextNoise, policyNoise, kept);
+    } finally {
+      tf.dispose(kept);
+    }
+    this.updateCount++;
+    return {
+      qLoss: values[0],
+      policyLoss: values[1],
+      alphaLoss: values[2],
+      alpha: values[3],
+      qMean: values[4],
+      entropy: values[5],
+    };
+  }
+
+  /** The tensor work of update(): returns [L_Q, L_π, L_α, α, mean Q, entropy]. */
+  private step(
+    batch: TransitionBatch,
+    rows: number,
+    nextNoise: Float32Array,
+    policyNoise: Float32Array,
+    kept: tf.Tensor[],
+  ): Float32Array | Int32Array | Uint8Array {
+    const { polyakTau, autoTuneAlpha } = this.options;
+    const A = this.actSize;
+    const stats = tf.tidy(() => {
+      // The batch arrays are only read during this call (the cpu backend may alias them).
+      const obs = tf.tensor2d(batch.obs.subarray(0, rows * this.obsSize), [rows, this.obsSize]);
+      const action = tf.tensor2d(batch.action.subarray(0, rows * A), [rows, A]);
+      const reward = tf.tensor2d(batch.reward.subarray(0, rows), [rows, 1]);
+      const nextObs = tf.tensor2d(batch.nextObs.subarray(0, rows * this.obsSize), [rows, this.obsSize]);
+      const terminated = tf.tensor2d(batch.terminated.subarray(0, rows), [rows, 1]);
+      const alpha = tf.exp(this.logAlpha);
+
+      // Critic step towards the soft Bellman target y (no gradient flows into y).
+      const y = this.softBellmanTarget(reward, nextObs, terminated, tf.tensor2d(nextNoise, [rows, A]), alpha);
+      const obsAction = tf.concat([obs, action], 1);
+      const critic = tf.variableGrads(() => {
+        const q1 = forward(this.networks.q1, obsAction);
+        const q2 = forward(this.networks.q2, obsAction);
+        kept.push(tf.keep(tf.mul(tf.mean(tf.add(q1, q2)), 0.5)));
+        return tf.add(
+          tf.mean(tf.squaredDifference(q1, y)),
+          tf.mean(tf.squaredDifference(q2, y)),
+        ) as tf.Scalar;
+      }, this.criticVariables);
+      applyGradients(this.criticOptimizer, critic.grads);
+      const qMean = kept[0];
+
+      // Actor step: reparameterised ã = tanh(μ + σε), against the critics just updated.
+      const actor = tf.variableGrads(() => {
+        const sample = samplePolicy(
+          forward(this.networks.actor, obs),
+          tf.tensor2d(policyNoise, [rows, A]),
+          this.options,
+        );
+        kept.push(tf.keep(sample.logProb));
+        const sampledObsAction = tf.concat([obs, sample.action], 1);
+        const qMin = tf.minimum(
+          forward(this.networks.q1, sampledObsAction),
+          forward(this.networks.q2, sampledObsAction),
+        );
+        return tf.mean(tf.sub(tf.mul(alpha, sample.logProb), qMin)) as tf.Scalar;
+      }, this.actorVariables);
+      applyGradients(this.actorOptimizer, actor.grads);
+      const logProb = kept[1];
+
+      // Temperature step: log α rises when the entropy −log π is below H̄, falls when above.
+      let alphaLoss: tf.Scalar = tf.scalar(0);
+      if (autoTuneAlpha) {
+        const target = tf.add(logProb, this.targetEntropy);
+        const temperature = tf.variableGrads(
+          () => tf.neg(tf.mean(tf.mul(this.logAlpha, target))) as tf.Scalar,
+          [this.logAlpha],
+        );
+        applyGradients(this.alphaOptimizer, temperature.grads);
+        alphaLoss = temperature.value;
+      }
+
+      polyakUpdate(this.networks.q1Target, this.networks.q1, polyakTau);
+      polyakUpdate(this.networks.q2Target, this.networks.q2, polyakTau);
+      return tf.stack([critic.value, actor.value, alphaLoss, alpha, qMean, tf.neg(tf.mean(logProb))]);
+    });
+    const values = stats.dataSync();
+    stats.dispose();
+    return values;
+  }
+
+  /**
+   * `count` updates, each on a batch of options.batchSize rows that `sample` fills (e.g. with
+   * mixedBatch). Returns the mean of each reported quantity over the updates.
+   */
+  updateMany(count: number, sample: (out: TransitionBatch) => void): SacLosses {
+    const sum: SacLosses = { qLoss: 0, policyLoss: 0, alphaLoss: 0, alpha: 0, qMean: 0, entropy: 0 };
+    for (let i = 0; i < count; i++) {
+      sample(this.batch);
+      const losses = this.update(this.batch);
+      for (const key of Object.keys(sum) as (keyof SacLosses)[]) sum[key] += losses[key];
+    }
+    if (count > 0) for (const key of Object.keys(sum) as (keyof SacLosses)[]) sum[key] /= count;
+    return sum;
+  }
+
+  /**
+   * The soft Bellman targets y = r + γ(1 − d)(min Q'(s', a') − α log π(a'|s')) for the first `rows`
+   * rows of `batch`, with a' = tanh(μ(s') + σ(s')·noise) for the given noise (rows × |A|).
+   * For tests and inspection; update() computes the same thing inside its step.
+   */
+  targets(batch: TransitionBatch, noise: Float32Array, rows = batch.rows): Float32Array {
+    this.checkBatch(batch, rows);
+    if (noise.length !== rows * this.actSize) {
+      throw new Error(`Sac.targets: noise has ${noise.length} values, expected ${rows * this.actSize}`);
+    }
+    const y = tf.tidy(() =>
+      this.softBellmanTarget(
+        tf.tensor2d(batch.reward.subarray(0, rows), [rows, 1]),
+        tf.tensor2d(batch.nextObs.subarray(0, rows * this.obsSize), [rows, this.obsSize]),
+        tf.tensor2d(batch.terminated.subarray(0, rows), [rows, 1]),
+        tf.tensor2d(noise, [rows, this.actSize]),
+        tf.exp(this.logAlpha),
+      ),
+    );
+    const values = y.dataSync() as Float32Array;
+    y.dispose();
+    return Float32Array.from(values);
+  }
+
+  /**
+   * Actions for `rows` observations (row-major in obs) into out (rows × |A|): "sample" draws
+   * a = tanh(μ + σε) with ε from rng (the Sac's own by default), "mean" gives tanh(μ).
+   * Allocates (it is for batches of model rollouts, not for the control tick).
+   */
+  act(
+    obs: Float32Array,
+    rows: number,
+    out: Float32Array,
+    mode: "sample" | "mean",
+    rng: Rng = this.rng,
+  ): void {
+    const A = this.actSize;
+    if (obs.length < rows * this.obsSize || out.length < rows * A) {
+      throw new Error(`Sac.act: obs or out too short for ${rows} rows (obs ${this.obsSize}, action ${A})`);
+    }
+    const noise = new Float32Array(rows * A);
+    if (mode === "sample") for (let i = 0; i < noise.length; i++) noise[i] = rng.normal();
+    const action = tf.tidy(() => {
+      const x = tf.tensor2d(obs.subarray(0, rows * this.obsSize), [rows, this.obsSize]);
+      return samplePolicy(forward(this.networks.actor, x), tf.tensor2d(noise, [rows, A]), this.options)
+        .action;
+    });
+    out.set(action.dataSync() as Float32Array);
+    action.dispose();
+  }
+
+  /** A copy of one network's weights, layer by layer. */
+  getWeights(name: SacNetworkName): LayerWeights[] {
+    return this.networks[name].map((layer) => {
+      const [inputs, outputs] = layer.weight.shape;
+      return {
+        inputs,
+        outputs,
+        weight: Float32Array.from(layer.weight.dataSync() as Float32Array),
+        bias: Float32Array.from(layer.bias.dataSync() as Float32Array),
+      };
+    });
+  }
+
+  /** Overwrites one network's weights (shapes must match). Targets are not touched. */
+  setWeights(name: SacNetworkName, layers: readonly LayerWeights[]): void {
+    const network = this.networks[name];
+    if (layers.length !== network.length) {
+      throw new Error(
+        `Sac.setWeights(${name}): ${layers.length} layers given, network has ${network.length}`,
+      );
+    }
+    layers.forEach((given, i) => {
+      const { weight, bias } = network[i];
+      const [inputs, outputs] = weight.shape;
+      if (given.weight.length !== inputs * outputs || given.bias.length !== outputs) {
+        throw new Error(
+          `Sac.setWeights(${name}): layer ${i} has ${given.weight.length}+${given.bias.length} values, expected ${inputs}×${outputs}+${outputs}`,
+        );
+      }
+      tf.tidy(() => {
+        weight.assign(tf.tensor2d(Float32Array.from(given.weight), [inputs, outputs]));
+        bias.assign(tf.tensor1d(Float32Array.from(given.bias)));
+      });
+    });
+  }
+
+  /** Sets α (and log α) directly, e.g. in tests. */
+  setAlpha(alpha: number): void {
+    if (!(alpha > 0)) throw new Error(`Sac.setAlpha: α must be positive, got ${alpha}`);
+    tf.tidy(() => this.logAlpha.assign(tf.scalar(Math.log(alpha))));
+  }
+
+  /**
+   * The actor's weights for the control loop's plain-JS MLP: a ReLU MLP whose output is
+   * [μ (|A| values), log σ (|A| values)]; the action is tanh(μ + σε) while training, tanh(μ) when
+   * evaluating.
+   */
+  actorWeights(): ActorWeights {
+    const layers = this.getWeights("actor");
+    return {
+      sizes: [layers[0].inputs, ...layers.map((l) => l.outputs)],
+      activation: "relu",
+      layers: layers.map((l) => ({ weight: l.weight, bias: l.bias })),
+      actionSize: this.actSize,
+      logStdMin: this.options.logStdMin,
+      logStdMax: this.options.logStdMax,
+    };
+  }
+
+  /** Everything needed to resume: weights, targets, log α, Adam moments and step counts. */
+  async toJSON(): Promise<SacJSON> {
+    const networks = {} as SacJSON["networks"];
+    for (const name of Object.keys(this.networks) as SacNetworkName[]) {
+      networks[name] = this.getWeights(name).map((l) => ({
+        weight: encodeTyped(l.weight),
+        bias: encodeTyped(l.bias),
+      }));
+    }
+    return {
+      kind: "sac",
+      obsSize: this.obsSize,
+      actSize: this.actSize,
+      options: { ...this.options, hiddenSizes: [...this.options.hiddenSizes] },
+      updates: this.updateCount,
+      logAlpha: this.logAlpha.dataSync()[0],
+      networks,
+      optimizers: {
+        critic: await saveAdam(this.criticOptimizer),
+        actor: await saveAdam(this.actorOptimizer),
+        alpha: await saveAdam(this.alphaOptimizer),
+      },
+    };
+  }
+
+  /** Rebuilds a Sac from toJSON()'s output; `rng` supplies the noise from here on. */
+  static async fromJSON(json: SacJSON, rng: Rng): Promise<Sac> {
+    if (json?.kind !== "sac") throw new Error(`SAC checkpoint: kind is ${json?.kind}, expected sac`);
+    const sac = new Sac(json.obsSize, json.actSize, rng, json.options);
+    for (const name of Object.keys(sac.networks) as SacNetworkName[]) {
+      const layers = json.networks?.[name];
+      if (!Array.isArray(layers)) throw new Error(`SAC checkpoint: field networks.${name} missing`);
+      const shapes = sac.networks[name].map((l) => l.weight.shape);
+      sac.setWeights(
+        name,
+        layers.map((l, i) => ({
+          inputs: shapes[i]?.[0] ?? 0,
+          outputs: shapes[i]?.[1] ?? 0,
+          weight: decodeTyped(l.weight, "float32"),
+          bias: decodeTyped(l.bias, "float32"),
+        })),
+      );
+    }
+    sac.setAlpha(Math.exp(json.logAlpha));
+    await restoreAdam(sac.criticOptimizer, json.optimizers.critic, sac.criticVariables, "critic");
+    await restoreAdam(sac.actorOptimizer, json.optimizers.actor, sac.actorVariables, "actor");
+    await restoreAdam(sac.alphaOptimizer, json.optimizers.alpha, [sac.logAlpha], "alpha");
+    sac.updateCount = json.updates;
+    return sac;
+  }
+
+  /** Frees every tensor this Sac holds. */
+  dispose(): void {
+    for (const network of Object.values(this.networks)) tf.dispose(networkVariables(network));
+    this.logAlpha.dispose();
+    this.criticOptimizer.dispose();
+    this.actorOptimizer.dispose();
+    this.alphaOptimizer.dispose();
+  }
+
+  /** y = r + γ(1 − d)(min(Q1'(s', a'), Q2'(s', a')) − α log π(a'|s')), shape [rows, 1]. */
+  private softBellmanTarget(
+    reward: tf.Tensor2D,
+    nextObs: tf.Tensor2D,
+    terminated: tf.Tensor2D,
+    noise: tf.Tensor2D,
+    alpha: tf.Tensor,
+  ): tf.Tensor2D {
+    const next = samplePolicy(forward(this.networks.actor, nextObs), noise, this.options);
+    const nextObsAction = tf.concat([nextObs, next.action], 1);
+    const minTargetQ = tf.minimum(
+      forward(this.networks.q1Target, nextObsAction),
+      forward(this.networks.q2Target, nextObsAction),
+    );
+    const softValue = tf.sub(minTargetQ, tf.mul(alpha, next.logProb));
+    const notDone = tf.sub(1, terminated);
+    return tf.add(reward, tf.mul(tf.mul(notDone, this.options.discount), softValue));
+  }
+
+  /** Standard normal ε from the seeded Rng: first for a' ~ π(·|s'), then for ã ~ π(·|s). */
+  private drawNoise(rows: number): { nextNoise: Float32Array; policyNoise: Float32Array } {
+    const n = rows * this.actSize;
+    if (this.noise.length < 2 * n) this.noise = new Float32Array(2 * n);
+    for (let i = 0; i < 2 * n; i++) this.noise[i] = this.rng.normal();
+    return { nextNoise: this.noise.subarray(0, n), policyNoise: this.noise.subarray(n, 2 * n) };
+  }
+
+  private checkBatch(batch: TransitionBatch, rows: number): void {
+    if (batch.obsSize !== this.obsSize || batch.actSize !== this.actSize) {
+      throw new Error(
+        `Sac: batch has obs ${batch.obsSize}, action ${batch.actSize}; expected ${this.obsSize}, ${this.actSize}`,
+      );
+    }
+    if (!Number.isInteger(rows) || rows <= 0 || rows > batch.rows) {
+      throw new Error(`Sac: rows must be an integer in [1, ${batch.rows}], got ${rows}`);
+    }
+  }
+}
+
+/** The actor as the plain-JS MLP takes it (see src/control/policies/mlp.ts). */
+export interface ActorWeights {
+  /** Layer widths from input to output: [obsSize, ...hidden, 2·|A|]. */
+  sizes: number[];
+  activation: "relu";
+  /** Row-major [inputs × outputs] weights and biases per layer. */
+  layers: { weight: Float32Array; bias: Float32Array }[];
+  actionSize: number;
+  logStdMin: number;
+  logStdMax: number;
+}
+
+/**
+ * The tanh-squashed Gaussian: from the actor's output [μ, log σ] and noise ε, the action
+ * a = tanh(μ + σε) and log π(a|s) = Σ_i [−ε_i²/2 − log σ_i − log(2π)/2 − log(1 − tanh²(u_i))],
+ * with log(1 − tanh²(u)) = 2(log 2 − u − softplus(−2u)) (exact, and finite for large |u|).
+ * Exported for tests.
+ */
+export function samplePolicy(
+  meanAndLogStd: tf.Tensor2D,
+  noise: tf.Tensor2D,
+  bounds: { logStdMin: number; logStdMax: number },
+): { action: tf.Tensor2D; logProb: tf.Tensor2D } {
+  const [mean, rawLogStd] = tf.split(meanAndLogStd, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+  const logStd = tf.clipByValue(rawLogStd, bounds.logStdMin, bounds.logStdMax);
+  const u = tf.add(mean, tf.mul(tf.exp(logStd), noise));
+  // (u − μ)/σ is ε itself, so the Gaussian term uses ε directly (same value, same gradient).
+  const gaussianLogProb = tf.sum(
+    tf.sub(tf.sub(tf.mul(tf.square(noise), -0.5), logStd), HALF_LOG_2PI),
+    1,
+    true,
+  );
+  const logTanhJacobian = tf.sum(tf.mul(tf.sub(tf.sub(LOG_2, u), tf.softplus(tf.mul(u, -2))), 2), 1, true);
+  return {
+    action: tf.tanh(u) as tf.Tensor2D,
+    logProb: tf.sub(gaussianLogProb, logTanhJacobian) as tf.Tensor2D,
+  };
+}
+
+/**
+ * A ReLU MLP with PyTorch's nn.Linear initialisation (weights and biases uniform in ±1/√fan_in),
+ * as Spinning Up and CleanRL use; drawn from our Rng so that the seed fixes it.
+ */
+function createNetwork(sizes: readonly number[], rng: Rng): Network {
+  const network: Network = [];
+  for (let i = 0; i + 1 < sizes.length; i++) {
+    const inputs = sizes[i];
+    const outputs = sizes[i + 1];
+    const bound = 1 / Math.sqrt(inputs);
+    const weight = new Float32Array(inputs * outputs);
+    for (let j = 0; j < weight.length; j++) weight[j] = rng.range(-bound, bound);
+    const bias = new Float32Array(outputs);
+    for (let j = 0; j < bias.length; j++) bias[j] = rng.range(-bound, bound);
+    // tidy frees the initial-value tensors; variables outlive it.
+    network.push(
+      tf.tidy(() => ({
+        weight: tf.variable(tf.tensor2d(weight, [inputs, outputs])),
+        bias: tf.variable(tf.tensor1d(bias)),
+      })),
+    );
+  }
+  return network;
+}
+
+/** A non-trainable copy (the target critics). */
+function copyNetwork(source: Network): Network {
+  return source.map((layer) =>
+    tf.tidy(() => ({
+      weight: tf.variable(layer.weight.clone(), false),
+      bias: tf.variable(layer.bias.clone(), false),
+    })),
+  );
+}
+
+function networkVariables(network: Network): tf.Variable[] {
+  return network.flatMap((layer) => [layer.weight, layer.bias]);
+}
+
+/**
+ * Hidden layers relu(x·W + b), the output layer linear. Not tf.fused.matMul: its built-in gradient
+ * multiplies with transpose flags, which tfjs-backend-wasm runs on a slow path.
+ */
+function forward(network: Network, input: tf.Tensor2D): tf.Tensor2D {
+  let x: tf.Tensor2D = input;
+  network.forEach((layer, i) => {
+    const z = tf.add(tf.matMul(x, layer.weight), layer.bias) as tf.Tensor2D;
+    x = i + 1 < network.length ? tf.relu(z) : z;
+  });
+  return x;
+}
+
+/** target ← (1 − τ)·target + τ·online, layer by layer. */
+function polyakUpdate(target: Network, online: Network, tau: number): void {
+  tf.tidy(() => {
+    target.forEach((layer, i) => {
+      layer.weight.assign(tf.add(tf.mul(layer.weight, 1 - tau), tf.mul(online[i].weight, tau)));
+      layer.bias.assign(tf.add(tf.mul(layer.bias, 1 - tau), tf.mul(online[i].bias, tau)));
+    });
+  });
+}
+
+/** What Adam's getWeights()/setWeights() exchange (tfjs-core does not export the type). */
+type NamedTensor = Awaited<ReturnType<tf.AdamOptimizer["getWeights"]>>[number];
+
+/** Bridges variableGrads' gradient map and applyGradients' parameter type (the same shape in tfjs-core). */
+function applyGradients(optimizer: tf.AdamOptimizer, grads: tf.NamedTensorMap): void {
+  optimizer.applyGradients(grads as Parameters<tf.AdamOptimizer["applyGradients"]>[0]);
+}
+
+async function saveAdam(optimizer: tf.AdamOptimizer): Promise<AdamJSON> {
+  // getWeights() → [iterations, first moments…, second moments…] in the variables' order.
+  const [iterations, ...moments] = await optimizer.getWeights();
+  const half = moments.length / 2;
+  const encode = (m: NamedTensor) => encodeTyped(m.tensor.dataSync() as Float32Array);
+  const json = {
+    iterations: iterations.tensor.dataSync()[0],
+    firstMoments: moments.slice(0, half).map(encode),
+    secondMoments: moments.slice(half).map(encode),
+  };
+  iterations.tensor.dispose();
+  return json;
+}
+
+async function restoreAdam(
+  optimizer: tf.AdamOptimizer,
+  json: AdamJSON,
+  variables: tf.Variable[],
+  label: string,
+): Promise<void> {
+  const count = json?.firstMoments?.length ?? -1;
+  if (!(count === 0 || count === variables.length) || json.secondMoments?.length !== count) {
+    throw new Error(
+      `SAC checkpoint: optimizers.${label} has ${count} moments, expected 0 or ${variables.length}`,
+    );
+  }
+  const moment = (encoded: string, i: number, suffix: string): NamedTensor => {
+    const values = decodeTyped(encoded, "float32");
+    if (values.length !== variables[i].size) {
+      throw new Error(
+        `SAC checkpoint: optimizers.${label} moment ${i} has ${values.length} values, expected ${variables[i].size}`,
+      );
+    }
+    return { name: `${variables[i].name}/${suffix}`, tensor: tf.tensor(values, variables[i].shape) };
+  };
+  const weights: NamedTensor[] = [
+    { name: "iter", tensor: tf.scalar(json.iterations, "int32") },
+    ...json.firstMoments.map((m, i) => moment(m, i, "m")),
+    ...json.secondMoments.map((v, i) => moment(v, i, "v")),
+  ];
+  await optimizer.setWeights(weights);
+  // setWeights made variables sharing these tensors' data; the tensors themselves can go.
+  tf.dispose(weights.map((w) => w.tensor));
+}
+
+function checkOptions(o: SacHyperparameters): void {
+  const positive = ["criticLearningRate", "actorLearningRate", "alphaLearningRate", "initialAlpha"] as const;
+  for (const key of positive) {
+    if (!(o[key] > 0)) throw new Error(`Sac: option ${key} must be positive, got ${o[key]}`);
+  }
+  if (!Number.isInteger(o.batchSize) || o.batchSize <= 0) {
+    throw new Error(`Sac: option batchSize must be a positive integer, got ${o.batchSize}`);
+  }
+  if (!(o.discount >= 0 && o.discount <= 1))
+    throw new Error(`Sac: option discount must be in [0, 1], got ${o.discount}`);
+  if (!(o.polyakTau > 0 && o.polyakTau <= 1))
+    throw new Error(`Sac: option polyakTau must be in (0, 1], got ${o.polyakTau}`);
+  if (!(o.logStdMin < o.logStdMax)) throw new Error("Sac: option logStdMin must be below logStdMax");
+  if (o.hiddenSizes.some((h) => !Number.isInteger(h) || h <= 0)) {
+    throw new Error(`Sac: option hiddenSizes must be positive integers, got [${o.hiddenSizes.join(", ")}]`);
+  }
+}

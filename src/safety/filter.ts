@@ -1,0 +1,523 @@
+/**
+ * The safety filter: every effort command passes filter() on every tick, whatever produced it
+ * (policy, hold, reset move, teleop). It turns any input — a good command, a wrong one or none —
+ * into an effort that is finite, within ±effort·effortScale and never pushes further past a hard
+ * position or velocity limit.
+ *
+ * The rules, in the order they run, and why in that order:
+ *
+ *  a. Watchdog. The state is checked first because every later rule reads it: missing, malformed
+ *     (wrong-length arrays), stale (|now − stamp| > staleTimeout), non-finite, a position past a
+ *     hard limit by more than positionMargin, or a velocity past velocity·(1 + velocityMargin)
+ *     latches a fault. A latched fault stays until resetFault() succeeds.
+ *  b. While faulted: the safe stop, τ = −safeStopDamping·q̇ + gravity while the state is fresh and
+ *     finite, and zero when it is not (a stale or broken state says nothing about where the arm
+ *     is, so no effort is the only command that cannot be wrong). The command is ignored; the safe
+ *     stop is not rate-limited (it must act at once), and goes straight to the hard rules (f).
+ *  c. A command that is missing, of the wrong length or has any non-finite element is replaced,
+ *     whole, by the safe command: gravity compensation, or zero without usable gravity.
+ *  d. Effort limit, then soft limits (soft-limits.ts: ros2_control's law, applied net of gravity).
+ *  e. Torque-rate limit: |out − previous out| ≤ torqueRateLimit·dt. The previous output is what
+ *     the filter last emitted, the safe stop included; on the first tick, and on the first tick
+ *     after resetFault(), the reference is the safe hold (gravity compensation, or zero), so that
+ *     the arm may take up its own weight at once instead of sagging while the torque ramps up.
+ *     The rate limit comes after the soft limits because it is a comfort limit for the actuator,
+ *     while (d) is about where the arm may go; it can keep an output outside the soft bounds for a
+ *     tick or two when those bounds jump. It comes before (f), which must win.
+ *  f. Hard rules, always last, in the fault path too: a joint at or past its upper position limit,
+ *     or at or above +velocity, gets τ ≤ min(0, g); at or past the lower limit, or at or below
+ *     −velocity, τ ≥ max(0, g); then τ is clamped to ±effort·effortScale, and any non-finite value
+ *     becomes 0. Continuous joints have no position limits.
+ *     Gravity: the plain rule (τ ≤ 0) never forbids braking, so it cannot make things worse; but it
+ *     lets an arm that gravity drags outwards sag further at τ = 0. Where gravity is known and pulls
+ *     outwards (g < 0 at the upper side) we demand at least the holding torque, τ ≤ g; where it
+ *     pulls inwards, τ ≤ 0 lets it help. When both sides are violated at once (e.g. past the upper
+ *     limit while moving down faster than the velocity limit) the bound is the plain one, τ = 0.
+ *     Gravity used here is never trusted to push outwards: min(0, g) ≤ 0.
+ *
+ * Counting. An intervention counts when it changed the value by more than 1e-9 (N·m); the
+ * report's `interventions` say, per kind, how many joints it changed this tick (1 for the
+ * command-level kinds), and `counts` how many ticks it acted in since construction/resetCounts().
+ *
+ * Allocation. filter() allocates nothing in steady state: no `new`, no array or object literals,
+ * no closures on its path; it fills preallocated Float64Arrays and returns the same report object
+ * every tick (overwritten by the next call). Only latching a fault builds its detail string.
+ */
+import type { JointState } from "../drivers/driver.js";
+import type { JointSpec } from "../robot/types.js";
+import { resolveSafetyConfig, type SafetyConfig, SafetyConfigError } from "./config.js";
+import type { Fault, FaultReason } from "./fault.js";
+import { softEffortBounds } from "./soft-limits.js";
+
+export type { SafetyConfig } from "./config.js";
+export type { Fault, FaultReason } from "./fault.js";
+
+/** Every kind of intervention, in the order the filter can make them. */
+export const INTERVENTION_KINDS = [
+  /** No command was given (undefined): replaced by the safe command. */
+  "missingCommand",
+  /** The command had the wrong length: replaced by the safe command. */
+  "wrongLength",
+  /** The command had a NaN or ±Infinity element: replaced by the safe command. */
+  "nonfiniteCommand",
+  /** Gravity was given but unusable (wrong length or non-finite): treated as absent this tick. */
+  "badGravity",
+  /** Clamped to the soft-limit effort bounds (soft position and velocity limits). */
+  "softLimit",
+  /** Held to the torque-rate limit. */
+  "rateLimit",
+  /** Hard rule: effort pushing further past a hard position limit removed. */
+  "positionLimit",
+  /** Hard rule: effort pushing further past the velocity limit removed. */
+  "velocityLimit",
+  /** Clamped to ±effort·effortScale. */
+  "effortClamp",
+  /** A non-finite output replaced by 0 (only reachable with infinite effort limits). */
+  "nonfiniteOutput",
+  /** A tick spent in the safe stop (the command, if any, was ignored). */
+  "faultStop",
+] as const;
+
+export type InterventionKind = (typeof INTERVENTION_KINDS)[number];
+export type InterventionCounts = { [K in InterventionKind]: number };
+
+/** What filter() did this tick. A reused object: overwritten by the next call to filter(). */
+export interface SafetyReport {
+  /** A fault is latched (this tick's output is the safe stop). */
+  faulted: boolean;
+  /** The latched fault, if any. */
+  fault?: Fault;
+  /** Per kind: joints changed this tick (1 for the command-level kinds); 0 when it did not act. */
+  interventions: InterventionCounts;
+  /** Some kind acted this tick. */
+  anyIntervention: boolean;
+}
+
+/** Smallest change that counts as an intervention (N·m). */
+const EPSILON = 1e-9;
+
+/** Watchdog verdicts. */
+const STATE_OK = 0;
+/** Fresh and finite, but past a position or velocity margin. */
+const STATE_OUT_OF_RANGE = 1;
+/** Missing, malformed, stale or non-finite: nothing in it may be used. */
+const STATE_UNTRUSTED = 2;
+
+function zeroCounts(): InterventionCounts {
+  const counts = {} as InterventionCounts;
+  for (const kind of INTERVENTION_KINDS) counts[kind] = 0;
+  return counts;
+}
+
+export class SafetyFilter {
+  readonly joints: readonly JointSpec[];
+  readonly dof: number;
+  readonly config: Readonly<SafetyConfig>;
+  /**
+   * Cumulative ticks in which each kind acted (since construction or resetCounts()). Also typed as
+   * a string record so that callers can diff it generically ({ ...counts }, Object.entries).
+   */
+  readonly counts: InterventionCounts & Record<string, number> = zeroCounts();
+
+  /** effort·effortScale per joint. */
+  private readonly effortMax: Float64Array;
+  /** Hard position limits; ±Infinity for a continuous joint. */
+  private readonly lower: Float64Array;
+  private readonly upper: Float64Array;
+  private readonly velocityMax: Float64Array;
+  /** 1 where the soft limits apply (the joint has a <safety_controller> and useSoftLimits). */
+  private readonly softJoint: Uint8Array;
+  /** The last output, the reference of the rate limit. */
+  private readonly previous: Float64Array;
+  /** Joints whose effort was already counted as clamped this tick (so a joint counts once). */
+  private readonly clampedThisTick: Uint8Array;
+  /** Scratch for soft-limit bounds. */
+  private readonly bounds = new Float64Array(2);
+  private readonly report: SafetyReport;
+  private readonly tick: InterventionCounts;
+
+  private latched: Fault | undefined;
+  /** Rate-limit from the safe hold rather than `previous` (first tick, and after resetFault). */
+  private fromHold = true;
+  /** Whether the last state seen by filter() passed the watchdog. */
+  private lastStateAcceptable = false;
+  private lastNow = Number.NaN;
+
+  constructor(joints: readonly JointSpec[], config: Partial<SafetyConfig> = {}) {
+    this.config = Object.freeze(resolveSafetyConfig(config));
+    const n = joints.length;
+    if (n === 0) throw new SafetyConfigError("safety filter: the robot has no moving joints");
+    this.joints = joints;
+    this.dof = n;
+    this.effortMax = new Float64Array(n);
+    this.lower = new Float64Array(n);
+    this.upper = new Float64Array(n);
+    this.velocityMax = new Float64Array(n);
+    this.softJoint = new Uint8Array(n);
+    this.previous = new Float64Array(n);
+    this.clampedThisTick = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const j = joints[i];
+      checkJoint(j, this.config.useSoftLimits);
+      this.effortMax[i] = j.effort * this.config.effortScale;
+      const continuous = j.type === "continuous";
+      this.lower[i] = continuous ? Number.NEGATIVE_INFINITY : j.lower;
+      this.upper[i] = continuous ? Number.POSITIVE_INFINITY : j.upper;
+      this.velocityMax[i] = j.velocity;
+      this.softJoint[i] = this.config.useSoftLimits && j.safety !== undefined ? 1 : 0;
+    }
+    this.tick = zeroCounts();
+    this.report = { faulted: false, fault: undefined, interventions: this.tick, anyIntervention: false };
+  }
+
+  /** The latched fault, or undefined. */
+  get fault(): Fault | undefined {
+    return this.latched;
+  }
+
+  /**
+   * Filters one command into `out` (length dof). `command` already includes gravity compensation
+   * when that is on; `gravity` is the gravity torque at `state` (undefined when compensation is
+   * off); `now` is the driver's clock (s); `dt` the control period (s). Never throws for bad
+   * command, state or gravity; throws only when `out` has the wrong length (a programming error
+   * that no output could make safe). Returns a reused report, overwritten by the next call.
+   */
+  filter(
+    command: ArrayLike<number> | undefined,
+    state: JointState | undefined,
+    now: number,
+    gravity: Float64Array | undefined,
+    dt: number,
+    out: Float64Array,
+  ): SafetyReport {
+    const n = this.dof;
+    if (out.length !== n) {
+      throw new Error(`safety filter: output array has length ${out.length}, expected ${n} (one per joint)`);
+    }
+    const tick = this.tick;
+    for (let k = 0; k < INTERVENTION_KINDS.length; k++) tick[INTERVENTION_KINDS[k]] = 0;
+    this.clampedThisTick.fill(0);
+    this.lastNow = now;
+
+    // a. Watchdog.
+    const verdict = this.watch(state, now);
+    this.lastStateAcceptable = verdict === STATE_OK;
+    const trusted = verdict !== STATE_UNTRUSTED ? state : undefined;
+    const g = trusted !== undefined ? this.usableGravity(gravity) : undefined;
+
+    if (this.latched !== undefined) {
+      // b. Safe stop.
+      tick.faultStop = 1;
+      if (trusted !== undefined) {
+        const b = this.config.safeStopDamping;
+        const velocity = trusted.velocity;
+        for (let i = 0; i < n; i++) out[i] = -b * velocity[i] + (g !== undefined ? g[i] : 0);
+      } else {
+        out.fill(0);
+      }
+    } else {
+      // Not faulted, so the watchdog passed and `trusted` is the state.
+      const s = trusted as JointState;
+      this.takeCommand(command, g, out); // c
+      this.applySoftLimits(s, g, out); // d
+      this.applyRateLimit(g, dt, out); // e
+    }
+    this.applyHardRules(trusted, g, out); // f
+
+    this.previous.set(out);
+    this.fromHold = false;
+    return this.finishReport();
+  }
+
+  /**
+   * Latches an external fault (e-stop, driver alert, learner crash). Ignored when a fault is
+   * already latched: the first one is the root cause. `now` defaults to the last tick's clock.
+   */
+  latch(reason: FaultReason, detail: string, now: number = this.lastNow): void {
+    if (this.latched === undefined) this.latched = { reason, detail, since: now };
+  }
+
+  /**
+   * Clears the latched fault, only if the state seen at the last filter() call was present,
+   * well-formed, fresh, finite and within the watchdog's position and velocity margins. Returns
+   * whether no fault is latched afterwards. The next tick rate-limits from the safe hold.
+   */
+  resetFault(): boolean {
+    if (this.latched === undefined) return true;
+    if (!this.lastStateAcceptable) return false;
+    this.latched = undefined;
+    this.fromHold = true;
+    return true;
+  }
+
+  /** Zeroes the cumulative counts. */
+  resetCounts(): void {
+    for (let k = 0; k < INTERVENTION_KINDS.length; k++) this.counts[INTERVENTION_KINDS[k]] = 0;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** a. Checks the state, latches a fault on the first problem found, and returns the verdict. */
+  private watch(state: JointState | undefined, now: number): number {
+    const n = this.dof;
+    const free = this.latched === undefined;
+    if (state === undefined || state === null) {
+      if (free) this.setFault("missing_state", "no joint state received", now);
+      return STATE_UNTRUSTED;
+    }
+    const position = state.position;
+    const velocity = state.velocity;
+    const positionLength = position?.length;
+    const velocityLength = velocity?.length;
+    if (positionLength !== n || velocityLength !== n) {
+      if (free) {
+        this.setFault(
+          "malformed_state",
+          `joint state has ${positionLength} positions and ${velocityLength} velocities, expected ${n}`,
+          now,
+        );
+      }
+      return STATE_UNTRUSTED;
+    }
+    const age = now - state.stamp;
+    const timeout = this.config.staleTimeout;
+    if (!(age <= timeout && age >= -timeout)) {
+      if (free) {
+        const detail = Number.isNaN(age)
+          ? `state stamp ${state.stamp} or clock ${now} is not a number`
+          : age > 0
+            ? `state is ${age.toPrecision(3)} s old (limit ${timeout} s)`
+            : `state is stamped ${(-age).toPrecision(3)} s in the future (limit ${timeout} s)`;
+        this.setFault("stale_state", detail, now);
+      }
+      return STATE_UNTRUSTED;
+    }
+    for (let i = 0; i < n; i++) {
+      const q = position[i];
+      const v = velocity[i];
+      if (!Number.isFinite(q) || !Number.isFinite(v)) {
+        if (free) {
+          const what = Number.isFinite(q) ? `velocity ${v}` : `position ${q}`;
+          this.setFault("nonfinite_state", `joint "${this.joints[i].name}" ${what}`, now);
+        }
+        return STATE_UNTRUSTED;
+      }
+    }
+    const margin = this.config.positionMargin;
+    const velocityFactor = 1 + this.config.velocityMargin;
+    for (let i = 0; i < n; i++) {
+      const q = position[i];
+      if (q > this.upper[i] + margin || q < this.lower[i] - margin) {
+        if (free) {
+          this.setFault(
+            "position_out_of_range",
+            `joint "${this.joints[i].name}" position ${q} is beyond [${this.lower[i]}, ${this.upper[i]}] by more than ${margin}`,
+            now,
+          );
+        }
+        return STATE_OUT_OF_RANGE;
+      }
+      const v = velocity[i];
+      const vLimit = this.velocityMax[i] * velocityFactor;
+      if (v > vLimit || v < -vLimit) {
+        if (free) {
+          this.setFault(
+            "velocity_out_of_range",
+            `joint "${this.joints[i].name}" velocity ${v} exceeds ${this.velocityMax[i]}·(1 + ${this.config.velocityMargin})`,
+            now,
+          );
+        }
+        return STATE_OUT_OF_RANGE;
+      }
+    }
+    return STATE_OK;
+  }
+
+  private setFault(reason: FaultReason, detail: string, now: number): void {
+    this.latched = { reason, detail, since: now };
+  }
+
+  /** The gravity torque if it is usable (length dof, all finite), else undefined (counted). */
+  private usableGravity(gravity: Float64Array | undefined): Float64Array | undefined {
+    if (gravity === undefined || gravity === null) return undefined;
+    let usable = gravity.length === this.dof;
+    for (let i = 0; usable && i < this.dof; i++) usable = Number.isFinite(gravity[i]);
+    if (usable) return gravity;
+    this.tick.badGravity = 1;
+    return undefined;
+  }
+
+  /** c. Copies a good command into out, or writes the safe command (gravity, or zero). */
+  private takeCommand(
+    command: ArrayLike<number> | undefined,
+    g: Float64Array | undefined,
+    out: Float64Array,
+  ): void {
+    const n = this.dof;
+    let good = false;
+    if (command === undefined || command === null) {
+      this.tick.missingCommand = 1;
+    } else if (command.length !== n) {
+      this.tick.wrongLength = 1;
+    } else {
+      good = true;
+      for (let i = 0; i < n; i++) {
+        const x = command[i];
+        if (!Number.isFinite(x)) {
+          good = false;
+          break;
+        }
+        out[i] = x;
+      }
+      if (!good) this.tick.nonfiniteCommand = 1;
+    }
+    if (good) return;
+    for (let i = 0; i < n; i++) out[i] = g !== undefined ? g[i] : 0;
+  }
+
+  /** d. Effort limit, then the soft-limit effort bounds (net of gravity; see soft-limits.ts). */
+  private applySoftLimits(state: JointState, g: Float64Array | undefined, out: Float64Array): void {
+    const bounds = this.bounds;
+    for (let i = 0; i < this.dof; i++) {
+      const x = this.clampEffort(i, out[i]);
+      let y = x;
+      if (this.softJoint[i] === 1) {
+        softEffortBounds(
+          this.joints[i],
+          state.position[i],
+          state.velocity[i],
+          this.effortMax[i],
+          g !== undefined ? g[i] : 0,
+          bounds,
+        );
+        if (y < bounds[0]) y = bounds[0];
+        else if (y > bounds[1]) y = bounds[1];
+        if (Math.abs(y - x) > EPSILON) this.tick.softLimit++;
+      }
+      out[i] = y;
+    }
+  }
+
+  /** e. |out − reference| ≤ torqueRateLimit·dt; a bad dt (≤ 0 or non-finite) allows no change. */
+  private applyRateLimit(g: Float64Array | undefined, dt: number, out: Float64Array): void {
+    const step = dt > 0 && Number.isFinite(dt) ? this.config.torqueRateLimit * dt : 0;
+    for (let i = 0; i < this.dof; i++) {
+      const reference = this.fromHold ? (g !== undefined ? g[i] : 0) : this.previous[i];
+      const x = out[i];
+      let y = x;
+      if (y > reference + step) y = reference + step;
+      else if (y < reference - step) y = reference - step;
+      if (Math.abs(y - x) > EPSILON) this.tick.rateLimit++;
+      out[i] = y;
+    }
+  }
+
+  /**
+   * f. The hard rules (see the file comment): no effort pushing further past a hard position or
+   * velocity limit, then ±effort·effortScale, then finite. With no trusted state only the last two.
+   */
+  private applyHardRules(
+    state: JointState | undefined,
+    g: Float64Array | undefined,
+    out: Float64Array,
+  ): void {
+    for (let i = 0; i < this.dof; i++) {
+      let x = out[i];
+      if (state !== undefined) {
+        const q = state.position[i];
+        const v = state.velocity[i];
+        const vMax = this.velocityMax[i];
+        const pastUpper = q >= this.upper[i];
+        const pastLower = q <= this.lower[i];
+        const high = pastUpper || v >= vMax;
+        const low = pastLower || v <= -vMax;
+        let lo = Number.NEGATIVE_INFINITY;
+        let hi = Number.POSITIVE_INFINITY;
+        if (high) hi = 0;
+        if (low) lo = 0;
+        if (g !== undefined && high !== low) {
+          const gi = g[i];
+          if (high && gi < 0) hi = gi;
+          if (low && gi > 0) lo = gi;
+        }
+        if (x > hi) {
+          if (x - hi > EPSILON) {
+            if (pastUpper) this.tick.positionLimit++;
+            else this.tick.velocityLimit++;
+          }
+          x = hi;
+        } else if (x < lo) {
+          if (lo - x > EPSILON) {
+            if (pastLower) this.tick.positionLimit++;
+            else this.tick.velocityLimit++;
+          }
+          x = lo;
+        }
+      }
+      x = this.clampEffort(i, x);
+      if (!Number.isFinite(x)) {
+        this.tick.nonfiniteOutput++;
+        x = 0;
+      }
+      out[i] = x;
+    }
+  }
+
+  /** ±effort·effortScale, counting a joint at most once per tick. */
+  private clampEffort(i: number, x: number): number {
+    const e = this.effortMax[i];
+    const y = Math.min(Math.max(x, -e), e);
+    if (Math.abs(y - x) > EPSILON && this.clampedThisTick[i] === 0) {
+      this.clampedThisTick[i] = 1;
+      this.tick.effortClamp++;
+    }
+    return y;
+  }
+
+  private finishReport(): SafetyReport {
+    const report = this.report;
+    let any = false;
+    for (let k = 0; k < INTERVENTION_KINDS.length; k++) {
+      const kind = INTERVENTION_KINDS[k];
+      if (this.tick[kind] > 0) {
+        this.counts[kind]++;
+        any = true;
+      }
+    }
+    report.anyIntervention = any;
+    report.faulted = this.latched !== undefined;
+    report.fault = this.latched;
+    return report;
+  }
+}
+
+/** Rejects a joint the filter cannot make safe, with a one-line message naming it. */
+function checkJoint(j: JointSpec, useSoftLimits: boolean): void {
+  const where = `safety filter: joint "${j.name}"`;
+  if (!(j.effort > 0)) throw new SafetyConfigError(`${where}: effort limit must be > 0, got ${j.effort}`);
+  if (!(j.velocity > 0))
+    throw new SafetyConfigError(`${where}: velocity limit must be > 0, got ${j.velocity}`);
+  if (j.type !== "continuous" && !(j.lower <= j.upper)) {
+    throw new SafetyConfigError(`${where}: needs lower ≤ upper, got ${j.lower} and ${j.upper}`);
+  }
+  const s = j.safety;
+  if (s === undefined || !useSoftLimits) return;
+  if (!(s.softLower <= s.softUpper)) {
+    throw new SafetyConfigError(
+      `${where}: <safety_controller> needs soft_lower_limit ≤ soft_upper_limit, got ${s.softLower} and ${s.softUpper}`,
+    );
+  }
+  // Zero gains are legal URDF but, under ros2_control's law, allow no effort (k_velocity = 0) or
+  // no motion (k_position = 0) at all: almost surely a mistake, and one the arm would not survive
+  // being taught with. Say so instead of silently freezing the joint.
+  if (!(s.kVelocity > 0 && Number.isFinite(s.kVelocity))) {
+    throw new SafetyConfigError(
+      `${where}: <safety_controller> k_velocity must be a finite number > 0 (0 allows no effort at all), got ${s.kVelocity}; or set useSoftLimits false`,
+    );
+  }
+  if (j.type !== "continuous" && !(s.kPosition > 0 && Number.isFinite(s.kPosition))) {
+    throw new SafetyConfigError(
+      `${where}: <safety_controller> k_position must be a finite number > 0 (0 allows no motion at all), got ${s.kPosition}; or set useSoftLimits false`,
+    );
+  }
+}

@@ -1,0 +1,95 @@
+/** The mbpo-arm command as a user runs it: a real subprocess, its stdout, stderr and exit code. */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { packageRoot } from "../../src/util/paths.js";
+
+const main = join(packageRoot(), "dist", "src", "cli", "main.js");
+
+function cli(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [main, ...args], {
+    input,
+    encoding: "utf8",
+    env: { ...process.env, MBPO_ARM_LOG_DIR: mkdtempSync(join(tmpdir(), "mbpo-log-")) },
+    timeout: 120_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("mbpo-arm CLI", () => {
+  it("run --json prints one line per episode and a summary", () => {
+    const r = cli(["run", "--driver", "sim", "--task", "reach", "--policy", "pd", "--episodes", "3", "--seed", "2", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.map((l) => l.type),
+      ["episode", "episode", "episode", "summary"],
+    );
+    for (const e of lines.slice(0, 3)) {
+      assert.equal(typeof e.return, "number");
+      assert.equal(typeof e.success, "boolean");
+      assert.equal(e.peakEffortFraction.length, 4);
+      assert.ok(e.peakEffortFraction.every((p: number) => p >= 0 && p <= 1));
+    }
+    const summary = lines[3];
+    assert.equal(summary.episodes, 3);
+    assert.ok(summary.tick.medianUs > 0);
+  });
+
+  it("run prints human-readable episode lines", () => {
+    const r = cli(["run", "--policy", "zero", "--episodes", "1", "--no-log-file"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /episode 1\/1 {2}return -?\d+\.\d\d {2}success (yes|no) {2}final distance \d+\.\d cm/);
+    assert.match(r.stderr, /1 episodes: success \d+%/);
+  });
+
+  it("a bad config key or value is one line naming it, with exit code 1", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mbpo-cfg-"));
+    const file = join(dir, "bad.yaml");
+    writeFileSync(file, "mbpo_arm:\n  ros__parameters:\n    safety:\n      effort_scal: 0.5\n");
+    const r = cli(["run", "--config", file, "--episodes", "1", "--no-log-file"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), `mbpo-arm: ${file}: unknown parameter "safety.effort_scal"`);
+    const p = cli(["run", "-p", "control_rate_hz=-5", "--episodes", "1", "--no-log-file"]);
+    assert.equal(p.code, 1);
+    assert.match(p.stderr.trim(), /^mbpo-arm: command line: parameter "control_rate_hz": /);
+  });
+
+  it("a malformed URDF is one line naming the file and element", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mbpo-urdf-"));
+    const file = join(dir, "broken.urdf");
+    writeFileSync(file, '<robot name="x"><link name="a"/><joint name="j" type="hinge"><parent link="a"/><child link="b"/></joint><link name="b"/></robot>');
+    const r = cli(["run", "--urdf", file, "--episodes", "1", "--no-log-file"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /broken\.urdf.*joint.*"j".*hinge/);
+  });
+
+  it("dynamics reads states on stdin and prints M and bias per line", () => {
+    const r = cli(["dynamics", "--urdf", "urdf/arm.urdf"], "0 0.3 -0.5 0.2 0 0 0 0\n0.1 0.2 0.3 0.4 1 -1 0.5 0.2\n");
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, 2);
+    for (const l of lines) {
+      assert.equal(l.M.length, 16);
+      assert.equal(l.bias.length, 4);
+      // A mass matrix is symmetric with a positive diagonal.
+      for (let i = 0; i < 4; i++) {
+        assert.ok(l.M[i * 4 + i] > 0);
+        for (let j = 0; j < 4; j++) assert.ok(Math.abs(l.M[i * 4 + j] - l.M[j * 4 + i]) < 1e-12);
+      }
+    }
+  });
+
+  it("an unknown policy or driver is a clear error", () => {
+    const r = cli(["run", "--policy", "magic", "--episodes", "1", "--no-log-file"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /magic/);
+    const d = cli(["run", "--driver", "carrier-pigeon", "--episodes", "1"]);
+    assert.notEqual(d.code, 0);
+    assert.match(d.stderr, /carrier-pigeon/);
+  });
+});

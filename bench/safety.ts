@@ -29,6 +29,7 @@ function joint(name: string, limit: number): JointSpec {
     velocity: 4.8,
     damping: 0.03,
     friction: 0.03,
+    armature: 0,
     safety: { softLower: -(limit - 0.1), softUpper: limit - 0.1, kPosition: 10, kVelocity: 1.5 },
   };
 }

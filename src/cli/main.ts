@@ -15,7 +15,8 @@ import { runCommand } from "./run-command.js";
 function integer(name: string, min: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
     return n;
   };
 }
@@ -41,8 +42,16 @@ interface CommonFlags {
 /** Flags every robot-facing command shares. */
 function withCommonFlags(cmd: Command): Command {
   return cmd
-    .option("--config <file>", "ROS 2 parameter file (default: the built-in defaults, as in config/mbpo_arm.yaml)")
-    .option("-p, --param <key=value>", "override one setting, e.g. -p safety.effort_scale=0.5 (repeatable)", collectParam, {})
+    .option(
+      "--config <file>",
+      "ROS 2 parameter file (default: the built-in defaults, as in config/mbpo_arm.yaml)",
+    )
+    .option(
+      "-p, --param <key=value>",
+      "override one setting, e.g. -p safety.effort_scale=0.5 (repeatable)",
+      collectParam,
+      {},
+    )
     .option("--log-file <file>", "JSON-lines log file (default: ~/.mbpo-arm/log/<command>-<time>.jsonl)")
     .option("--no-log-file", "do not write a log file")
     .option("-v, --verbose", "debug output on the console");
@@ -152,7 +161,11 @@ program
   .option("--no-mujoco", "do not run MuJoCo beside it")
   .option("--json", "print one JSON object")
   .action(async (flags: { urdf: string; steps: number; mujoco: boolean; json?: boolean }) => {
-    const result = await runSimBenchmark({ urdf: resolveDataPath(flags.urdf), steps: flags.steps, mujoco: flags.mujoco });
+    const result = await runSimBenchmark({
+      urdf: resolveDataPath(flags.urdf),
+      steps: flags.steps,
+      mujoco: flags.mujoco,
+    });
     process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
   });
 

@@ -34,7 +34,11 @@ export interface RunOptions {
 }
 
 /** Runs episodes on an already-built stack. The driver must be started. */
-export async function runEpisodes(stack: ControlStack, policy: Policy, options: RunOptions): Promise<RunSummary> {
+export async function runEpisodes(
+  stack: ControlStack,
+  policy: Policy,
+  options: RunOptions,
+): Promise<RunSummary> {
   // Episodes draw their start poses and goals from their own stream, so that the same seed gives
   // the same episodes whatever the policy draws from its own.
   const episodeRng = new Rng(options.seed, 1);
@@ -55,11 +59,13 @@ export async function runEpisodes(stack: ControlStack, policy: Policy, options: 
 
 function summarise(results: EpisodeResult[], stack: ControlStack, aborted: boolean): RunSummary {
   const n = results.length;
-  const mean = (f: (r: EpisodeResult) => number) => (n === 0 ? Number.NaN : results.reduce((s, r) => s + f(r), 0) / n);
+  const mean = (f: (r: EpisodeResult) => number) =>
+    n === 0 ? Number.NaN : results.reduce((s, r) => s + f(r), 0) / n;
   const interventions: Record<string, number> = {};
   const peak = new Array<number>(stack.model.dof).fill(0);
   for (const r of results) {
-    for (const [kind, count] of Object.entries(r.interventions)) interventions[kind] = (interventions[kind] ?? 0) + count;
+    for (const [kind, count] of Object.entries(r.interventions))
+      interventions[kind] = (interventions[kind] ?? 0) + count;
     r.peakEffortFraction.forEach((p, j) => {
       peak[j] = Math.max(peak[j], p);
     });

@@ -6,15 +6,15 @@
 import type { JointState } from "../drivers/driver.js";
 import type { JointSpec } from "../robot/types.js";
 import type { Task, TaskEpisode } from "../tasks/task.js";
-import type { Policy, PolicyContext } from "./policy.js";
-import { atPose, holdController, jointPdController } from "./controllers.js";
+import { atPose, holdController, JointMove } from "./controllers.js";
 import type { ControlLoop, TorqueSource } from "./loop.js";
+import type { Policy, PolicyContext } from "./policy.js";
 
 export interface EpisodeOptions {
   /** Torque per unit of normalised action, as a fraction of each joint's effort limit. */
   actionTorqueFraction: number;
   holdDamping: number;
-  reset: { kp: number; kd: number; tolerance: number; timeout: number };
+  reset: { kp: number; kd: number; speed: number; tolerance: number; timeout: number };
 }
 
 /**
@@ -62,8 +62,7 @@ export class EpisodeRunner {
   private readonly joints: readonly JointSpec[];
   private readonly options: EpisodeOptions;
   private readonly hold: TorqueSource;
-  private readonly resetTarget: Float64Array;
-  private readonly resetMove: TorqueSource;
+  private readonly resetMove: JointMove;
   private readonly obs: Float32Array[];
   private readonly action: Float32Array;
   private readonly peak: Float64Array;
@@ -78,8 +77,8 @@ export class EpisodeRunner {
     const n = joints.length;
     this.torqueScale = Float64Array.from(joints, (j) => j.effort * options.actionTorqueFraction);
     this.hold = holdController(options.holdDamping);
-    this.resetTarget = new Float64Array(n);
-    this.resetMove = jointPdController(this.resetTarget, options.reset.kp, options.reset.kd);
+    const { kp, kd, speed } = options.reset;
+    this.resetMove = new JointMove(n, kp, kd, speed);
     this.obs = [new Float32Array(task.observationSize), new Float32Array(task.observationSize)];
     this.action = new Float32Array(task.actionSize);
     this.peak = new Float64Array(n);
@@ -99,20 +98,29 @@ export class EpisodeRunner {
   }
 
   /**
-   * Moves to a joint pose with PD plus gravity compensation through the safety filter. Returns
-   * whether the pose was reached within the timeout (false also when a fault latched or the run
-   * was stopped).
+   * Moves to a joint pose at the reset speed (JointMove: PD on a walking reference, plus gravity
+   * compensation, through the safety filter). Returns whether the pose was reached within the
+   * planned duration plus the settling timeout (false also when a fault latched, the run was
+   * stopped, or no joint state has arrived).
    */
   async moveTo(target: Float64Array, signal?: AbortSignal): Promise<boolean> {
-    this.resetTarget.set(target);
     const { tolerance, timeout } = this.options.reset;
-    const maxTicks = Math.ceil(timeout / this.loop.period);
+    const from = this.loop.driver.readState();
+    if (from === undefined) return false;
+    const move = this.resetMove;
+    const period = this.loop.period;
+    const maxTicks = Math.ceil((move.start(from.position, target) + timeout) / period);
     for (let t = 0; t < maxTicks; t++) {
       if (signal?.aborted) return false;
-      const report = this.loop.tick(this.resetMove);
+      move.advance(period);
+      const report = this.loop.tick(move.source);
       if (report.faulted) return false;
       const state = this.loop.driver.readState();
-      if (state !== undefined && atPose(state.position, state.velocity, target, tolerance, 10 * tolerance)) {
+      if (
+        move.referenceArrived &&
+        state !== undefined &&
+        atPose(state.position, state.velocity, target, tolerance, 10 * tolerance)
+      ) {
         return true;
       }
       await this.loop.wait();
@@ -176,9 +184,9 @@ export class EpisodeRunner {
       policy.act(obs, this.context, this.action);
       for (let i = 0; i < out.length; i++) {
         const a = this.action[i];
-        // A policy's action outside [-1, 1] (or NaN) is its own bug; clip here, the filter does the rest.
-        const clipped = a > 1 ? 1 : a < -1 ? -1 : a;
-        out[i] = (clipped === clipped ? clipped : 0) * this.torqueScale[i];
+        // An action outside [-1, 1] is clipped here; a NaN passes on so that the safety filter
+        // replaces it and counts the intervention.
+        out[i] = Math.max(-1, Math.min(1, a)) * this.torqueScale[i];
       }
     };
 

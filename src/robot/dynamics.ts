@@ -14,6 +14,9 @@
  * R(q) = R0·Rot(axis, q) = R0 + sin q·(R0 K) + (1 − cos q)·(R0 K²), with K = axis×, and the
  * products R0 K and R0 K² are precomputed.
  *
+ * Each joint's armature (reflected rotor inertia, JointSpec.armature) adds to its own diagonal of M:
+ * RNEA adds armature·q̈, CRBA adds it to M_ii, ABA to D_i = Sᵀ IA S, as MuJoCo does.
+ *
  * Every method is allocation-free. No joint damping or friction here: the simulator adds them.
  */
 import {
@@ -48,6 +51,8 @@ export class Dynamics {
   /** 1 for prismatic joints; S occupies rows [sOff, sOff+3) with sOff = 3·prismatic. */
   private readonly prismatic: Uint8Array;
   private readonly axis: Float64Array;
+  /** Reflected rotor inertia per joint. */
+  private readonly armature: Float64Array;
   /** Joint frame in the parent body frame (fixed links in between already composed). */
   private readonly treeR: Float64Array;
   private readonly treeP: Float64Array;
@@ -82,6 +87,7 @@ export class Dynamics {
     this.parent = new Int32Array(n);
     this.prismatic = new Uint8Array(n);
     this.axis = new Float64Array(3 * n);
+    this.armature = Float64Array.from(model.joints, (joint) => joint.armature);
     this.treeR = new Float64Array(9 * n);
     this.treeP = new Float64Array(3 * n);
     this.treeRK = new Float64Array(9 * n);
@@ -267,6 +273,7 @@ export class Dynamics {
       const o6 = 6 * i;
       const s = o6 + 3 * prismatic[i];
       tauOut[i] = axis[3 * i] * f[s] + axis[3 * i + 1] * f[s + 1] + axis[3 * i + 2] * f[s + 2];
+      if (qdd !== null) tauOut[i] += this.armature[i] * qdd[i];
       const lambda = parent[i];
       if (lambda >= 0) addForceToParent(R, r, i, f, o6, f, 6 * lambda);
     }
@@ -313,7 +320,7 @@ export class Dynamics {
         const row = 36 * i + 6 * k + s;
         F[k] = Ic[row] * ax + Ic[row + 1] * ay + Ic[row + 2] * az;
       }
-      Mout[i * n + i] = ax * F[s] + ay * F[s + 1] + az * F[s + 2];
+      Mout[i * n + i] = ax * F[s] + ay * F[s + 1] + az * F[s + 2] + this.armature[i];
       let j = i;
       while (parent[j] >= 0) {
         // Move F to the parent's coordinates (in place via tmp6b), then project on its axis.
@@ -404,7 +411,7 @@ export class Dynamics {
       U[o6 + 4] = U4;
       U[o6 + 5] = U5;
       const p = o6 + (prism ? 3 : 0);
-      const Di = prism ? ax * U3 + ay * U4 + az * U5 : ax * U0 + ay * U1 + az * U2;
+      const Di = (prism ? ax * U3 + ay * U4 + az * U5 : ax * U0 + ay * U1 + az * U2) + this.armature[i];
       const ui = tau[i] - (ax * pA[p] + ay * pA[p + 1] + az * pA[p + 2]);
       D[i] = Di;
       u[i] = ui;

@@ -32,6 +32,13 @@ export interface JointSpec {
   /** URDF `<dynamics damping>` (N·m·s/rad) and `<dynamics friction>` (Coulomb, N·m). */
   damping: number;
   friction: number;
+  /**
+   * Reflected rotor inertia (kg·m² or kg), rotor inertia × gear ratio², added to the joint's own
+   * diagonal of the mass matrix (MuJoCo's `armature`). From the joint's `<transmission>`
+   * (`drake:rotor_inertia`, `drake:gear_ratio`); 0 without one. For a geared servo it dwarfs the
+   * link inertias near the wrist, and it is what keeps a 50 Hz torque loop stable on a small arm.
+   */
+  armature: number;
   /** URDF `<safety_controller>`, when the joint has one. */
   safety?: SoftLimits;
 }

@@ -4,8 +4,10 @@
  *
  * Supported: revolute, continuous, prismatic and fixed joints; <origin xyz rpy>; <axis>; <limit>;
  * <dynamics>; <safety_controller>; <inertial> with origin rpy and a full inertia tensor; any tree
- * (one root, every link reachable, no cycles, no link with two parents). Visual, collision, gazebo,
- * transmission, ros2_control and mujoco elements are ignored.
+ * (one root, every link reachable, no cycles, no link with two parents); a joint's reflected rotor
+ * inertia from its <transmission>, in Drake's URDF extension (<actuator> children
+ * <drake:rotor_inertia value> and <drake:gear_ratio value>). Visual, collision, gazebo,
+ * ros2_control and mujoco elements, and the rest of <transmission>, are ignored.
  *
  * Defaults follow the URDF specification (and urdfdom) where it has one: origin 0, axis 1 0 0,
  * damping and friction 0. Where it is silent or unhelpful we choose the safe reading and say so:
@@ -279,7 +281,7 @@ function parseJoint(el: XmlElement, source: string, index: number): RawJoint {
   if (damping < 0) throw where.error(`<dynamics> attribute "damping" must be ≥ 0, got ${damping}`);
   if (friction < 0) throw where.error(`<dynamics> attribute "friction" must be ≥ 0, got ${friction}`);
 
-  const spec: JointSpec = { name, type, lower, upper, effort, velocity, damping, friction };
+  const spec: JointSpec = { name, type, lower, upper, effort, velocity, damping, friction, armature: 0 };
   const safetyEl = where.optionalChild(el, "safety_controller");
   if (safetyEl !== undefined) spec.safety = parseSafety(safetyEl, where, lower, upper);
   return { name, type, parent, child, origin, axis, spec };
@@ -300,6 +302,36 @@ function parseSafety(el: XmlElement, where: Where, lower: number, upper: number)
     );
   }
   return { softLower, softUpper, kPosition, kVelocity };
+}
+
+/**
+ * Reflected rotor inertia per joint name, rotor_inertia × gear_ratio², from the <transmission>
+ * elements that carry Drake's <drake:rotor_inertia> (a transmission without it adds nothing).
+ */
+function parseTransmissions(robot: XmlElement, source: string): Map<string, number> {
+  const armature = new Map<string, number>();
+  childElements(robot, "transmission").forEach((el, index) => {
+    const name = attribute(el, "name") ?? `number ${index + 1}`;
+    const where = new Where(source, `<transmission name="${name}">`);
+    const actuators = childElements(el, "actuator");
+    const rotor = actuators.flatMap((a) => childElements(a, "drake:rotor_inertia").map((r) => ({ a, r })));
+    if (rotor.length === 0) return;
+    const joints = childElements(el, "joint");
+    if (joints.length !== 1 || actuators.length !== 1) {
+      throw where.error(
+        "a transmission with <drake:rotor_inertia> needs exactly one <joint> and one <actuator>",
+      );
+    }
+    const jointName = where.requiredAttribute(joints[0], "joint", "name");
+    const rotorInertia = where.number(rotor[0].r, "drake:rotor_inertia", "value");
+    const gearEl = childElements(actuators[0], "drake:gear_ratio")[0];
+    const gearRatio = gearEl === undefined ? 1 : where.number(gearEl, "drake:gear_ratio", "value");
+    if (!(rotorInertia >= 0)) throw where.error(`rotor inertia must be ≥ 0, got ${rotorInertia}`);
+    if (!(gearRatio > 0)) throw where.error(`gear ratio must be > 0, got ${gearRatio}`);
+    if (armature.has(jointName)) throw where.error(`joint "${jointName}" already has a transmission`);
+    armature.set(jointName, rotorInertia * gearRatio * gearRatio);
+  });
+  return armature;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,6 +376,17 @@ export function parseUrdf(xml: string, source = "<string>"): RobotModel {
   // Joints, checked against the links.
   const joints = childElements(robot, "joint").map((el, index) => parseJoint(el, source, index));
   const jointNames = new Set<string>();
+  const armature = parseTransmissions(robot, source);
+  for (const [jointName, value] of armature) {
+    const joint = joints.find((j) => j.name === jointName);
+    if (joint?.spec === undefined) {
+      throw new UrdfError(
+        `${source}: <transmission> for joint "${jointName}": ` +
+          (joint === undefined ? "no such joint" : "the joint is fixed"),
+      );
+    }
+    joint.spec.armature = value;
+  }
   const parentJointOf = new Map<string, RawJoint>();
   const childJoints = new Map<string, RawJoint[]>();
   for (const joint of joints) {

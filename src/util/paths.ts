@@ -7,7 +7,8 @@ export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(resolve(dir, "package.json"))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error("mbpo-arm: cannot find the package root (no package.json above the code)");
+    if (up === dir)
+      throw new Error("mbpo-arm: cannot find the package root (no package.json above the code)");
     dir = up;
   }
   return dir;

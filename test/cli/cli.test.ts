@@ -21,9 +21,25 @@ function cli(args: string[], input?: string) {
 
 describe("mbpo-arm CLI", () => {
   it("run --json prints one line per episode and a summary", () => {
-    const r = cli(["run", "--driver", "sim", "--task", "reach", "--policy", "pd", "--episodes", "3", "--seed", "2", "--json"]);
+    const r = cli([
+      "run",
+      "--driver",
+      "sim",
+      "--task",
+      "reach",
+      "--policy",
+      "pd",
+      "--episodes",
+      "3",
+      "--seed",
+      "2",
+      "--json",
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     assert.deepEqual(
       lines.map((l) => l.type),
       ["episode", "episode", "episode", "summary"],
@@ -42,7 +58,10 @@ describe("mbpo-arm CLI", () => {
   it("run prints human-readable episode lines", () => {
     const r = cli(["run", "--policy", "zero", "--episodes", "1", "--no-log-file"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /episode 1\/1 {2}return -?\d+\.\d\d {2}success (yes|no) {2}final distance \d+\.\d cm/);
+    assert.match(
+      r.stderr,
+      /episode 1\/1 {2}return -?\d+\.\d\d {2}success (yes|no) {2}final distance \d+\.\d cm/,
+    );
     assert.match(r.stderr, /1 episodes: success \d+%/);
   });
 
@@ -61,7 +80,10 @@ describe("mbpo-arm CLI", () => {
   it("a malformed URDF is one line naming the file and element", () => {
     const dir = mkdtempSync(join(tmpdir(), "mbpo-urdf-"));
     const file = join(dir, "broken.urdf");
-    writeFileSync(file, '<robot name="x"><link name="a"/><joint name="j" type="hinge"><parent link="a"/><child link="b"/></joint><link name="b"/></robot>');
+    writeFileSync(
+      file,
+      '<robot name="x"><link name="a"/><joint name="j" type="hinge"><parent link="a"/><child link="b"/></joint><link name="b"/></robot>',
+    );
     const r = cli(["run", "--urdf", file, "--episodes", "1", "--no-log-file"]);
     assert.equal(r.code, 1);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
@@ -69,9 +91,15 @@ describe("mbpo-arm CLI", () => {
   });
 
   it("dynamics reads states on stdin and prints M and bias per line", () => {
-    const r = cli(["dynamics", "--urdf", "urdf/arm.urdf"], "0 0.3 -0.5 0.2 0 0 0 0\n0.1 0.2 0.3 0.4 1 -1 0.5 0.2\n");
+    const r = cli(
+      ["dynamics", "--urdf", "urdf/arm.urdf"],
+      "0 0.3 -0.5 0.2 0 0 0 0\n0.1 0.2 0.3 0.4 1 -1 0.5 0.2\n",
+    );
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, 2);
     for (const l of lines) {
       assert.equal(l.M.length, 16);

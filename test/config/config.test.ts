@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { ConfigError, defaultConfig, loadConfig, parseConfig, withOverrides } from "../../src/config/config.js";
+import {
+  ConfigError,
+  defaultConfig,
+  loadConfig,
+  parseConfig,
+  withOverrides,
+} from "../../src/config/config.js";
 import { packageRoot } from "../../src/util/paths.js";
 
 describe("config", () => {
@@ -11,7 +17,9 @@ describe("config", () => {
   });
 
   it("accepts the /** wildcard and dotted keys as ros2 param dump writes them", () => {
-    const c = parseConfig("/**:\n  ros__parameters:\n    safety.effort_scale: 0.5\n    control_rate_hz: 25.0\n");
+    const c = parseConfig(
+      "/**:\n  ros__parameters:\n    safety.effort_scale: 0.5\n    control_rate_hz: 25.0\n",
+    );
     assert.equal(c.safety.effort_scale, 0.5);
     assert.equal(c.safety.torque_rate_limit, defaultConfig().safety.torque_rate_limit);
     assert.equal(c.control_rate_hz, 25);
@@ -20,7 +28,8 @@ describe("config", () => {
   it("names an unknown key, nested or not", () => {
     assert.throws(
       () => parseConfig("mbpo_arm:\n  ros__parameters:\n    safety:\n      effort_scal: 0.5\n", "f.yaml"),
-      (e: Error) => e instanceof ConfigError && /f\.yaml: unknown parameter "safety\.effort_scal"/.test(e.message),
+      (e: Error) =>
+        e instanceof ConfigError && /f\.yaml: unknown parameter "safety\.effort_scal"/.test(e.message),
     );
     assert.throws(
       () => parseConfig("mbpo_arm:\n  ros__parameters:\n    contrl_rate_hz: 5\n"),
@@ -33,16 +42,25 @@ describe("config", () => {
       () => parseConfig("mbpo_arm:\n  ros__parameters:\n    safety:\n      effort_scale: 1.5\n"),
       /parameter "safety\.effort_scale": .*1/,
     );
-    assert.throws(() => parseConfig("mbpo_arm:\n  ros__parameters:\n    control_rate_hz: fast\n"), /"control_rate_hz"/);
+    assert.throws(
+      () => parseConfig("mbpo_arm:\n  ros__parameters:\n    control_rate_hz: fast\n"),
+      /"control_rate_hz"/,
+    );
     assert.throws(() => parseConfig("mbpo_arm:\n  ros__parameters:\n    driver: can\n"), /"driver"/);
   });
 
   it("rejects files that are not a parameter file for this node", () => {
-    assert.throws(() => parseConfig("other_node:\n  ros__parameters: {}\n", "x.yaml"), /x\.yaml: no "mbpo_arm" node section/);
+    assert.throws(
+      () => parseConfig("other_node:\n  ros__parameters: {}\n", "x.yaml"),
+      /x\.yaml: no "mbpo_arm" node section/,
+    );
     assert.throws(() => parseConfig("mbpo_arm:\n  control_rate_hz: 5\n"), /no "ros__parameters"/);
     assert.throws(() => parseConfig("- 1\n- 2\n"), /expected a ROS 2 parameter file/);
     assert.throws(() => parseConfig("a: [\n"), /not valid YAML/);
-    assert.throws(() => loadConfig("/nonexistent/mbpo.yaml"), /\/nonexistent\/mbpo\.yaml: cannot read config file: ENOENT/);
+    assert.throws(
+      () => loadConfig("/nonexistent/mbpo.yaml"),
+      /\/nonexistent\/mbpo\.yaml: cannot read config file: ENOENT/,
+    );
   });
 
   it("applies dotted overrides and re-validates them", () => {
@@ -50,7 +68,10 @@ describe("config", () => {
     assert.equal(c.safety.effort_scale, 0.25);
     assert.equal(c.seed, 7);
     assert.equal(c.urdf, "urdf/arm.urdf");
-    assert.throws(() => withOverrides(defaultConfig(), { "safety.nope": 1 }), /unknown parameter "safety\.nope"/);
+    assert.throws(
+      () => withOverrides(defaultConfig(), { "safety.nope": 1 }),
+      /unknown parameter "safety\.nope"/,
+    );
     assert.throws(() => withOverrides(defaultConfig(), { seed: -1 }), /parameter "seed"/);
   });
 

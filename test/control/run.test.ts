@@ -40,7 +40,10 @@ describe("run on the simulator", () => {
     assert.equal(seen.nonFinite, 0);
     assert.ok(seen.worstFraction <= 1 + 1e-12, `an effort reached ${seen.worstFraction} of its limit`);
     // The random policy asks for more than the filter allows now and then: the limit was exercised.
-    assert.ok(summary.peakEffortFraction.some((p) => p > 0.3), `peak ${summary.peakEffortFraction}`);
+    assert.ok(
+      summary.peakEffortFraction.some((p) => p > 0.3),
+      `peak ${summary.peakEffortFraction}`,
+    );
     for (const p of summary.peakEffortFraction) assert.ok(p <= 0.8 + 1e-12);
   });
 

@@ -7,7 +7,8 @@
  *   mjprobe URDF info
  *       one JSON line: {"nq":..,"nv":..,"nbody":..,"joints":[names in MuJoCo dof order],
  *       "armature":[..],"mass":total, "version":".."}
- *   mjprobe URDF dyn [JOINT_NAME ...]
+ *   mjprobe URDF dyn [JOINT_NAME[=ARMATURE] ...]
+ *       (URDF has no armature, so MuJoCo loads none; NAME=A sets that dof's armature to A.)
  *       reads lines of 2n numbers (q then qdot) on stdin; per line prints one JSON line
  *       {"M":[n*n, row-major],"bias":[n]} (mj_fullM of qM, and qfrc_bias = C qdot + g).
  *       With joint names, q, qdot, M and bias use that joint order (mapped by name), so the
@@ -78,7 +79,7 @@ static int mode_info(const mjModel* m) {
 }
 
 /* perm[k] = MuJoCo dof of the caller's k-th joint. */
-static int build_permutation(const mjModel* m, int argc, char** argv, int* perm) {
+static int build_permutation(mjModel* m, int argc, char** argv, int* perm) {
   int n = m->nv;
   if (argc == 0) {
     for (int k = 0; k < n; k++) perm[k] = k;
@@ -89,17 +90,32 @@ static int build_permutation(const mjModel* m, int argc, char** argv, int* perm)
     return -1;
   }
   for (int k = 0; k < n; k++) {
-    int j = mj_name2id(m, mjOBJ_JOINT, argv[k]);
+    char name[256];
+    const char* eq = strchr(argv[k], '=');
+    size_t len = eq ? (size_t)(eq - argv[k]) : strlen(argv[k]);
+    if (len >= sizeof name) len = sizeof name - 1;
+    memcpy(name, argv[k], len);
+    name[len] = 0;
+    int j = mj_name2id(m, mjOBJ_JOINT, name);
     if (j < 0) {
-      fprintf(stderr, "mjprobe: the model has no joint named \"%s\"\n", argv[k]);
+      fprintf(stderr, "mjprobe: the model has no joint named \"%s\"\n", name);
       return -1;
     }
     perm[k] = m->jnt_dofadr[j];
+    if (eq) {
+      char* end;
+      double armature = strtod(eq + 1, &end);
+      if (end == eq + 1 || *end || armature < 0) {
+        fprintf(stderr, "mjprobe: bad armature in \"%s\"\n", argv[k]);
+        return -1;
+      }
+      m->dof_armature[perm[k]] = armature;
+    }
   }
   return 0;
 }
 
-static int mode_dyn(const mjModel* m, mjData* d, int argc, char** argv) {
+static int mode_dyn(mjModel* m, mjData* d, int argc, char** argv) {
   int n = m->nv;
   int* perm = malloc(sizeof(int) * (n > 0 ? n : 1));
   mjtNum* full = malloc(sizeof(mjtNum) * (n * n > 0 ? n * n : 1));

@@ -43,18 +43,23 @@ export interface MujocoDynamics {
 
 /**
  * Mass matrices and bias forces from MuJoCo for a batch of states (q then q̇ per state), in the
- * order of `jointNames` (the probe maps MuJoCo's joints by name).
+ * order of `jointNames` (the probe maps MuJoCo's joints by name). URDF carries no armature for
+ * MuJoCo, so `armature` (per joint, same order) is set on MuJoCo's dofs by the probe.
  */
 export function mujocoDynamics(
   probe: string,
   urdfPath: string,
   jointNames: string[],
   states: Array<{ q: ArrayLike<number>; qd: ArrayLike<number> }>,
+  armature?: ArrayLike<number>,
 ): MujocoDynamics[] {
+  const joints = jointNames.map((name, i) =>
+    armature === undefined ? name : `${name}=${armature[i].toPrecision(17)}`,
+  );
   const input = states.map((s) =>
     [...Array.from(s.q), ...Array.from(s.qd)].map((x) => x.toPrecision(17)).join(" "),
   );
-  const stdout = execFileSync(probe, [urdfPath, "dyn", ...jointNames], {
+  const stdout = execFileSync(probe, [urdfPath, "dyn", ...joints], {
     input: `${input.join("\n")}\n`,
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024,

@@ -93,7 +93,8 @@ for (const [label, relPath, seed] of [
     const model = loadUrdf(path);
     const names = model.joints.map((j) => j.name);
 
-    // MuJoCo loaded what we think it loaded: same joints, no armature (it would add to M).
+    // MuJoCo loaded what we think it loaded: same joints, no armature of its own (URDF has none
+    // for MuJoCo); the probe then sets ours, read from the <transmission> elements.
     const info = mujocoInfo(probe, path);
     assert.equal(info.nv, model.dof, "MuJoCo's dof count");
     assert.deepEqual([...info.joints].sort(), [...names].sort(), "MuJoCo's joint names");
@@ -104,7 +105,8 @@ for (const [label, relPath, seed] of [
 
     const rng = new Rng(seed);
     const states = Array.from({ length: STATES }, () => randomState(model, rng));
-    const reference = mujocoDynamics(probe, path, names, states);
+    const armature = model.joints.map((j) => j.armature);
+    const reference = mujocoDynamics(probe, path, names, states, armature);
 
     const dyn = new Dynamics(model);
     const n = model.dof;

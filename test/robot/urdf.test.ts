@@ -45,7 +45,7 @@ test("the arm: limits, dynamics and safety_controller values are read exactly", 
   assert.equal(joint2.velocity, 4.8);
   assert.equal(joint2.damping, 0.03);
   assert.equal(joint2.friction, 0.03);
-  assert.deepEqual(joint2.safety, { softLower: -1.7, softUpper: 1.45, kPosition: 10, kVelocity: 1.5 });
+  assert.deepEqual(joint2.safety, { softLower: -1.7, softUpper: 1.45, kPosition: 10, kVelocity: 0.5 });
   for (const joint of model.joints) {
     assert.ok(joint.safety !== undefined, `${joint.name} has a safety_controller`);
     assert.ok(
@@ -56,6 +56,16 @@ test("the arm: limits, dynamics and safety_controller values are read exactly", 
     assert.ok(joint.effort > 3 && joint.effort <= 4.1, `${joint.name} effort ${joint.effort}`);
   }
   assert.equal(model.joints[3].damping, 0.02);
+  // Reflected rotor inertia from <transmission>: 8.5e-8 kg·m² × 353.5².
+  for (const joint of model.joints) assert.ok(Math.abs(joint.armature - 8.5e-8 * 353.5 ** 2) < 1e-15);
+});
+
+test("armature comes from the joint's transmission; a joint without one has none", () => {
+  const model = loadUrdf(resolve(packageRoot(), "test/urdf/branched.urdf"));
+  const armature = Object.fromEntries(model.joints.map((j) => [j.name, j.armature]));
+  assert.ok(Math.abs(armature.waist - 2e-7 * 50 ** 2) < 1e-15);
+  assert.ok(Math.abs(armature.lift - 1e-3 * 9) < 1e-15);
+  assert.equal(armature.left_elbow, 0);
 });
 
 test("rpy is fixed-axis X, Y, Z: R = Rz(yaw)·Ry(pitch)·Rx(roll)", () => {
@@ -197,6 +207,24 @@ const FAULTS: Array<[string, string, string | RegExp]> = [
       '<safety_controller soft_lower_limit="-0.9" soft_upper_limit="0.9" k_position="5"/></joint>',
     ),
     'x.urdf: <joint name="j1">: <safety_controller> is missing attribute "k_velocity"',
+  ],
+  [
+    "transmission for a joint that does not exist",
+    edit(
+      "</robot>",
+      '<transmission name="t"><joint name="nope"/><actuator name="m">' +
+        '<drake:rotor_inertia value="1e-7"/></actuator></transmission></robot>',
+    ),
+    'x.urdf: <transmission> for joint "nope": no such joint',
+  ],
+  [
+    "negative rotor inertia",
+    edit(
+      "</robot>",
+      '<transmission name="t"><joint name="j1"/><actuator name="m">' +
+        '<drake:rotor_inertia value="-1"/></actuator></transmission></robot>',
+    ),
+    'x.urdf: <transmission name="t">: rotor inertia must be ≥ 0, got -1',
   ],
   [
     "repeated origin",

@@ -53,6 +53,7 @@ const jointSpec: fc.Arbitrary<JointSpec> = fc
       velocity: continuous ? velocity : Number.isFinite(velocity) ? velocity : 4.8,
       damping: 0,
       friction: 0,
+      armature: 0,
     };
     if (soft !== undefined) {
       const span = continuous ? 0 : (upper - lower) * soft.inset * 0.5;

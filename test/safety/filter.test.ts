@@ -22,6 +22,7 @@ function arm(): JointSpec[] {
     velocity: 4.8,
     damping: 0.03,
     friction: 0.03,
+    armature: 0,
     safety: { softLower: -(limit - 0.1), softUpper: limit - 0.1, kPosition, kVelocity },
   });
   return [
@@ -194,6 +195,7 @@ test("infinite effort and velocity limits (continuous joint without <limit>) sti
     velocity: Number.POSITIVE_INFINITY,
     damping: 0,
     friction: 0,
+    armature: 0,
     safety: { softLower: -Infinity, softUpper: Infinity, kPosition: 10, kVelocity: 1 },
   };
   const f = new SafetyFilter([wheel], NO_RATE);

@@ -22,6 +22,7 @@ const waist: JointSpec = {
   velocity: 4.8,
   damping: 0.03,
   friction: 0.03,
+  armature: 0,
   safety: { softLower: -2.7, softUpper: 2.7, kPosition: 10, kVelocity: 1.5 },
 };
 const parked: JointSpec = { ...waist, name: "shoulder", lower: -1.8, upper: 1.8 };

@@ -78,6 +78,7 @@ function turretModel(): RobotModel {
         velocity: 4,
         damping: 0,
         friction: 0,
+        armature: 0,
       },
       {
         name: "pitch",
@@ -88,6 +89,7 @@ function turretModel(): RobotModel {
         velocity: 2,
         damping: 0,
         friction: 0,
+        armature: 0,
       },
     ],
     jointLink: [1, 2],

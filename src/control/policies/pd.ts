@@ -5,22 +5,18 @@ import type { Policy, PolicyContext } from "../policy.js";
 /**
  * Default gains for urdf/arm.urdf at a 50 Hz control rate (joint1..joint4; N·m/rad and N·m·s/rad).
  *
- * How they were sized: the policy's torque is held for a whole 20 ms tick, and the arm's effective
- * joint inertias (1 / diag M⁻¹) vary a lot with the pose: joint1 from 1.2e-4 kg·m² (arm upright)
- * to 2.2e-2 (stretched), joints 3 and 4 down to 2e-4 and 1.4e-4 when the joints below them move
- * with them. A derivative gain that is large next to inertia/tick overshoots from one tick to the
- * next and rings, so Kd stays small for the light joints; the URDF's viscous damping does the rest.
- * The set below keeps the sampled closed loop (linearised about rest, with the URDF damping, torque
- * held over each tick) stable at 3000 random poses inside the soft limits, with spectral radius at
- * most 0.983 per tick. With gravity compensation, on the rigid-body dynamics at 1 kHz with the URDF
- * damping and smoothed Coulomb friction (the loop of test/control/policies.test.ts), the policy
- * ended 498 of 500 reach episodes of 2 s within 2 cm (median 2.9 mm), joint speeds peaking at
- * 3.5 rad/s; 489 of 500 without friction (peaking at 4.7 rad/s). The slow case is joint1 with the arm stretched out, where the damping that stays stable for an upright arm
- * is light. (A uniform Kp = 6, Kd = 0.4 rings at 50 Hz: Kd·dt is far above the distal inertias.)
+ * How they were sized: the torque is held for a whole 20 ms tick, so the derivative gain must stay
+ * well below 2·I/dt for the lightest effective joint inertia I. On this arm every joint carries its
+ * servo's reflected rotor inertia (0.0106 kg·m², the URDF's <transmission>), which dominates: the
+ * effective inertias run from 0.011 kg·m² (wrist) to 0.033 (joint1, arm stretched). Kd·dt/I ≤ 0.56
+ * here, and Kp = 4 gives a natural frequency of 11 to 19 rad/s, damping ratio 0.4 to 0.7.
+ * Measured with the closed loop of test/control/policies.test.ts (1 kHz rigid-body dynamics, URDF
+ * damping and smoothed friction, gravity compensation, torque scale 0.5·effort), seeds 1000–1199: 200 of 200 reach
+ * episodes of 2 s within 2 cm, median 0.5 mm, worst 2 mm; joint speed peaks at half the limit.
  */
 export const ARM_PD_GAINS: Readonly<{ kp: readonly number[]; kd: readonly number[] }> = Object.freeze({
-  kp: [1.2, 1.0, 1.0, 0.4],
-  kd: [0.02, 0.12, 0.01, 0.0025],
+  kp: [4, 4, 4, 4],
+  kd: [0.3, 0.3, 0.3, 0.3],
 });
 
 /** The proportional term's default limit: a cruise speed of this fraction of each URDF velocity limit. */

@@ -119,7 +119,9 @@ export class ControlLoop {
     this.nextDeadlineMs += periodMs;
     const sleepMs = this.nextDeadlineMs - nowMs;
     if (sleepMs > 0) {
-      await new Promise<void>((resolve) => setTimeout(resolve, sleepMs));
+      // Node's timers count whole milliseconds from a cached loop time, so a fractional sleep can
+      // wake up to 1 ms early; rounding up trades that for waking up to 1 ms late, never early.
+      await new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(sleepMs)));
     }
     const lateMs = performance.now() - this.nextDeadlineMs;
     this.timing.recordLateness(lateMs * 1000);

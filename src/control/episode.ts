@@ -2,9 +2,14 @@
  * Episodes on the robot: the reset move to the start pose, the policy's run with one transition per
  * control tick, and the hold between episodes. All of it goes through ControlLoop.tick, so every
  * command passes the safety filter.
+ *
+ * An episode can be run whole (runEpisode, for `run` and training) or driven one control period at
+ * a time (beginEpisode, step, endEpisode, for `env serve`); runEpisode is built on the step-wise
+ * calls, so both give the same transitions for the same actions.
  */
 import type { JointState } from "../drivers/driver.js";
 import type { JointSpec } from "../robot/types.js";
+import type { SafetyReport } from "../safety/filter.js";
 import type { Task, TaskEpisode } from "../tasks/task.js";
 import { atPose, holdController, JointMove } from "./controllers.js";
 import type { ControlLoop, TorqueSource } from "./loop.js";
@@ -68,6 +73,20 @@ export class EpisodeRunner {
   private readonly peak: Float64Array;
   private readonly transition: Transition;
   private readonly context: PolicyContext;
+  /** The tick's torque source: the current policy on the state the tick read. */
+  private readonly policySource: TorqueSource;
+
+  // The episode in progress (beginEpisode → step … → endEpisode).
+  private active = false;
+  private episode: TaskEpisode | undefined;
+  private policy: Policy | undefined;
+  private stepIndex = 0;
+  /** Which of the two observation buffers the current tick observes into. */
+  private current = 0;
+  private countsBefore: Record<string, number> = {};
+  private episodeResult: EpisodeResult = emptyResult(0);
+  /** The safety filter's report of the last step's tick (a reused object; see SafetyReport). */
+  lastReport: SafetyReport | undefined;
 
   constructor(loop: ControlLoop, task: Task, joints: readonly JointSpec[], options: EpisodeOptions) {
     this.loop = loop;
@@ -95,6 +114,20 @@ export class EpisodeRunner {
       interventions: 0,
     };
     this.context = { state: undefined as unknown as JointState, torqueScale: this.torqueScale };
+    // Each tick observes the state it acts on; after the wait, the state the action led to is
+    // observed into the other buffer, and the two buffers swap roles each step.
+    this.policySource = (state, out) => {
+      const obs = this.obs[this.current];
+      this.task.observe(state.position, state.velocity, this.episode!.goal, obs);
+      this.context.state = state;
+      this.policy!.act(obs, this.context, this.action);
+      for (let i = 0; i < out.length; i++) {
+        const a = this.action[i];
+        // An action outside [-1, 1] is clipped here; a NaN passes on so that the safety filter
+        // replaces it and counts the intervention.
+        out[i] = Math.max(-1, Math.min(1, a)) * this.torqueScale[i];
+      }
+    };
   }
 
   /**
@@ -144,6 +177,7 @@ export class EpisodeRunner {
   /**
    * Runs one episode: reset move to the episode's start pose, then the policy for the task's
    * episode length. onTransition sees every transition (a reused object: copy to keep).
+   * Built on beginEpisode / step / endEpisode, the same path `env serve` drives step by step.
    */
   async runEpisode(
     index: number,
@@ -152,84 +186,124 @@ export class EpisodeRunner {
     options: { signal?: AbortSignal; onTransition?: (t: Transition) => void } = {},
   ): Promise<EpisodeResult> {
     const { signal, onTransition } = options;
-    const safety = this.loop.safety;
-    const countsBefore = { ...safety.counts };
-    this.peak.fill(0);
-    const result: EpisodeResult = {
-      episode: index,
-      steps: 0,
-      return: 0,
-      success: false,
-      finalDistance: Number.NaN,
-      resetReached: false,
-      interventions: {},
-      peakEffortFraction: [],
-      aborted: false,
-    };
-
-    result.resetReached = await this.moveTo(episode.startPosition, signal);
+    await this.beginEpisode(index, episode, signal);
     policy.reset(episode);
+    while (this.active) {
+      if (signal?.aborted) return this.endEpisode(true);
+      const transition = await this.step(policy);
+      if (transition !== undefined) onTransition?.(transition);
+    }
+    return this.result;
+  }
 
+  /**
+   * Starts an episode: the reset move to its start pose (through the safety filter), then observes
+   * the start state. Returns that observation (the runner's own buffer: valid until the next step).
+   * An episode still running is ended first.
+   */
+  async beginEpisode(index: number, episode: TaskEpisode, signal?: AbortSignal): Promise<Float32Array> {
+    if (this.active) this.endEpisode();
+    this.countsBefore = { ...this.loop.safety.counts };
+    this.peak.fill(0);
+    this.episodeResult = emptyResult(index);
+    this.episode = episode;
+    this.stepIndex = 0;
+    this.lastReport = undefined;
+    this.transition.episode = index;
+    this.active = true;
+    this.episodeResult.resetReached = await this.moveTo(episode.startPosition, signal);
+    const start = this.obs[0];
+    start.fill(Number.NaN);
+    const state = this.loop.driver.readState();
+    if (state !== undefined) this.task.observe(state.position, state.velocity, episode.goal, start);
+    return start;
+  }
+
+  /**
+   * One control period of the episode: a tick in which the policy acts on the state it observes
+   * (plus gravity compensation, through the safety filter), the wait to the next period, and the
+   * transition it led to. Returns that transition (a reused object: copy to keep), or undefined
+   * when the episode ended without one (a latched safety fault, or no joint state). The episode
+   * ends by itself on termination, truncation, a fault or a lost state; see `active`.
+   */
+  async step(policy: Policy): Promise<Transition | undefined> {
+    if (!this.active || this.episode === undefined) {
+      throw new Error("EpisodeRunner.step: no episode running (call beginEpisode first)");
+    }
+    if (this.loop.safety.fault !== undefined) {
+      this.endEpisode();
+      return undefined;
+    }
     const task = this.task;
     const tr = this.transition;
-    tr.episode = index;
-    let current = 0;
-    const steps = task.episodeSteps;
-    // Each tick observes the state it acts on; after the wait, the state the action led to is
-    // observed into the other buffer, and the two buffers swap roles each step.
-    const policySource: TorqueSource = (state, out) => {
-      const obs = this.obs[current];
-      task.observe(state.position, state.velocity, episode.goal, obs);
-      this.context.state = state;
-      policy.act(obs, this.context, this.action);
-      for (let i = 0; i < out.length; i++) {
-        const a = this.action[i];
-        // An action outside [-1, 1] is clipped here; a NaN passes on so that the safety filter
-        // replaces it and counts the intervention.
-        out[i] = Math.max(-1, Math.min(1, a)) * this.torqueScale[i];
-      }
-    };
-
-    for (let step = 0; step < steps; step++) {
-      if (signal?.aborted) {
-        result.aborted = true;
-        break;
-      }
-      if (safety.fault !== undefined) break;
-      current = step % 2;
-      const report = this.loop.tick(policySource);
-      if (report.faulted) break;
-      tr.obs = this.obs[current];
-      tr.nextObs = this.obs[1 - current];
-      tr.step = step;
-      tr.interventions = report.anyIntervention ? 1 : 0;
-      this.trackPeak();
-      await this.loop.wait();
-
-      const next = this.loop.driver.readState();
-      if (next === undefined) break;
-      task.observe(next.position, next.velocity, episode.goal, tr.nextObs);
-      tr.reward = task.reward(tr.obs, this.action, tr.nextObs);
-      tr.terminated = task.terminated(tr.nextObs);
-      tr.truncated = !tr.terminated && step === steps - 1;
-      result.return += tr.reward;
-      result.steps = step + 1;
-      onTransition?.(tr);
-      if (tr.terminated) break;
+    const step = this.stepIndex;
+    this.policy = policy;
+    this.current = step % 2;
+    const report = this.loop.tick(this.policySource);
+    this.lastReport = report;
+    if (report.faulted) {
+      this.endEpisode();
+      return undefined;
     }
+    tr.obs = this.obs[this.current];
+    tr.nextObs = this.obs[1 - this.current];
+    tr.step = step;
+    tr.interventions = report.anyIntervention ? 1 : 0;
+    this.trackPeak();
+    await this.loop.wait();
 
+    const next = this.loop.driver.readState();
+    if (next === undefined) {
+      this.endEpisode();
+      return undefined;
+    }
+    task.observe(next.position, next.velocity, this.episode.goal, tr.nextObs);
+    tr.reward = task.reward(tr.obs, this.action, tr.nextObs);
+    tr.terminated = task.terminated(tr.nextObs);
+    tr.truncated = !tr.terminated && step === task.episodeSteps - 1;
+    this.stepIndex = step + 1;
+    const result = this.episodeResult;
+    result.return += tr.reward;
+    result.steps = step + 1;
+    if (tr.terminated || tr.truncated) this.endEpisode();
+    return tr;
+  }
+
+  /** Whether an episode has begun and not ended (steps may be taken). */
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  /**
+   * The current (or last) episode's result. Final distance, success, interventions and peak effort
+   * are filled in when the episode ends.
+   */
+  get result(): EpisodeResult {
+    return this.episodeResult;
+  }
+
+  /**
+   * Ends the episode now (idempotent) and fills in its result: fault, final distance and success
+   * at the current state, interventions by kind, peak effort. `aborted` marks a stop by the user.
+   */
+  endEpisode(aborted = false): EpisodeResult {
+    const result = this.episodeResult;
+    if (!this.active) return result;
+    this.active = false;
+    result.aborted = aborted;
+    const safety = this.loop.safety;
     if (safety.fault !== undefined) {
       result.fault = `${safety.fault.reason}: ${safety.fault.detail}`;
     }
     const last = this.loop.driver.readState();
-    if (last !== undefined) {
+    if (last !== undefined && this.episode !== undefined) {
       const finalObs = this.obs[0];
-      task.observe(last.position, last.velocity, episode.goal, finalObs);
-      result.finalDistance = task.distance(finalObs);
-      result.success = result.fault === undefined && task.success(finalObs);
+      this.task.observe(last.position, last.velocity, this.episode.goal, finalObs);
+      result.finalDistance = this.task.distance(finalObs);
+      result.success = result.fault === undefined && this.task.success(finalObs);
     }
     for (const [kind, count] of Object.entries(safety.counts as Record<string, number>)) {
-      const delta = count - (countsBefore[kind] ?? 0);
+      const delta = count - (this.countsBefore[kind] ?? 0);
       if (delta > 0) result.interventions[kind] = delta;
     }
     result.peakEffortFraction = Array.from(this.peak);
@@ -243,4 +317,18 @@ export class EpisodeRunner {
       if (fraction > this.peak[i]) this.peak[i] = fraction;
     }
   }
+}
+
+function emptyResult(index: number): EpisodeResult {
+  return {
+    episode: index,
+    steps: 0,
+    return: 0,
+    success: false,
+    finalDistance: Number.NaN,
+    resetReached: false,
+    interventions: {},
+    peakEffortFraction: [],
+    aborted: false,
+  };
 }

@@ -9,6 +9,7 @@ import { createPolicy } from "../control/policies/index.js";
 import { resolveDataPath } from "../util/paths.js";
 import { runSimBenchmark } from "./bench-sim-command.js";
 import { runDynamicsCommand } from "./dynamics-command.js";
+import { runEnvServe } from "./env-command.js";
 import { closeLogger, createLogger, type Logger } from "./logger.js";
 import { runCommand } from "./run-command.js";
 
@@ -136,6 +137,54 @@ withCommonFlags(
         }),
     });
     if (summary.fault !== undefined) process.exitCode = 3;
+  } finally {
+    await closeLogger(logger);
+  }
+});
+
+const envCommand = program
+  .command("env")
+  .description("the robot as a step/reset environment for any learner (JSON lines)");
+withCommonFlags(
+  envCommand
+    .command("serve")
+    .description(
+      "serve spec/reset/step/reward/close as JSON lines on stdin/stdout (or a TCP port): one step is one control period of the loop `run` uses, safety filter included",
+    )
+    .addOption(new Option("--driver <name>", "robot driver").choices(["sim", "ros2", "dynamixel"]))
+    .option("--task <name>", "task (reach)")
+    .option("--seed <n>", "episode seed until a reset names one", integer("--seed", 0))
+    .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
+    .option("--realtime", "pace the simulator to wall-clock time, as a real arm")
+    .option("--no-gravity-compensation", "do not add gravity compensation to commands")
+    .option(
+      "--port <n>",
+      "serve on this local TCP port instead of stdin/stdout (0: any free port)",
+      integer("--port", 0),
+    )
+    .option("--host <address>", "address to listen on with --port", "127.0.0.1")
+    .option("--max-line-bytes <n>", "longest request line accepted", integer("--max-line-bytes", 1024)),
+).action(async (flags) => {
+  // stdout carries the protocol: the console log stays on stderr.
+  const logger = startLogging(flags, "env-serve");
+  const signal = stopOnSignals(logger);
+  try {
+    const config = buildConfig(flags, {
+      driver: flags.driver,
+      "task.name": flags.task,
+      seed: flags.seed,
+      urdf: flags.urdf,
+      "sim.realtime": flags.realtime,
+      gravity_compensation: flags.gravityCompensation === false ? false : undefined,
+    });
+    await runEnvServe({
+      config,
+      port: flags.port,
+      host: flags.host,
+      maxLineBytes: flags.maxLineBytes,
+      logger,
+      signal,
+    });
   } finally {
     await closeLogger(logger);
   }

@@ -1,0 +1,166 @@
+/**
+ * The `env serve` wire protocol: one JSON object per line each way. This module turns a line into
+ * a checked request, or throws a ProtocolError whose message names what was wrong; it knows the
+ * sizes it checks against but nothing of the robot.
+ *
+ * Numbers: JSON has no NaN or ±Infinity. In responses a non-finite number is written as null
+ * (JSON.stringify does this). In a `reward` batch, null is read back as NaN, so that a model-based
+ * learner can ask about a prediction that blew up (the task scores it as invalid). A step's
+ * action must be all finite numbers: null, or a number too large for a double (1e999), is an error.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+export const COMMANDS = ["spec", "reset", "step", "reward", "close"] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** A client's request id (any string or number), echoed in the response so clients can pair them. */
+export type RequestId = string | number;
+
+export type Request =
+  | { cmd: "spec"; id?: RequestId }
+  | { cmd: "reset"; id?: RequestId; seed?: number }
+  /** The action is written into the buffer given to parseRequest. */
+  | { cmd: "step"; id?: RequestId }
+  | { cmd: "reward"; id?: RequestId; batch: RewardBatch }
+  | { cmd: "close"; id?: RequestId };
+
+/** A reward batch, flattened row-major, non-finite entries as NaN. */
+export interface RewardBatch {
+  rows: number;
+  obs: Float64Array;
+  action: Float64Array;
+  nextObs: Float64Array;
+}
+
+export interface ProtocolSizes {
+  observationSize: number;
+  actionSize: number;
+}
+
+export class ProtocolError extends Error {
+  /** The request's id, when the line was readable enough to have one. */
+  readonly id: RequestId | undefined;
+  constructor(message: string, id?: RequestId) {
+    super(message);
+    this.name = "ProtocolError";
+    this.id = id;
+  }
+}
+
+/**
+ * Parses one request line. A step's action is checked and written into `action` (no new array);
+ * everything else is returned.
+ */
+export function parseRequest(line: string, sizes: ProtocolSizes, action: Float32Array): Request {
+  let message: unknown;
+  try {
+    message = JSON.parse(line);
+  } catch (err) {
+    throw new ProtocolError(`malformed JSON: ${describeJsonError(line, err as Error)}`);
+  }
+  if (typeof message !== "object" || message === null || Array.isArray(message)) {
+    throw new ProtocolError(`expected a JSON object such as {"cmd":"spec"}, got ${kindOf(message)}`);
+  }
+  const m = message as Record<string, unknown>;
+  const id = m.id;
+  if (id !== undefined && typeof id !== "string" && !(typeof id === "number" && Number.isFinite(id))) {
+    throw new ProtocolError(`"id" must be a string or a number, got ${kindOf(id)}`);
+  }
+  const fail = (text: string): never => {
+    throw new ProtocolError(text, id as RequestId | undefined);
+  };
+  const cmd = m.cmd;
+  if (typeof cmd !== "string") fail(`missing "cmd" (one of ${COMMANDS.join(", ")})`);
+  const base = id === undefined ? {} : { id: id as RequestId };
+  switch (cmd) {
+    case "spec":
+    case "close":
+      return { cmd, ...base };
+    case "reset": {
+      const seed = m.seed;
+      if (seed === undefined || seed === null) return { cmd, ...base };
+      if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
+        fail(`reset: "seed" must be an integer ≥ 0, got ${JSON.stringify(seed)}`);
+      }
+      return { cmd, ...base, seed: seed as number };
+    }
+    case "step":
+      readAction(m.action, sizes.actionSize, action, fail);
+      return { cmd, ...base };
+    case "reward":
+      return { cmd, ...base, batch: readRewardBatch(m, sizes, fail) };
+    default:
+      return fail(`unknown command "${truncate(String(cmd))}" (known: ${COMMANDS.join(", ")})`);
+  }
+}
+
+function readAction(value: unknown, size: number, out: Float32Array, fail: (text: string) => never): void {
+  if (!Array.isArray(value)) fail(`step: "action" must be an array of ${size} numbers, got ${kindOf(value)}`);
+  const a = value as unknown[];
+  if (a.length !== size) fail(`step: "action" must have ${size} numbers, got ${a.length}`);
+  for (let i = 0; i < size; i++) {
+    const x = a[i];
+    if (typeof x !== "number") fail(`step: action[${i}] must be a number, got ${kindOf(x)}`);
+    if (!Number.isFinite(x)) fail(`step: action[${i}] must be finite, got ${x}`);
+    out[i] = x as number;
+  }
+}
+
+function readRewardBatch(
+  m: Record<string, unknown>,
+  sizes: ProtocolSizes,
+  fail: (text: string) => never,
+): RewardBatch {
+  const rows = Array.isArray(m.obs) ? m.obs.length : -1;
+  const read = (field: "obs" | "action" | "next_obs", width: number): Float64Array => {
+    const value = m[field];
+    if (!Array.isArray(value)) {
+      fail(`reward: "${field}" must be an array of rows of ${width} numbers, got ${kindOf(value)}`);
+    }
+    const table = value as unknown[];
+    if (table.length !== rows) fail(`reward: "${field}" has ${table.length} rows, "obs" has ${rows}`);
+    const out = new Float64Array(rows * width);
+    for (let r = 0; r < rows; r++) {
+      const row = table[r];
+      if (!Array.isArray(row) || row.length !== width) {
+        fail(
+          `reward: ${field}[${r}] must be an array of ${width} numbers, got ${Array.isArray(row) ? `${row.length} values` : kindOf(row)}`,
+        );
+      }
+      for (let c = 0; c < width; c++) {
+        const x = (row as unknown[])[c];
+        if (x === null) out[r * width + c] = Number.NaN;
+        else if (typeof x === "number") out[r * width + c] = x;
+        else fail(`reward: ${field}[${r}][${c}] must be a number or null, got ${kindOf(x)}`);
+      }
+    }
+    return out;
+  };
+  const obs = read("obs", sizes.observationSize);
+  const action = read("action", sizes.actionSize);
+  const nextObs = read("next_obs", sizes.observationSize);
+  return { rows, obs, action, nextObs };
+}
+
+/** A short name for what a value is, for error messages (never the whole value). */
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === "string") return `the string "${truncate(value)}"`;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  if (value === undefined) return "nothing";
+  return typeof value === "object" ? "an object" : typeof value;
+}
+
+function truncate(text: string, max = 40): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
+function describeJsonError(line: string, err: Error): string {
+  // Python's json.dumps writes NaN and Infinity by default; say so rather than "unexpected token".
+  if (/(^|[^"\w])-?(NaN|Infinity)\b/.test(line)) {
+    return "NaN and Infinity are not JSON numbers (actions must be finite; in a reward batch write null)";
+  }
+  return truncate(err.message, 120);
+}

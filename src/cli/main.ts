@@ -3,9 +3,11 @@
  * The `mbpo-arm` command. Each subcommand's body lives in its own module; this file only parses
  * flags, builds the config and turns errors into one-line messages.
  */
+import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type Config, defaultConfig, loadConfig, withOverrides } from "../config/config.js";
 import { createPolicy } from "../control/policies/index.js";
+import { defaultRunDir } from "../data/transition-log.js";
 import { resolveDataPath } from "../util/paths.js";
 import { runSimBenchmark } from "./bench-sim-command.js";
 import { runDynamicsCommand } from "./dynamics-command.js";
@@ -110,7 +112,9 @@ withCommonFlags(
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--realtime", "pace the simulator to wall-clock time")
     .option("--no-gravity-compensation", "do not add gravity compensation to commands")
-    .option("--json", "one JSON line per episode and a summary line on stdout"),
+    .option("--json", "one JSON line per episode and a summary line on stdout")
+    .option("--out <dir>", "run directory for transitions.mcap (default: ~/.mbpo-arm/runs/run-<time>/)")
+    .option("--no-transition-log", "do not write transitions.mcap"),
 ).action(async (flags) => {
   const logger = startLogging(flags, "run");
   const signal = stopOnSignals(logger);
@@ -129,6 +133,7 @@ withCommonFlags(
       json: flags.json === true,
       logger,
       signal,
+      outDir: flags.transitionLog === false ? undefined : resolve(flags.out ?? defaultRunDir("run")),
       policy: (stack) =>
         createPolicy(flags.policy, {
           task: stack.task,

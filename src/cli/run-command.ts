@@ -2,11 +2,13 @@
  * `mbpo-arm run`: runs episodes of a task with a fixed policy on a robot, through the same control
  * loop and safety filter that training uses, and reports each episode.
  */
+import { join } from "node:path";
 import type { Config } from "../config/config.js";
 import type { EpisodeResult, Transition } from "../control/episode.js";
 import type { Policy } from "../control/policy.js";
 import { type ControlStack, createControlStack } from "../control/stack.js";
 import type { TimingSummary } from "../control/tick-timer.js";
+import { recordEpisodes, TRANSITIONS_FILE, TransitionLog } from "../data/transition-log.js";
 import { Rng } from "../util/rng.js";
 import type { Logger } from "./logger.js";
 
@@ -115,13 +117,31 @@ export interface RunCommandOptions {
   json: boolean;
   logger: Logger;
   signal: AbortSignal;
+  /** Run directory: the transition log goes to DIR/transitions.mcap. Undefined: no log. */
+  outDir?: string;
 }
 
 /** The CLI body of `run`: builds the stack, runs, prints, and always stops the driver. */
 export async function runCommand(options: RunCommandOptions): Promise<RunSummary> {
   const { config, logger, json } = options;
   const stack = createControlStack(config);
-  const policy = options.policy(stack);
+  let policy = options.policy(stack);
+  let log: TransitionLog | undefined;
+  let recorder: ReturnType<typeof recordEpisodes> | undefined;
+  if (options.outDir !== undefined) {
+    log = await TransitionLog.open(join(options.outDir, TRANSITIONS_FILE), {
+      jointNames: stack.model.joints.map((j) => j.name),
+      dof: stack.model.dof,
+      obsSize: stack.task.observationSize,
+      actSize: stack.task.actionSize,
+      goalSize: stack.task.goalSize,
+      episodeSteps: stack.task.episodeSteps,
+    });
+    log.onError = (message) => logger.error(`transition log stopped: ${message}`);
+    recorder = recordEpisodes(log, stack.driver, policy, stack.model.dof);
+    policy = recorder.policy;
+    logger.info(`transition log: ${log.path}`);
+  }
   logger.info(
     `run: driver ${config.driver}, task ${stack.task.name}, policy ${policy.name}, ` +
       `${options.episodes} episodes, seed ${config.seed}, urdf ${stack.urdfPath}`,
@@ -132,8 +152,10 @@ export async function runCommand(options: RunCommandOptions): Promise<RunSummary
       episodes: options.episodes,
       seed: config.seed,
       signal: options.signal,
+      onTransition: recorder?.onTransition,
       // Each episode's line is the progress report of a run.
       onEpisode: (r) => {
+        recorder?.onEpisode(r);
         if (json) process.stdout.write(`${JSON.stringify({ type: "episode", ...r })}\n`);
         else logger.info(formatEpisode(r, options.episodes));
         logger.debug("episode", { ...r });
@@ -146,5 +168,11 @@ export async function runCommand(options: RunCommandOptions): Promise<RunSummary
     return summary;
   } finally {
     await stack.driver.stop();
+    if (log !== undefined) {
+      const stats = await log.close();
+      logger.info(
+        `transition log: ${stats.episodes} episodes, ${stats.messages} messages, ${stats.bytes} bytes in ${stats.path}`,
+      );
+    }
   }
 }

@@ -40,6 +40,17 @@ const SimSchema = z
   })
   .strict();
 
+const DynamixelSchema = z
+  .object({
+    /** Serial device of the servo bus (e.g. a U2D2 adapter). */
+    port: z.string().min(1).default("/dev/ttyUSB0"),
+    /** Bus baud rate; every servo must be set to it. */
+    baud: z.number().int().positive().default(1000000),
+    /** Per-joint servo calibration (IDs, directions, zero offsets, torque constants). */
+    calibration: z.string().min(1).default("calibration/arm.yaml"),
+  })
+  .strict();
+
 const TaskSchema = z
   .object({
     name: z.string().default("reach"),
@@ -84,6 +95,7 @@ export const ConfigSchema = z
     seed: z.number().int().nonnegative().default(0),
     safety: SafetySchema.default(SafetySchema.parse({})),
     sim: SimSchema.default(SimSchema.parse({})),
+    dynamixel: DynamixelSchema.default(DynamixelSchema.parse({})),
     task: TaskSchema.default(TaskSchema.parse({})),
     reset: ResetSchema.default(ResetSchema.parse({})),
   })

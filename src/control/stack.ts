@@ -5,6 +5,7 @@
  */
 import type { Config } from "../config/config.js";
 import type { Driver } from "../drivers/driver.js";
+import { createDynamixelDriver, DynamixelDriver } from "../drivers/dynamixel/index.js";
 import { SimDriver } from "../drivers/sim.js";
 import { Dynamics } from "../robot/dynamics.js";
 import type { RobotModel } from "../robot/types.js";
@@ -46,6 +47,8 @@ export function createControlStack(config: Config): ControlStack {
     safeStopDamping: config.safety.safe_stop_damping,
     useSoftLimits: config.safety.use_soft_limits,
   });
+  // A driver that detects faults of its own (a servo's hardware alert, a lost bus) latches the filter.
+  if (driver instanceof DynamixelDriver) driver.onFault = (detail) => safety.latch("driver", detail);
   const loop = new ControlLoop({
     driver,
     joints: model.joints,
@@ -70,8 +73,9 @@ function createDriver(config: Config, model: RobotModel): Driver {
         physicsRateHz: config.sim.physics_rate_hz,
         timing: config.sim.realtime ? "realtime" : "stepped",
       });
-    case "ros2":
     case "dynamixel":
+      return createDynamixelDriver(config.dynamixel, model);
+    case "ros2":
       throw new Error(
         `driver "${config.driver}" is not part of this build yet; use --driver sim (the embedded simulator)`,
       );

@@ -25,6 +25,15 @@ describe("config", () => {
     assert.equal(c.control_rate_hz, 25);
   });
 
+  it("has a dynamixel section with the bus defaults, overridable from the command line", () => {
+    const d = defaultConfig().dynamixel;
+    assert.deepEqual(d, { port: "/dev/ttyUSB0", baud: 1000000, calibration: "calibration/arm.yaml" });
+    const c = withOverrides(defaultConfig(), { "dynamixel.port": "/dev/ttyACM1", "dynamixel.baud": 57600 });
+    assert.equal(c.dynamixel.port, "/dev/ttyACM1");
+    assert.equal(c.dynamixel.baud, 57600);
+    assert.throws(() => withOverrides(defaultConfig(), { "dynamixel.baud": -1 }), /"dynamixel\.baud"/);
+  });
+
   it("names an unknown key, nested or not", () => {
     assert.throws(
       () => parseConfig("mbpo_arm:\n  ros__parameters:\n    safety:\n      effort_scal: 0.5\n", "f.yaml"),

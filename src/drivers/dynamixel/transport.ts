@@ -1,0 +1,47 @@
+/**
+ * The byte pipe under the bus: a serial port (serial-transport.ts, loaded only when a port is
+ * opened, so that commands that never touch a bus do not load serialport's native binding), or
+ * anything else that moves bytes.
+ */
+import { readFileSync, realpathSync } from "node:fs";
+import { basename } from "node:path";
+
+export interface Transport {
+  /** Where the bytes go, for messages (e.g. "/dev/ttyUSB0"). */
+  readonly path: string;
+  readonly baud: number;
+  readonly isOpen: boolean;
+  /** Queues bytes for sending. The array is copied: the caller may reuse it at once. */
+  write(bytes: Uint8Array): void;
+  /** Sends bytes synchronously where the platform allows (process exit); false when it cannot. */
+  writeSync(bytes: Uint8Array): boolean;
+  onData(handler: (chunk: Uint8Array) => void): void;
+  /** Called once when the link goes away (closed by us, unplugged, or failed), with the reason. */
+  onClose(handler: (reason: string) => void): void;
+  close(): Promise<void>;
+}
+
+/**
+ * The USB-serial latency timer (ms) of an FTDI adapter such as the U2D2, from sysfs, or undefined
+ * when the path is not such a device. The driver of these adapters holds received bytes up to this
+ * long (16 ms by default), which bounds every round trip from below.
+ */
+export function usbLatencyTimerMs(path: string): number | undefined {
+  try {
+    const device = basename(realpathSync(path));
+    const text = readFileSync(`/sys/bus/usb-serial/devices/${device}/latency_timer`, "utf8");
+    const value = Number(text.trim());
+    return Number.isFinite(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the path is a pseudo-terminal (an emulator or a software bridge: no USB latency). */
+export function isPseudoTerminal(path: string): boolean {
+  try {
+    return realpathSync(path).startsWith("/dev/pts/");
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The learner's worker thread (started by LearnerWorker in src/mbpo/worker.ts). It selects the
+ * TensorFlow.js backend, builds or restores the learner, and answers the host's requests one at a
+ * time, in the order they arrive. A learner error becomes an error reply; anything thrown outside a
+ * request crashes the thread, which the host sees as a failure.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { selectBackend } from "./backend.js";
+import type { Learner, LearnerSpec } from "./learner.js";
+import { forEachTransition } from "./transition-batch.js";
+import type { HostMessage, LearnerWorkerData, WorkerMessage } from "./worker.js";
+
+/** What a learner module exports (src/mbpo/mbpo.ts, or a test double). */
+interface LearnerModule {
+  createLearner(spec: LearnerSpec): Promise<Learner>;
+  loadLearner(dir: string): Promise<Learner>;
+}
+
+if (parentPort === null) throw new Error("worker-main: must run in a worker thread (see LearnerWorker)");
+const port = parentPort;
+const { learnerModule } = workerData as LearnerWorkerData;
+const learnerApi = (await import(learnerModule)) as LearnerModule;
+
+let learner: Learner | undefined;
+let queue: Promise<void> = Promise.resolve();
+
+function post(message: WorkerMessage): void {
+  port.postMessage(message);
+}
+
+function requireLearner(type: string): Learner {
+  if (learner === undefined) throw new Error(`${type} before init or load`);
+  return learner;
+}
+
+async function handle(message: HostMessage): Promise<unknown> {
+  switch (message.type) {
+    case "init": {
+      if (learner !== undefined) throw new Error("init: a learner already exists");
+      const backend = await selectBackend(message.spec.backend);
+      post({ type: "log", level: "info", message: `learner: TensorFlow.js backend ${backend.name}` });
+      learner = await learnerApi.createLearner(message.spec);
+      return { backend };
+    }
+    case "load": {
+      if (learner !== undefined) throw new Error("load: a learner already exists");
+      const backend = await selectBackend(message.backend);
+      post({ type: "log", level: "info", message: `learner: TensorFlow.js backend ${backend.name}` });
+      learner = await learnerApi.loadLearner(message.dir);
+      return { spec: learner.spec, backend };
+    }
+    case "addReal": {
+      const target = requireLearner("addReal");
+      forEachTransition(message.batch, (t) => target.addReal(t));
+      return { added: message.batch.count };
+    }
+    case "update":
+      return await requireLearner("update").update();
+    case "actorWeights":
+      return requireLearner("actorWeights").actorWeights();
+    case "save":
+      await requireLearner("save").save(message.dir);
+      return { dir: message.dir };
+    case "dispose":
+      learner?.dispose();
+      learner = undefined;
+      return { disposed: true };
+    default:
+      throw new Error(`unknown request type ${JSON.stringify((message as { type?: unknown }).type)}`);
+  }
+}
+
+port.on("message", (message: HostMessage) => {
+  queue = queue.then(async () => {
+    const id = message?.id;
+    try {
+      const value = await handle(message);
+      post({ type: "reply", id, ok: true, value });
+    } catch (error) {
+      const e = error instanceof Error ? error : new Error(String(error));
+      post({ type: "reply", id, ok: false, error: e.message.split("\n")[0], stack: e.stack });
+    }
+  });
+});

@@ -193,6 +193,7 @@ export async function serveTcp(session: EnvSession, options: TcpOptions): Promis
   const worker = new EnvWorker(session);
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   let current: Socket | undefined;
+  let finished = false;
   const server = createServer((socket) => {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setNoDelay(true);
@@ -212,6 +213,8 @@ export async function serveTcp(session: EnvSession, options: TcpOptions): Promis
     socket.on("end", () => splitter.end());
     socket.on("close", () => {
       if (current === socket) current = undefined;
+      // After the server has finished, the last client's departure is no news (the log is closed).
+      if (finished) return;
       worker.push({ kind: "disconnect" });
       options.onClient?.("disconnected", peer);
     });
@@ -238,6 +241,7 @@ export async function serveTcp(session: EnvSession, options: TcpOptions): Promis
     // The last response (to `close`) is flushed before the socket is closed.
     const last = current;
     last?.end(() => last.destroy());
+    finished = true;
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }

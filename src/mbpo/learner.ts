@@ -1,0 +1,130 @@
+/**
+ * The contract between the learning algorithm (src/mbpo/mbpo.ts: MBPO, and plain SAC as its
+ * model-free baseline) and whatever hosts it (the worker thread of src/mbpo/worker.ts, the `train`
+ * command, tests). The host feeds real transitions in, asks for an update phase between episodes,
+ * hands the actor's weights to the control loop, and saves and restores the whole learner.
+ *
+ * Everything that crosses this boundary is plain data (numbers, strings, typed arrays), so that it
+ * can cross a worker_threads postMessage unchanged.
+ */
+import type { Config } from "../config/config.js";
+import type { RealTransitionInput } from "./replay-buffer.js";
+import type { ActorWeights } from "./sac.js";
+
+export type { ActorWeights, RealTransitionInput };
+
+export type Algorithm = "mbpo" | "sac";
+
+/** How to build the learner: enough for a worker thread to rebuild the task and networks itself. */
+export interface LearnerSpec {
+  algo: Algorithm;
+  /** URDF path (absolute) and task name and parameters: rewards and terminations come from the task. */
+  urdf: string;
+  task: { name: string; params: Record<string, number | string | boolean> };
+  seed: number;
+  /** TensorFlow.js backend to force (`--tf-backend`); undefined picks the fastest present. */
+  backend?: string;
+  /** Overrides of the defaults in src/mbpo/hyperparameters.ts, by section and key. */
+  hyperparameters?: Record<string, Record<string, unknown>>;
+  /**
+   * A named override set from HYPERPARAMETER_PROFILES (e.g. "quick"), applied before
+   * `hyperparameters`; undefined: the papers' defaults.
+   */
+  profile?: string;
+  /**
+   * How the control stack turns an action into the effort it sends: model rollouts must do the
+   * same, because the dynamics model learns from the effort actually sent. Build it from the run's
+   * config with controlSpecFromConfig(config); undefined means the config defaults.
+   */
+  control?: ControlSpec;
+}
+
+/**
+ * The parts of the run's config that map a normalised action to the effort sent and bound the
+ * states the robot may be in (see src/config/config.ts for each setting's meaning).
+ */
+export interface ControlSpec {
+  /** action_torque_fraction: torque per unit action, as a fraction of each joint's effort limit. */
+  actionTorqueFraction: number;
+  /** gravity_compensation: RNEA gravity torque added to every command. */
+  gravityCompensation: boolean;
+  /** control_rate_hz: one model step is one control period. */
+  controlRateHz: number;
+  /** safety.effort_scale, safety.use_soft_limits, safety.torque_rate_limit (N·m/s). */
+  effortScale: number;
+  useSoftLimits: boolean;
+  torqueRateLimit: number;
+  /** safety.position_margin (rad) and safety.velocity_margin (fraction): where the watchdog faults. */
+  positionMargin: number;
+  velocityMargin: number;
+}
+
+/** The ControlSpec of a run's config. */
+export function controlSpecFromConfig(config: Config): ControlSpec {
+  return {
+    actionTorqueFraction: config.action_torque_fraction,
+    gravityCompensation: config.gravity_compensation,
+    controlRateHz: config.control_rate_hz,
+    effortScale: config.safety.effort_scale,
+    useSoftLimits: config.safety.use_soft_limits,
+    torqueRateLimit: config.safety.torque_rate_limit,
+    positionMargin: config.safety.position_margin,
+    velocityMargin: config.safety.velocity_margin,
+  };
+}
+
+/** What one update phase did, for metrics.csv (NaN where a figure does not apply this phase). */
+export interface UpdateReport {
+  /** Real transitions the learner holds after this phase. */
+  realSteps: number;
+  /** Whether the dynamics model was (re)trained in this phase, and its holdout figures if so. */
+  modelTrained: boolean;
+  modelHoldoutNll: number;
+  modelHoldoutMse: number;
+  /**
+   * Branched rollouts this phase: length k in force, branches started, and what became of the
+   * predicted transitions. Every predicted transition is either kept (added to the model buffer)
+   * or dropped by the joint-limit or the uncertainty filter, and each of those drops ends its
+   * branch. `terminated` counts branches that ended because the task terminated: their last
+   * transition is kept (with terminated = 1, so SAC learns the failure) and counted in
+   * rolloutsKept. So: predicted = rolloutsKept + jointLimits + uncertainty, and
+   * rolloutBranches = terminated + jointLimits + uncertainty + branches that ran all k steps.
+   * (The fields marked optional here are always filled by src/mbpo/mbpo.ts; they are optional
+   * only so that simpler test doubles of the contract need not invent them.)
+   */
+  rolloutLength: number;
+  rolloutBranches?: number;
+  rolloutsKept: number;
+  rolloutsFiltered: { terminated: number; jointLimits: number; uncertainty: number };
+  /** Transitions in the model buffer after this phase. */
+  modelBufferSize?: number;
+  /** Real transitions refused by addReal so far (non-finite values), never stored. */
+  realRejected?: number;
+  /** SAC updates this phase, and the mean losses and α over them. */
+  sacUpdates: number;
+  qLoss: number;
+  policyLoss: number;
+  alpha: number;
+  /** Wall-clock seconds spent per part of the phase. */
+  seconds: { model: number; rollouts: number; sac: number };
+}
+
+export interface Learner {
+  readonly spec: LearnerSpec;
+  /** The TensorFlow.js backend the learner runs on (our name: node-gpu, node, wasm or cpu). */
+  readonly backend?: string;
+  /** Stores one real transition (copied: the caller may reuse its arrays). */
+  addReal(transition: RealTransitionInput): void;
+  /**
+   * The update phase owed for the real steps added since the last call: model retraining on its
+   * schedule, branched rollouts, and G SAC updates per new real step (MBPO); or G SAC updates per
+   * new real step on real data alone (SAC). May take seconds: hosts run it off the control thread.
+   */
+  update(): Promise<UpdateReport>;
+  /** The actor's current weights, for the control loop's MlpPolicy. */
+  actorWeights(): ActorWeights;
+  /** Writes everything needed to resume (networks, optimiser states, normalisers, buffers, RNG) under dir. */
+  save(dir: string): Promise<void>;
+  /** Frees tensors. */
+  dispose(): void;
+}

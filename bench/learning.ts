@@ -1,0 +1,306 @@
+/**
+ * MBPO against its model-free baseline (SAC, same G, real data only) on the simulated `reach`
+ * task: the real steps each needs to reach 90% evaluation success (20 episodes, mean action),
+ * per seed, with a step cap. Everything runs in this process through the real control stack
+ * (createControlStack: simulator, gravity compensation, safety filter, EpisodeRunner); the learner
+ * is src/mbpo/mbpo.ts's, called between episodes.
+ *
+ *   node dist/bench/learning.js [--algos mbpo,sac] [--seeds 1,2,3] [--steps 5000]
+ *                               [--profile quick] [--eval-every 500] [--eval-episodes 20]
+ *                               [--backend wasm] [--out DIR] [--json]
+ *
+ * --profile names a set of hyperparameter overrides (src/mbpo/hyperparameters.ts,
+ * HYPERPARAMETER_PROFILES); without it the papers' defaults run. Prints a line per episode
+ * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
+ * (default bench-results/learning).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { defaultConfig } from "../src/config/config.js";
+import { MlpPolicy } from "../src/control/policies/mlp.js";
+import type { Policy, PolicyContext } from "../src/control/policy.js";
+import { createControlStack } from "../src/control/stack.js";
+import type { JointState } from "../src/drivers/driver.js";
+import {
+  type ActorWeights,
+  type Algorithm,
+  controlSpecFromConfig,
+  type Learner,
+} from "../src/mbpo/learner.js";
+import { createLearner } from "../src/mbpo/mbpo.js";
+import type { TaskEpisode } from "../src/tasks/task.js";
+import { Rng } from "../src/util/rng.js";
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const algos = option("algos", "mbpo,sac").split(",") as Algorithm[];
+const seeds = option("seeds", "1").split(",").map(Number);
+const stepCap = Number(option("steps", "5000"));
+const profile = process.argv.includes("--profile") ? option("profile", "") : undefined;
+const evalEvery = Number(option("eval-every", "500"));
+const evalEpisodes = Number(option("eval-episodes", "20"));
+const backend = option("backend", "wasm");
+const outDir = resolve(option("out", "bench-results/learning"));
+const json = process.argv.includes("--json");
+const SUCCESS_TARGET = 0.9;
+
+/** The actor as the control loop runs it. */
+function actorPolicy(weights: ActorWeights, stochastic: boolean, rng: Rng): MlpPolicy {
+  return new MlpPolicy(
+    {
+      sizes: weights.sizes,
+      activation: weights.activation,
+      weights: weights.layers.map((l) => l.weight),
+      biases: weights.layers.map((l) => l.bias),
+      actionSize: weights.actionSize,
+      logStdMin: weights.logStdMin,
+      logStdMax: weights.logStdMax,
+    },
+    { stochastic, rng },
+  );
+}
+
+/** Wraps a policy to keep a copy of the joint state each tick acted on (the transition's q, q̇). */
+class StateRecorder implements Policy {
+  readonly name: string;
+  readonly q: Float64Array;
+  readonly qd: Float64Array;
+  constructor(
+    private readonly inner: Policy,
+    dof: number,
+  ) {
+    this.name = inner.name;
+    this.q = new Float64Array(dof);
+    this.qd = new Float64Array(dof);
+  }
+  reset(episode: TaskEpisode): void {
+    this.inner.reset(episode);
+  }
+  act(obs: Float32Array, ctx: PolicyContext, out: Float32Array): void {
+    this.q.set(ctx.state.position);
+    this.qd.set(ctx.state.velocity);
+    this.inner.act(obs, ctx, out);
+  }
+}
+
+interface CurvePoint {
+  realSteps: number;
+  evalSuccess: number;
+  evalReturn: number;
+  seconds: number;
+}
+
+interface RunResult {
+  algo: Algorithm;
+  seed: number;
+  profile: string | null;
+  backend: string;
+  stepsTo90: number | null;
+  realSteps: number;
+  wallSeconds: number;
+  seconds: { model: number; rollouts: number; sac: number; episodes: number; eval: number };
+  curve: CurvePoint[];
+}
+
+async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
+  const config = defaultConfig();
+  const stack = createControlStack(config);
+  const { task, runner } = stack;
+  const learner: Learner = await createLearner({
+    algo,
+    urdf: stack.urdfPath,
+    task: {
+      name: config.task.name,
+      params: { episodeSteps: config.task.episode_steps, successRadius: config.task.success_radius },
+    },
+    seed,
+    backend,
+    profile,
+    control: controlSpecFromConfig(config),
+  });
+  const episodeRng = new Rng(seed, 1);
+  const actionRng = new Rng(seed, 2);
+  // The same 20 evaluation episodes every time, so that curve points differ only by the policy.
+  const evalRng = new Rng(seed, 3);
+  const evalSet = Array.from({ length: evalEpisodes }, () => task.sampleEpisode(evalRng));
+
+  const started = performance.now();
+  const seconds = { model: 0, rollouts: 0, sac: 0, episodes: 0, eval: 0 };
+  const curve: CurvePoint[] = [];
+  let realSteps = 0;
+  let stepsTo90: number | null = null;
+  let nextEval = evalEvery;
+  let episodeIndex = 0;
+  const nextQ = new Float64Array(task.dof);
+  const nextQd = new Float64Array(task.dof);
+
+  const evaluate = async (): Promise<void> => {
+    const t = performance.now();
+    const policy = actorPolicy(learner.actorWeights(), false, actionRng);
+    let successes = 0;
+    let returns = 0;
+    for (const [i, episode] of evalSet.entries()) {
+      const result = await runner.runEpisode(i, episode, policy);
+      if (result.success) successes++;
+      returns += result.return;
+    }
+    seconds.eval += (performance.now() - t) / 1000;
+    const point = {
+      realSteps,
+      evalSuccess: successes / evalSet.length,
+      evalReturn: returns / evalSet.length,
+      seconds: (performance.now() - started) / 1000,
+    };
+    curve.push(point);
+    process.stderr.write(
+      `[${algo} seed ${seed}] eval at ${realSteps} real steps: success ${(100 * point.evalSuccess).toFixed(0)}%, return ${point.evalReturn.toFixed(2)} (${point.seconds.toFixed(0)} s)\n`,
+    );
+    if (stepsTo90 === null && point.evalSuccess >= SUCCESS_TARGET) stepsTo90 = realSteps;
+  };
+
+  while (realSteps < stepCap && stepsTo90 === null) {
+    const t = performance.now();
+    const episode = task.sampleEpisode(episodeRng);
+    const recorder = new StateRecorder(actorPolicy(learner.actorWeights(), true, actionRng), task.dof);
+    const result = await runner.runEpisode(episodeIndex++, episode, recorder, {
+      onTransition: (tr) => {
+        const next = stack.driver.readState() as JointState;
+        nextQ.set(next.position);
+        nextQd.set(next.velocity);
+        learner.addReal({
+          obs: tr.obs,
+          action: tr.action,
+          reward: tr.reward,
+          nextObs: tr.nextObs,
+          terminated: tr.terminated,
+          q: recorder.q,
+          qd: recorder.qd,
+          effort: tr.effort,
+          nextQ,
+          nextQd,
+          goal: episode.goal,
+        });
+        realSteps++;
+      },
+    });
+    seconds.episodes += (performance.now() - t) / 1000;
+    const report = await learner.update();
+    seconds.model += report.seconds.model;
+    seconds.rollouts += report.seconds.rollouts;
+    seconds.sac += report.seconds.sac;
+    const f = report.rolloutsFiltered;
+    process.stderr.write(
+      `[${algo} seed ${seed}] ${realSteps} steps: return ${result.return.toFixed(2)} success ${result.success ? 1 : 0}` +
+        (report.modelTrained
+          ? ` | model nll ${report.modelHoldoutNll.toFixed(3)} mse ${report.modelHoldoutMse.toFixed(4)}`
+          : "") +
+        (report.rolloutBranches
+          ? ` | k ${report.rolloutLength} kept ${report.rolloutsKept} cut unc ${f.uncertainty} lim ${f.jointLimits} term ${f.terminated}`
+          : "") +
+        (report.sacUpdates > 0
+          ? ` | q ${report.qLoss.toFixed(3)} pi ${report.policyLoss.toFixed(3)} α ${report.alpha.toFixed(3)}`
+          : "") +
+        ` | s model ${report.seconds.model.toFixed(1)} roll ${report.seconds.rollouts.toFixed(1)} sac ${report.seconds.sac.toFixed(1)}\n`,
+    );
+    if (realSteps >= nextEval || realSteps >= stepCap) {
+      await evaluate();
+      nextEval += evalEvery;
+    }
+  }
+  const run: RunResult = {
+    algo,
+    seed,
+    profile: profile ?? null,
+    backend: learner.backend ?? backend,
+    stepsTo90,
+    realSteps,
+    wallSeconds: (performance.now() - started) / 1000,
+    seconds,
+    curve,
+  };
+  learner.dispose();
+  return run;
+}
+
+/** Eval success against real steps, one polyline per run. */
+function svg(runs: RunResult[]): string {
+  const width = 640;
+  const height = 360;
+  const pad = 48;
+  const x = (steps: number) => pad + ((width - 2 * pad) * steps) / stepCap;
+  const y = (success: number) => height - pad - (height - 2 * pad) * success;
+  const colours: Record<string, string> = { mbpo: "#1f77b4", sac: "#d62728" };
+  const lines = runs.map((run) => {
+    const points = [{ realSteps: 0, evalSuccess: 0 }, ...run.curve]
+      .map((p) => `${x(p.realSteps).toFixed(1)},${y(p.evalSuccess).toFixed(1)}`)
+      .join(" ");
+    return `<polyline fill="none" stroke="${colours[run.algo] ?? "#555"}" stroke-width="1.5" points="${points}"><title>${run.algo} seed ${run.seed}</title></polyline>`;
+  });
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map(
+    (s) => `<text x="${pad - 6}" y="${y(s) + 4}" text-anchor="end" font-size="11">${s * 100}%</text>`,
+  );
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<line x1="${pad}" y1="${y(0)}" x2="${width - pad}" y2="${y(0)}" stroke="black"/>`,
+    `<line x1="${pad}" y1="${y(0)}" x2="${pad}" y2="${y(1)}" stroke="black"/>`,
+    `<line x1="${pad}" y1="${y(SUCCESS_TARGET)}" x2="${width - pad}" y2="${y(SUCCESS_TARGET)}" stroke="#999" stroke-dasharray="4 4"/>`,
+    ...ticks,
+    `<text x="${width / 2}" y="${height - 10}" text-anchor="middle" font-size="12">real steps (cap ${stepCap})</text>`,
+    `<text x="${pad}" y="20" font-size="12">reach: eval success (${evalEpisodes} episodes, mean action); blue MBPO, red SAC${profile ? `; profile ${profile}` : ""}</text>`,
+    ...lines,
+    "</svg>",
+  ].join("\n");
+}
+
+const runs: RunResult[] = [];
+for (const seed of seeds) for (const algo of algos) runs.push(await runOne(algo, seed));
+
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, "results.json"), `${JSON.stringify(runs, null, 2)}\n`);
+writeFileSync(
+  join(outDir, "curves.csv"),
+  `algo,seed,real_steps,eval_success,eval_return,seconds\n${runs
+    .flatMap((r) =>
+      r.curve.map(
+        (p) => `${r.algo},${r.seed},${p.realSteps},${p.evalSuccess},${p.evalReturn},${p.seconds.toFixed(1)}`,
+      ),
+    )
+    .join("\n")}\n`,
+);
+writeFileSync(join(outDir, "curves.svg"), svg(runs));
+
+const summary = runs.map((r) => ({
+  algo: r.algo,
+  seed: r.seed,
+  stepsTo90: r.stepsTo90,
+  realSteps: r.realSteps,
+  finalEvalSuccess: r.curve.at(-1)?.evalSuccess ?? null,
+  wallSeconds: Math.round(r.wallSeconds),
+  seconds: Object.fromEntries(Object.entries(r.seconds).map(([k, v]) => [k, Math.round(v)])),
+}));
+if (json) {
+  console.log(JSON.stringify({ profile: profile ?? null, stepCap, evalEpisodes, runs: summary }, null, 2));
+} else {
+  console.log(
+    `reach, ${evalEpisodes} eval episodes (mean action), target ${SUCCESS_TARGET * 100}%, cap ${stepCap} real steps, profile ${profile ?? "defaults"}`,
+  );
+  for (const s of summary) {
+    console.log(
+      `${s.algo.padEnd(4)} seed ${s.seed}: ${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
+    );
+  }
+  for (const seed of seeds) {
+    const m = summary.find((s) => s.algo === "mbpo" && s.seed === seed);
+    const s = summary.find((r) => r.algo === "sac" && r.seed === seed);
+    if (m?.stepsTo90 && s?.stepsTo90) {
+      console.log(
+        `seed ${seed}: SAC needed ${(s.stepsTo90 / m.stepsTo90).toFixed(1)}× the real steps of MBPO`,
+      );
+    }
+  }
+  console.log(`curves: ${join(outDir, "curves.svg")}`);
+}

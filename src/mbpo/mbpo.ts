@@ -1,0 +1,512 @@
+/**
+ * Model-Based Policy Optimization (Janner et al. 2019, "When to Trust Your Model", Algorithm 2),
+ * and plain SAC as its model-free baseline, behind the Learner contract of learner.ts.
+ *
+ *   real steps come in through addReal()         → real buffer D_env
+ *   update(), for the N real steps since the last call (nothing before initialExplorationSteps):
+ *     MBPO  1. every modelRetrainEvery real steps: train the ensemble p_θ on all of D_env
+ *              (inputs (q, q̇, τ_sent), targets Δ(q, q̇); see rollouts.ts)
+ *           2. rolloutsPerRealStep · N branched rollouts of length k(t) from states of D_env,
+ *              with the current policy, filtered (uncertainty, joint limits) → model buffer D_model
+ *           3. G · N SAC updates, each batch realFraction from D_env and the rest from D_model
+ *     SAC   3. G · N SAC updates on D_env alone (same SAC, same G, same exploration)
+ *   actorWeights() → the control loop's MlpPolicy (stochastic while training, mean for evaluation)
+ *
+ * Every hyperparameter is in hyperparameters.ts, with where its default comes from; a spec may
+ * override any of them by section and key, or pick a named profile.
+ *
+ * Randomness: one PCG32 stream per purpose, all from spec.seed (network initialisation, SAC's
+ * noise, model training, rollouts, batch sampling), so that using one more random number in one
+ * place does not shift every other. save() stores every stream's state with the networks, Adam's
+ * moments, α, the normalisers, both buffers and the schedule's position; loadLearner() continues
+ * a run exactly as if it had not stopped (same backend: tfjs kernels differ between backends).
+ */
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { defaultConfig } from "../config/config.js";
+import { Dynamics } from "../robot/dynamics.js";
+import type { RobotModel } from "../robot/types.js";
+import { loadUrdf } from "../robot/urdf.js";
+import { createTask, DEFAULT_REACH_CONFIG } from "../tasks/index.js";
+import type { Task } from "../tasks/task.js";
+import { Rng, type RngState } from "../util/rng.js";
+import { selectBackend } from "./backend.js";
+import { type EnsembleJSON, ProbabilisticEnsemble } from "./ensemble.js";
+import { type Hyperparameters, resolveHyperparameters, rolloutLength } from "./hyperparameters.js";
+import {
+  type ActorWeights,
+  type ControlSpec,
+  controlSpecFromConfig,
+  type Learner,
+  type LearnerSpec,
+  type RealTransitionInput,
+  type UpdateReport,
+} from "./learner.js";
+import {
+  createBatch,
+  mixedBatch,
+  RealReplayBuffer,
+  ReplayBuffer,
+  type ReplayBufferJSON,
+  type TransitionBatch,
+} from "./replay-buffer.js";
+import {
+  BranchedRollouts,
+  createRolloutStarts,
+  modelInputSize,
+  modelOutputSize,
+  realModelData,
+  sampleRolloutStarts,
+} from "./rollouts.js";
+import { Sac, type SacJSON } from "./sac.js";
+
+/** Branches advanced together in one rollout call: bounds the [rows, 256] activations. */
+const ROLLOUT_CHUNK = 8192;
+/** Fewest real transitions the model is trained on (its holdout split needs a few). */
+const MIN_MODEL_ROWS = 20;
+const CHECKPOINT_KIND = "mbpo-arm-learner";
+const CHECKPOINT_VERSION = 1;
+
+/** The independent random streams, by purpose (the number is the PCG32 stream). */
+const RNG_STREAMS = {
+  sac: 101, // SAC's initial weights and its ε noise in every update
+  ensembleInit: 102, // the ensemble's initial weights
+  modelTraining: 103, // holdout split, bootstrap, shuffles
+  rollouts: 104, // rollout starts, the policy's ε, elite choice, model sampling
+  batches: 105, // SAC batches from the buffers
+} as const;
+type RngName = keyof typeof RNG_STREAMS;
+
+/** Counters of the schedule: where the run is. */
+interface ScheduleState {
+  /** Real steps whose SAC updates (and rollouts) have been done. */
+  stepsLearned: number;
+  /** Real steps at the last model training (null: never trained). */
+  modelTrainedAt: number | null;
+  modelTrainings: number;
+  realRejected: number;
+}
+
+/** learner.json in a checkpoint directory (buffers lie beside it in binary files). */
+interface LearnerCheckpoint {
+  kind: typeof CHECKPOINT_KIND;
+  version: number;
+  spec: LearnerSpec;
+  hyperparameters: Hyperparameters;
+  control: ControlSpec;
+  schedule: ScheduleState;
+  rng: Record<RngName, RngState>;
+  sac: SacJSON;
+  ensemble: EnsembleJSON | null;
+  buffers: { real: BufferHeader; model: BufferHeader | null };
+}
+
+/** A buffer's checkpoint header: its JSON form with each array replaced by a file name. */
+type BufferHeader = ReplayBufferJSON;
+
+/** What both the fresh and the restored learner are built from. */
+interface Parts {
+  spec: LearnerSpec;
+  hp: Hyperparameters;
+  control: ControlSpec;
+  backend: string;
+  model: RobotModel;
+  task: Task;
+  rollouts: BranchedRollouts;
+  rng: Record<RngName, Rng>;
+}
+
+/** Builds a fresh learner: new networks from the seed, empty buffers. */
+export async function createLearner(spec: LearnerSpec): Promise<Learner> {
+  const parts = await assemble(spec, resolveHyperparameters(spec.hyperparameters, spec.profile));
+  const { hp, task, rng } = parts;
+  const sac = new Sac(task.observationSize, task.actionSize, rng.sac, hp.sac);
+  const ensemble =
+    spec.algo === "mbpo"
+      ? new ProbabilisticEnsemble(
+          modelInputSize(task.dof),
+          modelOutputSize(task.dof),
+          rng.ensembleInit,
+          hp.ensemble,
+        )
+      : undefined;
+  const real = new RealReplayBuffer(
+    hp.buffer.realCapacity,
+    task.observationSize,
+    task.actionSize,
+    task.dof,
+    task.goalSize,
+  );
+  const schedule: ScheduleState = {
+    stepsLearned: 0,
+    modelTrainedAt: null,
+    modelTrainings: 0,
+    realRejected: 0,
+  };
+  return new MbpoLearner(parts, sac, ensemble, real, undefined, schedule);
+}
+
+/** Restores a learner that save(dir) wrote; it continues exactly where the saved one stood. */
+export async function loadLearner(dir: string): Promise<Learner> {
+  const path = join(dir, "learner.json");
+  let checkpoint: LearnerCheckpoint;
+  try {
+    checkpoint = JSON.parse(await readFile(path, "utf8")) as LearnerCheckpoint;
+  } catch (error) {
+    throw new Error(
+      `${path}: cannot read the learner checkpoint: ${(error as Error).message.split("\n")[0]}`,
+    );
+  }
+  if (checkpoint?.kind !== CHECKPOINT_KIND || checkpoint.version !== CHECKPOINT_VERSION) {
+    throw new Error(
+      `${path}: not a learner checkpoint of this version (kind ${checkpoint?.kind}, version ${checkpoint?.version}; expected ${CHECKPOINT_KIND} ${CHECKPOINT_VERSION})`,
+    );
+  }
+  // The saved hyperparameters and control spec, not today's defaults: a resumed run stays the same run.
+  const parts = await assemble(
+    { ...checkpoint.spec, control: checkpoint.control },
+    checkpoint.hyperparameters,
+  );
+  const sac = await Sac.fromJSON(checkpoint.sac, parts.rng.sac);
+  const ensemble =
+    checkpoint.ensemble === null
+      ? undefined
+      : await ProbabilisticEnsemble.fromJSON(checkpoint.ensemble, parts.rng.ensembleInit);
+  const real = RealReplayBuffer.fromJSON(await readBuffer(dir, checkpoint.buffers.real));
+  const model =
+    checkpoint.buffers.model === null
+      ? undefined
+      : ReplayBuffer.fromJSON(await readBuffer(dir, checkpoint.buffers.model));
+  // Restored last: building the networks above drew from these streams.
+  for (const name of Object.keys(RNG_STREAMS) as RngName[]) parts.rng[name].setState(checkpoint.rng[name]);
+  return new MbpoLearner(parts, sac, ensemble, real, model, { ...checkpoint.schedule });
+}
+
+class MbpoLearner implements Learner {
+  readonly spec: LearnerSpec;
+  readonly backend: string;
+  private readonly hp: Hyperparameters;
+  private readonly control: ControlSpec;
+  private readonly task: Task;
+  private readonly rollouts: BranchedRollouts;
+  private readonly rng: Record<RngName, Rng>;
+  private readonly sac: Sac;
+  /** The dynamics model (MBPO only). */
+  private readonly ensemble: ProbabilisticEnsemble | undefined;
+  private readonly real: RealReplayBuffer;
+  /** D_model (MBPO only), created at the first rollouts and resized when k changes. */
+  private model: ReplayBuffer | undefined;
+  private readonly schedule: ScheduleState;
+
+  constructor(
+    parts: Parts,
+    sac: Sac,
+    ensemble: ProbabilisticEnsemble | undefined,
+    real: RealReplayBuffer,
+    model: ReplayBuffer | undefined,
+    schedule: ScheduleState,
+  ) {
+    this.spec = parts.spec;
+    this.backend = parts.backend;
+    this.hp = parts.hp;
+    this.control = parts.control;
+    this.task = parts.task;
+    this.rollouts = parts.rollouts;
+    this.rng = parts.rng;
+    this.sac = sac;
+    this.ensemble = ensemble;
+    this.real = real;
+    this.model = model;
+    this.schedule = schedule;
+  }
+
+  addReal(t: RealTransitionInput): void {
+    // A non-finite value would poison every network trained on it; the safety filter faults on
+    // such states, so one here is a broken reading: refuse it, count it, carry on.
+    const finite =
+      Number.isFinite(t.reward) &&
+      [t.obs, t.action, t.nextObs, t.q, t.qd, t.effort, t.nextQ, t.nextQd, t.goal].every(allFinite);
+    if (!finite) {
+      this.schedule.realRejected++;
+      return;
+    }
+    this.real.add(t);
+  }
+
+  async update(): Promise<UpdateReport> {
+    const { hp, schedule } = this;
+    const realSteps = this.real.added;
+    const k = rolloutLength(hp.mbpo.rolloutSchedule, realSteps);
+    const report: UpdateReport = {
+      realSteps,
+      modelTrained: false,
+      modelHoldoutNll: Number.NaN,
+      modelHoldoutMse: Number.NaN,
+      rolloutLength: this.ensemble === undefined ? 0 : k,
+      rolloutBranches: 0,
+      rolloutsKept: 0,
+      rolloutsFiltered: { terminated: 0, jointLimits: 0, uncertainty: 0 },
+      modelBufferSize: this.model?.size ?? 0,
+      realRejected: schedule.realRejected,
+      sacUpdates: 0,
+      qLoss: Number.NaN,
+      policyLoss: Number.NaN,
+      alpha: this.sac.alpha,
+      seconds: { model: 0, rollouts: 0, sac: 0 },
+    };
+    // Real steps owed learning: those since the last update, not counting the exploration steps.
+    const newSteps = realSteps - Math.max(schedule.stepsLearned, hp.mbpo.initialExplorationSteps);
+    schedule.stepsLearned = Math.max(schedule.stepsLearned, realSteps);
+    if (newSteps <= 0) return report;
+
+    if (this.ensemble !== undefined) {
+      // 1. The model, on its schedule (and at the first update after exploration).
+      const due =
+        schedule.modelTrainedAt === null || realSteps - schedule.modelTrainedAt >= hp.mbpo.modelRetrainEvery;
+      if (due && this.real.size >= MIN_MODEL_ROWS) {
+        const started = performance.now();
+        const { inputs, targets } = realModelData(this.real);
+        const trained = this.ensemble.train(inputs, targets, this.rng.modelTraining);
+        schedule.modelTrainedAt = realSteps;
+        schedule.modelTrainings++;
+        report.modelTrained = true;
+        report.modelHoldoutNll = trained.eliteNll;
+        report.modelHoldoutMse = trained.eliteMse;
+        report.seconds.model = (performance.now() - started) / 1000;
+      }
+      // 2. Branched rollouts from the current policy.
+      if (schedule.modelTrainedAt !== null) {
+        const started = performance.now();
+        this.rollOut(newSteps * hp.mbpo.rolloutsPerRealStep, k, report);
+        report.seconds.rollouts = (performance.now() - started) / 1000;
+      }
+    }
+
+    // 3. G SAC updates per new real step, on mixed (MBPO) or real (SAC) batches.
+    const started = performance.now();
+    const updates = newSteps * hp.mbpo.sacUpdatesPerRealStep;
+    const model = this.model;
+    const sample = (out: TransitionBatch): void => {
+      if (model !== undefined)
+        mixedBatch(this.real, model, hp.buffer.realFraction, out.rows, this.rng.batches, out);
+      else this.real.sampleBatch(out.rows, this.rng.batches, out);
+    };
+    const losses = this.sac.updateMany(updates, sample);
+    report.sacUpdates = updates;
+    report.qLoss = losses.qLoss;
+    report.policyLoss = losses.policyLoss;
+    report.alpha = this.sac.alpha;
+    report.modelBufferSize = this.model?.size ?? 0;
+    report.seconds.sac = (performance.now() - started) / 1000;
+    return report;
+  }
+
+  actorWeights(): ActorWeights {
+    return this.sac.actorWeights();
+  }
+
+  async save(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    const rng = {} as Record<RngName, RngState>;
+    for (const name of Object.keys(RNG_STREAMS) as RngName[]) rng[name] = this.rng[name].getState();
+    const checkpoint: LearnerCheckpoint = {
+      kind: CHECKPOINT_KIND,
+      version: CHECKPOINT_VERSION,
+      spec: this.spec,
+      hyperparameters: this.hp,
+      control: this.control,
+      schedule: { ...this.schedule },
+      rng,
+      sac: await this.sac.toJSON(),
+      ensemble: this.ensemble === undefined ? null : await this.ensemble.toJSON(),
+      buffers: {
+        real: await writeBuffer(dir, "real-buffer", this.real.toJSON()),
+        model: this.model === undefined ? null : await writeBuffer(dir, "model-buffer", this.model.toJSON()),
+      },
+    };
+    // learner.json last: it names the buffer files, so a directory without it is no checkpoint.
+    await writeAtomically(join(dir, "learner.json"), JSON.stringify(checkpoint));
+  }
+
+  dispose(): void {
+    this.sac.dispose();
+    this.ensemble?.dispose();
+  }
+
+  /** `branches` rollouts of length k into the model buffer, in chunks; counts into the report. */
+  private rollOut(branches: number, k: number, report: UpdateReport): void {
+    const ensemble = this.ensemble as ProbabilisticEnsemble;
+    const model = this.modelBufferFor(k);
+    const rng = this.rng.rollouts;
+    const task = this.task;
+    const policy = (obs: Float32Array, rows: number, out: Float32Array): void =>
+      this.sac.act(obs, rows, out, "sample", rng);
+    const starts = createRolloutStarts(Math.min(branches, ROLLOUT_CHUNK), task.dof, task.goalSize);
+    const options = { length: k, disagreementThreshold: this.hp.mbpo.disagreementThreshold };
+    for (let done = 0; done < branches; done += ROLLOUT_CHUNK) {
+      starts.rows = Math.min(ROLLOUT_CHUNK, branches - done);
+      sampleRolloutStarts(this.real, rng, starts);
+      const counts = this.rollouts.run(starts, ensemble, policy, rng, options, model);
+      report.rolloutBranches = (report.rolloutBranches ?? 0) + counts.branches;
+      report.rolloutsKept += counts.kept;
+      report.rolloutsFiltered.terminated += counts.terminated;
+      report.rolloutsFiltered.jointLimits += counts.jointLimits;
+      report.rolloutsFiltered.uncertainty += counts.uncertainty;
+    }
+  }
+
+  /**
+   * D_model sized for rollout length k: rolloutsPerRealStep × modelRetrainEvery ×
+   * modelRetainRetrains × k transitions (buffer.modelCapacity at least). When k changes it is
+   * rebuilt with the newest transitions kept, as MBPO reallocates its model pool.
+   */
+  private modelBufferFor(k: number): ReplayBuffer {
+    const { mbpo, buffer } = this.hp;
+    const capacity = Math.max(
+      mbpo.rolloutsPerRealStep * mbpo.modelRetrainEvery * mbpo.modelRetainRetrains * Math.max(k, 1),
+      buffer.modelCapacity,
+    );
+    const old = this.model;
+    if (old !== undefined && old.capacity === capacity) return old;
+    const fresh = new ReplayBuffer(capacity, this.task.observationSize, this.task.actionSize);
+    if (old !== undefined) copyNewest(old, fresh);
+    this.model = fresh;
+    return fresh;
+  }
+}
+
+/** Resolves the backend, robot, task, rollouts and random streams for a spec. */
+async function assemble(spec: LearnerSpec, hp: Hyperparameters): Promise<Parts> {
+  if (spec.algo !== "mbpo" && spec.algo !== "sac") {
+    throw new Error(`learner: algo must be "mbpo" or "sac", got ${JSON.stringify(spec.algo)}`);
+  }
+  if (!Number.isInteger(spec.seed) || spec.seed < 0) {
+    throw new Error(`learner: seed must be a non-negative integer, got ${spec.seed}`);
+  }
+  checkMbpoHyperparameters(hp);
+  const selection = await selectBackend(spec.backend);
+  const control = spec.control ?? controlSpecFromConfig(defaultConfig());
+  const model = loadUrdf(spec.urdf);
+  const task = createTask(spec.task.name, model, taskParams(spec.task.params));
+  const dynamics = new Dynamics(model);
+  const rollouts = new BranchedRollouts(task, model, control, dynamics);
+  const rng = {} as Record<RngName, Rng>;
+  for (const [name, stream] of Object.entries(RNG_STREAMS)) rng[name as RngName] = new Rng(spec.seed, stream);
+  return { spec, hp, control, backend: selection.name, model, task, rollouts, rng };
+}
+
+/**
+ * The task's constructor parameters from LearnerSpec.task.params. Accepts what Task.params()
+ * reports too: its informational keys (task, observationSize) are dropped and a list given as
+ * "a,b,c" (homePose) is split.
+ */
+function taskParams(params: Record<string, number | string | boolean>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(params ?? {})) {
+    if (key === "task" || key === "observationSize") continue;
+    const isList = Array.isArray((DEFAULT_REACH_CONFIG as unknown as Record<string, unknown>)[key]);
+    out[key] =
+      isList && typeof value === "string"
+        ? value
+            .split(",")
+            .filter((v) => v.trim() !== "")
+            .map(Number)
+        : value;
+  }
+  return out;
+}
+
+function checkMbpoHyperparameters(hp: Hyperparameters): void {
+  const m = hp.mbpo;
+  for (const key of [
+    "rolloutsPerRealStep",
+    "modelRetrainEvery",
+    "modelRetainRetrains",
+    "sacUpdatesPerRealStep",
+  ] as const) {
+    if (!Number.isInteger(m[key]) || m[key] <= 0) {
+      throw new Error(`hyperparameters: mbpo.${key} must be a positive integer, got ${m[key]}`);
+    }
+  }
+  if (!Number.isInteger(m.initialExplorationSteps) || m.initialExplorationSteps < 0) {
+    throw new Error(
+      `hyperparameters: mbpo.initialExplorationSteps must be a non-negative integer, got ${m.initialExplorationSteps}`,
+    );
+  }
+  const s = m.rolloutSchedule;
+  const scheduleOk =
+    s.length === 4 &&
+    s.every((v) => Number.isInteger(v) && v >= 0) &&
+    s[1] >= s[0] &&
+    s[2] >= 1 &&
+    s[3] >= s[2];
+  if (!scheduleOk) {
+    throw new Error(
+      `hyperparameters: mbpo.rolloutSchedule must be [startStep, endStep, minLength, maxLength] with integers, endStep ≥ startStep and 1 ≤ minLength ≤ maxLength, got ${JSON.stringify(s)}`,
+    );
+  }
+  if (!(m.disagreementThreshold > 0)) {
+    throw new Error(
+      `hyperparameters: mbpo.disagreementThreshold must be positive, got ${m.disagreementThreshold}`,
+    );
+  }
+  if (!(hp.buffer.realFraction >= 0 && hp.buffer.realFraction <= 1)) {
+    throw new Error(`hyperparameters: buffer.realFraction must be in [0, 1], got ${hp.buffer.realFraction}`);
+  }
+  for (const key of ["realCapacity", "modelCapacity"] as const) {
+    if (!Number.isInteger(hp.buffer[key]) || hp.buffer[key] <= 0) {
+      throw new Error(`hyperparameters: buffer.${key} must be a positive integer, got ${hp.buffer[key]}`);
+    }
+  }
+}
+
+/** Copies the newest min(size, capacity) transitions of `from` into `to`, oldest first. */
+function copyNewest(from: ReplayBuffer, to: ReplayBuffer): void {
+  const count = Math.min(from.size, to.capacity);
+  const oldest = from.size < from.capacity ? 0 : from.next;
+  const first = from.size - count;
+  const chunk = 4096;
+  const batch = createBatch(from.obsSize, from.actSize, chunk);
+  for (let done = 0; done < count; done += chunk) {
+    const rows = Math.min(chunk, count - done);
+    for (let row = 0; row < rows; row++) {
+      from.copyToBatch((oldest + first + done + row) % from.capacity, batch, row);
+    }
+    to.addBatch(batch, rows);
+  }
+}
+
+function allFinite(values: ArrayLike<number>): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
+}
+
+// ---- checkpoint files -----------------------------------------------------------------------
+
+/** Writes a buffer's arrays as raw little-endian files beside the header; returns the header. */
+async function writeBuffer(dir: string, name: string, json: ReplayBufferJSON): Promise<BufferHeader> {
+  const arrays: Record<string, string> = {};
+  for (const [field, base64] of Object.entries(json.arrays)) {
+    const file = `${name}.${field}.bin`;
+    await writeAtomically(join(dir, file), Buffer.from(base64, "base64"));
+    arrays[field] = file;
+  }
+  return { ...json, arrays };
+}
+
+/** Reads a buffer written by writeBuffer back into its JSON form. */
+async function readBuffer(dir: string, header: BufferHeader): Promise<ReplayBufferJSON> {
+  const arrays: Record<string, string> = {};
+  for (const [field, file] of Object.entries(header?.arrays ?? {})) {
+    // fromJSON checks each array's length against the header's row count.
+    arrays[field] = (await readFile(join(dir, file))).toString("base64");
+  }
+  return { ...header, arrays };
+}
+
+/** Writes to a temporary name and renames it into place, so no reader sees half a file. */
+async function writeAtomically(path: string, data: string | Uint8Array): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}`;
+  await writeFile(temporary, data);
+  await rename(temporary, path);
+}

@@ -1,0 +1,493 @@
+/**
+ * Branched model rollouts (MBPO, Janner et al. 2019, Algorithm 2, lines 8–10): from real states,
+ * the current policy acts in the learned model for k steps, and every predicted transition that
+ * survives the filters goes to the model buffer for SAC.
+ *
+ *   start      (q, q̇, goal) sampled uniformly from the real buffer
+ *   each step  obs = task.observe(q, q̇, goal)
+ *              a ~ π(·|obs)                                   (stochastic, one batched call)
+ *              τ = effort the control stack would send for a  (EffortModel, below)
+ *              e ~ uniform over the elites, per row
+ *              Δ ~ N(μₑ, σₑ²)(q, q̇, τ);  (q', q̇') = (q, q̇) + Δ     (one batched ensemble call)
+ *              obs' = task.observe(q', q̇', goal);  r = task.reward(obs, a, obs');  d = task.terminated(obs')
+ *   a branch stops where
+ *     uncertainty   the elites' disagreement about (q, q̇, τ) passes the threshold: the transition
+ *                   is dropped (the model does not know where this goes);
+ *     jointLimits   (q', q̇') is non-finite or where the real robot's watchdog would latch a fault
+ *                   (past a hard position limit by more than position_margin, or faster than
+ *                   velocity·(1 + velocity_margin)): dropped (the real arm is never there);
+ *     terminated    the task terminates at obs': the transition is kept with d = 1 (SAC must learn
+ *                   the failure), and the branch ends.
+ *   The filters are checked in that order; the first that applies is the cause counted.
+ *
+ * Which τ the model sees. The real buffer records the effort actually sent: the policy's
+ * a·torqueScale, plus gravity compensation, through the safety filter. The dynamics model learns
+ * (q, q̇, τ_sent) → Δ(q, q̇), which is pure rigid-body physics (the twin, or the arm, integrates
+ * exactly that torque over the period); it is never asked to learn gravity compensation or the
+ * filter, which we know exactly. Rollouts must therefore feed the model the τ_sent the stack would
+ * produce for the policy's action: EffortModel mirrors ControlLoop.tick and every rule of
+ * SafetyFilter that is a function of the state (effort limit, soft limits net of gravity, the
+ * hard position and velocity rules) and the torque-rate limit, which needs the previous effort:
+ * inside a branch it is the branch's previous τ; at a branch's start it is the effort the real
+ * robot sent at the tick before (found in the real buffer when the previous slot is the same
+ * episode's previous step), else the filter's own reference after a reset, the gravity hold.
+ * test/mbpo/rollouts.test.ts checks EffortModel against SafetyFilter tick by tick.
+ *
+ * Batching. All active branches advance together: one policy call and one ensemble call per step
+ * over every branch (tensors), and plain loops over rows for what is per-row by nature (the
+ * task's observe, reward and termination, gravity by RNEA, the filter's rules). Finished branches
+ * are compacted away, so each step only carries the live ones.
+ */
+import type { Dynamics } from "../robot/dynamics.js";
+import type { JointSpec, RobotModel } from "../robot/types.js";
+import { clamp, softEffortBounds } from "../safety/soft-limits.js";
+import type { Task } from "../tasks/task.js";
+import type { Rng } from "../util/rng.js";
+import type { EnsembleSample } from "./ensemble.js";
+import type { ControlSpec } from "./learner.js";
+import {
+  createBatch,
+  type RealReplayBuffer,
+  type ReplayBuffer,
+  type TransitionBatch,
+} from "./replay-buffer.js";
+
+/**
+ * The dynamics model as rollouts use it (ProbabilisticEnsemble implements it; tests may hand-build
+ * one). Inputs are rows of modelInput(), outputs rows of Δ(q, q̇).
+ */
+export interface RolloutModel {
+  readonly inputSize: number;
+  readonly outputSize: number;
+  /** Fills out[0..rows) with members drawn uniformly from the elites. */
+  randomElites(rows: number, rng: Rng, out: Int32Array): void;
+  /** Draws Δ from memberPerRow[r]'s Gaussian for each row, and each row's disagreement. */
+  sample(inputs: Float32Array, rows: number, memberPerRow: Int32Array, rng: Rng, out: EnsembleSample): void;
+}
+
+/** The policy as rollouts use it: actions in [-1, 1] for `rows` observations (row-major). */
+export type RolloutPolicy = (obs: Float32Array, rows: number, out: Float32Array) => void;
+
+// ---- the model's data layout -----------------------------------------------------------------
+
+/** Model input width for a robot with `dof` joints: (q, q̇, τ). */
+export function modelInputSize(dof: number): number {
+  return 3 * dof;
+}
+
+/** Model output width: Δ(q, q̇). */
+export function modelOutputSize(dof: number): number {
+  return 2 * dof;
+}
+
+/**
+ * The dynamics model's training set from the real buffer: inputs (q, q̇, τ_sent) and targets
+ * (q' − q, q̇' − q̇), row-major, one row per stored real transition (slot order).
+ */
+export function realModelData(real: RealReplayBuffer): { inputs: Float32Array; targets: Float32Array } {
+  const n = real.size;
+  const dof = real.dof;
+  const inputs = new Float32Array(n * modelInputSize(dof));
+  const targets = new Float32Array(n * modelOutputSize(dof));
+  for (let row = 0; row < n; row++) {
+    const base = row * dof;
+    const x = row * 3 * dof;
+    const y = row * 2 * dof;
+    for (let j = 0; j < dof; j++) {
+      inputs[x + j] = real.q[base + j];
+      inputs[x + dof + j] = real.qd[base + j];
+      inputs[x + 2 * dof + j] = real.effort[base + j];
+      // Differences in float64 first: Δq over one tick is small next to q.
+      targets[y + j] = real.nextQ[base + j] - real.q[base + j];
+      targets[y + dof + j] = real.nextQd[base + j] - real.qd[base + j];
+    }
+  }
+  return { inputs, targets };
+}
+
+// ---- action → effort, as the control stack does it -------------------------------------------
+
+/**
+ * The effort the control loop and safety filter send for a normalised action at a state, for a
+ * batch of model states (see the file comment). Mirrors ControlLoop.tick (a·torqueScale +
+ * gravity) and SafetyFilter's rules d, e and f; the watchdog (a) is the rollouts' joint-limit
+ * filter, and rules b and c never apply to a finite action at a state that passed it.
+ */
+export class EffortModel {
+  readonly dof: number;
+  /** Torque per unit action per joint: effort limit × action_torque_fraction (EpisodeRunner's). */
+  readonly torqueScale: Float64Array;
+  private readonly joints: readonly JointSpec[];
+  private readonly dynamics: Dynamics | undefined;
+  private readonly effortMax: Float64Array;
+  private readonly lower: Float64Array;
+  private readonly upper: Float64Array;
+  private readonly velocityMax: Float64Array;
+  private readonly softJoint: Uint8Array;
+  /** Largest change of effort per control period (N·m). */
+  private readonly rateStep: number;
+  private readonly qRow: Float64Array;
+  private readonly gravity: Float64Array;
+  private readonly bounds = new Float64Array(2);
+
+  /** `dynamics` computes gravity; it may be omitted only when gravity compensation is off. */
+  constructor(model: RobotModel, control: ControlSpec, dynamics?: Dynamics) {
+    if (control.gravityCompensation && dynamics === undefined) {
+      throw new Error("EffortModel: gravity compensation is on, so the robot's Dynamics are needed");
+    }
+    const n = model.dof;
+    this.dof = n;
+    this.joints = model.joints;
+    this.dynamics = control.gravityCompensation ? dynamics : undefined;
+    this.torqueScale = Float64Array.from(model.joints, (j) => j.effort * control.actionTorqueFraction);
+    this.effortMax = Float64Array.from(model.joints, (j) => j.effort * control.effortScale);
+    this.lower = Float64Array.from(model.joints, (j) => (j.type === "continuous" ? -Infinity : j.lower));
+    this.upper = Float64Array.from(model.joints, (j) => (j.type === "continuous" ? Infinity : j.upper));
+    this.velocityMax = Float64Array.from(model.joints, (j) => j.velocity);
+    this.softJoint = Uint8Array.from(model.joints, (j) => (control.useSoftLimits && j.safety ? 1 : 0));
+    this.rateStep = control.torqueRateLimit / control.controlRateHz;
+    this.qRow = new Float64Array(n);
+    this.gravity = new Float64Array(n);
+  }
+
+  /**
+   * Effort for row `row` of the batch arrays (q, q̇ and previous effort: dof values per row;
+   * action: dof values per row, normalised) into out (dof values per row). previous[row·dof] NaN
+   * means no previous effort is known: the torque-rate limit is taken from the gravity hold, as
+   * the filter does after a reset.
+   */
+  effort(
+    q: Float64Array,
+    qd: Float64Array,
+    action: Float32Array,
+    previous: Float64Array,
+    row: number,
+    out: Float64Array,
+  ): void {
+    const n = this.dof;
+    const base = row * n;
+    const g = this.gravity;
+    if (this.dynamics !== undefined) {
+      for (let i = 0; i < n; i++) this.qRow[i] = q[base + i];
+      this.dynamics.gravity(this.qRow, g);
+    } else {
+      g.fill(0);
+    }
+    const knownPrevious = !Number.isNaN(previous[base]);
+    for (let i = 0; i < n; i++) {
+      const qi = q[base + i];
+      const vi = qd[base + i];
+      const eMax = this.effortMax[i];
+      // ControlLoop.tick: the source's torque (EpisodeRunner clips the action to [-1, 1]) + gravity.
+      const a = Math.max(-1, Math.min(1, action[base + i]));
+      let x = a * this.torqueScale[i] + g[i];
+      // d. Effort limit, then the soft limits net of gravity.
+      x = clamp(x, -eMax, eMax);
+      if (this.softJoint[i] === 1) {
+        softEffortBounds(this.joints[i], qi, vi, eMax, g[i], this.bounds);
+        x = clamp(x, this.bounds[0], this.bounds[1]);
+      }
+      // e. Torque-rate limit around the previous effort (or the gravity hold).
+      const reference = knownPrevious ? previous[base + i] : g[i];
+      x = clamp(x, reference - this.rateStep, reference + this.rateStep);
+      // f. Hard rules: no effort pushing further past a hard position or velocity limit.
+      const pastUpper = qi >= this.upper[i];
+      const pastLower = qi <= this.lower[i];
+      const high = pastUpper || vi >= this.velocityMax[i];
+      const low = pastLower || vi <= -this.velocityMax[i];
+      let lo = -Infinity;
+      let hi = Infinity;
+      if (high) hi = 0;
+      if (low) lo = 0;
+      if (this.dynamics !== undefined && high !== low) {
+        if (high && g[i] < 0) hi = g[i];
+        if (low && g[i] > 0) lo = g[i];
+      }
+      x = clamp(clamp(x, lo, hi), -eMax, eMax);
+      out[base + i] = Number.isFinite(x) ? x : 0;
+    }
+  }
+}
+
+// ---- rollout starts -------------------------------------------------------------------------
+
+/** Where branches start: rows of (q, q̇, goal) and the effort sent just before (NaN: unknown). */
+export interface RolloutStarts {
+  rows: number;
+  q: Float64Array;
+  qd: Float64Array;
+  goal: Float64Array;
+  previousEffort: Float64Array;
+}
+
+export function createRolloutStarts(rows: number, dof: number, goalSize: number): RolloutStarts {
+  return {
+    rows,
+    q: new Float64Array(rows * dof),
+    qd: new Float64Array(rows * dof),
+    goal: new Float64Array(rows * goalSize),
+    previousEffort: new Float64Array(rows * dof),
+  };
+}
+
+/**
+ * Samples `starts.rows` real states uniformly (with replacement) from the real buffer. The effort
+ * sent at the tick before is known when the slot before holds the same episode's previous step
+ * (its next state is exactly this state: the same joint-state reading).
+ */
+export function sampleRolloutStarts(real: RealReplayBuffer, rng: Rng, starts: RolloutStarts): void {
+  const n = real.dof;
+  const G = real.goalSize;
+  if (starts.q.length < starts.rows * n || starts.goal.length < starts.rows * G) {
+    throw new Error(`sampleRolloutStarts: starts arrays are too short for ${starts.rows} rows`);
+  }
+  const full = real.size === real.capacity;
+  for (let row = 0; row < starts.rows; row++) {
+    const slot = real.sampleSlot(rng);
+    const from = slot * n;
+    const to = row * n;
+    for (let j = 0; j < n; j++) {
+      starts.q[to + j] = real.q[from + j];
+      starts.qd[to + j] = real.qd[from + j];
+    }
+    for (let j = 0; j < G; j++) starts.goal[row * G + j] = real.goal[slot * G + j];
+    // The slot written just before this one; none for the first slot of a ring not yet full, and
+    // none for the oldest slot of a full ring (the one before it holds the newest transition).
+    const previous = slot > 0 ? slot - 1 : full ? real.capacity - 1 : -1;
+    let contiguous = previous >= 0 && !(full && slot === real.next);
+    for (let j = 0; contiguous && j < n; j++) {
+      contiguous =
+        real.nextQ[previous * n + j] === real.q[from + j] &&
+        real.nextQd[previous * n + j] === real.qd[from + j];
+    }
+    for (let j = 0; j < n; j++)
+      starts.previousEffort[to + j] = contiguous ? real.effort[previous * n + j] : Number.NaN;
+  }
+}
+
+// ---- the rollouts ---------------------------------------------------------------------------
+
+/** What one run() did (see UpdateReport for the identities between these). */
+export interface RolloutCounts {
+  branches: number;
+  /** Predicted transitions, kept or not. */
+  predicted: number;
+  kept: number;
+  /** Branches ended by the task's termination (their last transition is kept). */
+  terminated: number;
+  jointLimits: number;
+  uncertainty: number;
+  /** Branches that ran all k steps. */
+  completed: number;
+}
+
+export interface RolloutOptions {
+  /** Steps per branch. */
+  length: number;
+  /** The uncertainty filter's threshold on the disagreement (standardised units). */
+  disagreementThreshold: number;
+}
+
+/** Branched rollouts for one task and robot; scratch arrays are kept and regrown between runs. */
+export class BranchedRollouts {
+  readonly effortModel: EffortModel;
+  private readonly task: Task;
+  private readonly dof: number;
+  /** Watchdog bounds: the joint-limit filter. */
+  private readonly qMin: Float64Array;
+  private readonly qMax: Float64Array;
+  private readonly qdMax: Float64Array;
+  private capacity = 0;
+  private obs = new Float32Array(0);
+  private readonly obsRow: Float32Array;
+  private readonly nextObsRow: Float32Array;
+  private readonly actionRow: Float32Array;
+  private actions = new Float32Array(0);
+  private effort = new Float64Array(0);
+  private inputs = new Float32Array(0);
+  private members = new Int32Array(0);
+  private sampled: EnsembleSample = { delta: new Float32Array(0), disagreement: new Float32Array(0) };
+  private batch: TransitionBatch;
+  private readonly qNext: Float64Array;
+  private readonly qdNext: Float64Array;
+
+  constructor(task: Task, model: RobotModel, control: ControlSpec, dynamics?: Dynamics) {
+    if (task.dof !== model.dof || task.actionSize !== model.dof) {
+      throw new Error(
+        `BranchedRollouts: task "${task.name}" has ${task.dof} joints and ${task.actionSize} actions, the robot ${model.dof} joints`,
+      );
+    }
+    this.task = task;
+    this.dof = model.dof;
+    this.effortModel = new EffortModel(model, control, dynamics);
+    this.qMin = Float64Array.from(model.joints, (j) =>
+      j.type === "continuous" ? -Infinity : j.lower - control.positionMargin,
+    );
+    this.qMax = Float64Array.from(model.joints, (j) =>
+      j.type === "continuous" ? Infinity : j.upper + control.positionMargin,
+    );
+    this.qdMax = Float64Array.from(model.joints, (j) => j.velocity * (1 + control.velocityMargin));
+    this.obsRow = new Float32Array(task.observationSize);
+    this.nextObsRow = new Float32Array(task.observationSize);
+    this.actionRow = new Float32Array(task.actionSize);
+    this.batch = createBatch(task.observationSize, task.actionSize, 1);
+    this.qNext = new Float64Array(this.dof);
+    this.qdNext = new Float64Array(this.dof);
+  }
+
+  /** Whether a predicted joint state is finite and where the real robot's watchdog accepts it. */
+  admissible(q: Float64Array, qd: Float64Array): boolean {
+    for (let j = 0; j < this.dof; j++) {
+      // Written so that NaN fails every test.
+      if (!(q[j] >= this.qMin[j] && q[j] <= this.qMax[j])) return false;
+      if (!(Math.abs(qd[j]) <= this.qdMax[j])) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Runs one branch from each start for up to options.length steps, adding every kept transition
+   * to `out`. `starts` is used as the branches' working state (overwritten).
+   */
+  run(
+    starts: RolloutStarts,
+    model: RolloutModel,
+    policy: RolloutPolicy,
+    rng: Rng,
+    options: RolloutOptions,
+    out: ReplayBuffer,
+  ): RolloutCounts {
+    const n = this.dof;
+    const task = this.task;
+    const O = task.observationSize;
+    const A = task.actionSize;
+    const G = task.goalSize;
+    if (model.inputSize !== modelInputSize(n) || model.outputSize !== modelOutputSize(n)) {
+      throw new Error(
+        `BranchedRollouts: the model maps ${model.inputSize} → ${model.outputSize} values, expected (q, q̇, τ) = ${modelInputSize(n)} → Δ(q, q̇) = ${modelOutputSize(n)}`,
+      );
+    }
+    if (!(Number.isInteger(options.length) && options.length >= 0)) {
+      throw new Error(`BranchedRollouts: length must be a non-negative integer, got ${options.length}`);
+    }
+    const counts: RolloutCounts = {
+      branches: starts.rows,
+      predicted: 0,
+      kept: 0,
+      terminated: 0,
+      jointLimits: 0,
+      uncertainty: 0,
+      completed: 0,
+    };
+    this.reserve(starts.rows);
+    const { q, qd, goal, previousEffort } = starts;
+    const { obs, actions, effort, inputs, members, sampled, batch, qNext, qdNext } = this;
+    const goalRow = new Float64Array(G);
+    const qRow = new Float64Array(n);
+    const qdRow = new Float64Array(n);
+    let active = starts.rows;
+
+    for (let step = 0; step < options.length && active > 0; step++) {
+      // Observe, act, and build the model's inputs for every live branch.
+      for (let r = 0; r < active; r++) {
+        this.copyRow(q, qd, goal, r, qRow, qdRow, goalRow);
+        task.observe(qRow, qdRow, goalRow, this.obsRow);
+        obs.set(this.obsRow, r * O);
+      }
+      policy(obs, active, actions);
+      for (let r = 0; r < active; r++) {
+        this.effortModel.effort(q, qd, actions, previousEffort, r, effort);
+        const x = r * 3 * n;
+        for (let j = 0; j < n; j++) {
+          inputs[x + j] = q[r * n + j];
+          inputs[x + n + j] = qd[r * n + j];
+          inputs[x + 2 * n + j] = effort[r * n + j];
+        }
+      }
+      model.randomElites(active, rng, members);
+      model.sample(inputs, active, members, rng, sampled);
+      counts.predicted += active;
+
+      // Filter, score and keep; compact the live branches to the front.
+      let kept = 0;
+      let live = 0;
+      for (let r = 0; r < active; r++) {
+        if (!(sampled.disagreement[r] <= options.disagreementThreshold)) {
+          counts.uncertainty++;
+          continue;
+        }
+        for (let j = 0; j < n; j++) {
+          qNext[j] = q[r * n + j] + sampled.delta[r * 2 * n + j];
+          qdNext[j] = qd[r * n + j] + sampled.delta[r * 2 * n + n + j];
+        }
+        if (!this.admissible(qNext, qdNext)) {
+          counts.jointLimits++;
+          continue;
+        }
+        for (let j = 0; j < G; j++) goalRow[j] = goal[r * G + j];
+        const next = this.nextObsRow;
+        task.observe(qNext, qdNext, goalRow, next);
+        const { obsRow, actionRow } = this;
+        for (let j = 0; j < O; j++) obsRow[j] = obs[r * O + j];
+        for (let j = 0; j < A; j++) actionRow[j] = actions[r * A + j];
+        const terminated = task.terminated(next);
+        batch.obs.set(obsRow, kept * O);
+        batch.action.set(actionRow, kept * A);
+        batch.nextObs.set(next, kept * O);
+        batch.reward[kept] = task.reward(obsRow, actionRow, next);
+        batch.terminated[kept] = terminated ? 1 : 0;
+        kept++;
+        if (terminated) {
+          counts.terminated++;
+          continue;
+        }
+        // Live on: row r's next state moves to row `live` (live ≤ r, so nothing unread is overwritten).
+        for (let j = 0; j < n; j++) {
+          q[live * n + j] = qNext[j];
+          qd[live * n + j] = qdNext[j];
+          previousEffort[live * n + j] = effort[r * n + j];
+        }
+        for (let j = 0; j < G; j++) goal[live * G + j] = goalRow[j];
+        live++;
+      }
+      out.addBatch(batch, kept);
+      counts.kept += kept;
+      active = live;
+    }
+    counts.completed = active;
+    return counts;
+  }
+
+  /** Regrows the scratch arrays for `rows` branches. */
+  private reserve(rows: number): void {
+    if (rows <= this.capacity) return;
+    const { observationSize: O, actionSize: A } = this.task;
+    const n = this.dof;
+    this.capacity = rows;
+    this.obs = new Float32Array(rows * O);
+    this.actions = new Float32Array(rows * A);
+    this.effort = new Float64Array(rows * n);
+    this.inputs = new Float32Array(rows * 3 * n);
+    this.members = new Int32Array(rows);
+    this.sampled = { delta: new Float32Array(rows * 2 * n), disagreement: new Float32Array(rows) };
+    this.batch = createBatch(O, A, rows);
+  }
+
+  private copyRow(
+    q: Float64Array,
+    qd: Float64Array,
+    goal: Float64Array,
+    r: number,
+    qRow: Float64Array,
+    qdRow: Float64Array,
+    goalRow: Float64Array,
+  ): void {
+    const n = this.dof;
+    const G = goalRow.length;
+    for (let j = 0; j < n; j++) {
+      qRow[j] = q[r * n + j];
+      qdRow[j] = qd[r * n + j];
+    }
+    for (let j = 0; j < G; j++) goalRow[j] = goal[r * G + j];
+  }
+}

@@ -10,10 +10,13 @@ import { createPolicy } from "../control/policies/index.js";
 import { defaultRunDir } from "../data/transition-log.js";
 import { resolveDataPath } from "../util/paths.js";
 import { runSimBenchmark } from "./bench-sim-command.js";
+import { registerCalibrateCommand } from "./calibrate-command.js";
 import { runDynamicsCommand } from "./dynamics-command.js";
+import { registerDynamixelCommand } from "./dynamixel-command.js";
 import { runEnvServe } from "./env-command.js";
 import { closeLogger, createLogger, type Logger } from "./logger.js";
 import { runCommand } from "./run-command.js";
+import { trainCommand } from "./train-command.js";
 
 function integer(name: string, min: number) {
   return (value: string): number => {
@@ -111,6 +114,9 @@ withCommonFlags(
     .option("--seed <n>", "random seed", integer("--seed", 0))
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--realtime", "pace the simulator to wall-clock time")
+    .option("--port <device>", "dynamixel: serial device of the servo bus (default /dev/ttyUSB0)")
+    .option("--baud <n>", "dynamixel: bus baud rate (default 1000000)", integer("--baud", 1))
+    .option("--calibration <file>", "dynamixel: servo calibration (default calibration/arm.yaml)")
     .option("--no-gravity-compensation", "do not add gravity compensation to commands")
     .option("--json", "one JSON line per episode and a summary line on stdout")
     .option("--out <dir>", "run directory for transitions.mcap (default: ~/.mbpo-arm/runs/run-<time>/)")
@@ -125,6 +131,9 @@ withCommonFlags(
       seed: flags.seed,
       urdf: flags.urdf,
       "sim.realtime": flags.realtime,
+      "dynamixel.port": flags.port,
+      "dynamixel.baud": flags.baud,
+      "dynamixel.calibration": flags.calibration,
       gravity_compensation: flags.gravityCompensation === false ? false : undefined,
     });
     const summary = await runCommand({
@@ -195,6 +204,53 @@ withCommonFlags(
   }
 });
 
+withCommonFlags(
+  program
+    .command("train")
+    .description(
+      "learn a task with MBPO (or SAC): episodes on the robot, learning in a worker thread while the arm is held; writes a run directory",
+    )
+    .addOption(new Option("--driver <name>", "robot driver").choices(["sim", "ros2", "dynamixel"]))
+    .option("--task <name>", "task (reach)")
+    .option("--steps <n>", "real steps to collect (with --resume: a new target)", integer("--steps", 1))
+    .option("--seed <n>", "random seed (default: the config's seed)", integer("--seed", 0))
+    .option("--out <dir>", "run directory: metrics.csv, summary.json, curve.svg, config, checkpoint/")
+    .addOption(new Option("--algo <name>", "learner").choices(["mbpo", "sac"]).default("mbpo"))
+    .option("--resume <dir>", "continue the interrupted run in <dir> from its checkpoint")
+    .option("--eval-every <k>", "evaluate after every k-th episode", integer("--eval-every", 1), 5)
+    .option("--eval-episodes <m>", "episodes per evaluation (mean action)", integer("--eval-episodes", 0), 10)
+    .option("--checkpoint-every <k>", "checkpoint after every k-th episode", integer("--checkpoint-every", 1), 10)
+    .option("--tf-backend <name>", "force a TensorFlow.js backend: node-gpu, node, wasm, cpu or tensorflow")
+    .option("--profile <name>", "hyperparameter profile (quick: small networks, for slow machines)")
+    .option("--hp <section.key=value>", "override one hyperparameter, e.g. --hp sac.batchSize=128", collectParam, {})
+    .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
+    .option("--realtime", "pace the simulator to wall-clock time")
+    .option("--no-gravity-compensation", "do not add gravity compensation to commands")
+    .option("--json", "one JSON line per episode and a summary line on stdout"),
+).action(async (flags) => {
+  const logger = startLogging(flags, "train");
+  const signal = stopOnSignals(logger);
+  try {
+    const summary = await trainCommand({
+      flags: { ...flags, json: flags.json === true },
+      logger,
+      signal,
+      config: () =>
+        buildConfig(flags, {
+          driver: flags.driver,
+          "task.name": flags.task,
+          seed: flags.seed,
+          urdf: flags.urdf,
+          "sim.realtime": flags.realtime,
+          gravity_compensation: flags.gravityCompensation === false ? false : undefined,
+        }),
+    });
+    if (summary.fault !== undefined) process.exitCode = 3;
+  } finally {
+    await closeLogger(logger);
+  }
+});
+
 program
   .command("dynamics")
   .description(
@@ -222,6 +278,9 @@ program
     });
     process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
   });
+
+registerDynamixelCommand(program); // dynamixel scan | reboot
+registerCalibrateCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,343 @@
+/**
+ * A Protocol 2.0 servo bus in software, for tests and the benchmark: servos that answer PING, READ,
+ * WRITE, SYNC_READ, SYNC_WRITE and REBOOT as X-series servos do (control table, status errors,
+ * the hardware-alert bit, torque enable, the EEPROM lock while torque is on, the bus watchdog), with
+ * the simulator's physics (SimDriver on the same URDF) behind them: the goal currents become joint
+ * torques through the calibration, and the joint angles become encoder ticks.
+ *
+ * It sits behind a real pseudo-terminal pair made by socat (PtyPair): the driver opens one end as
+ * it would /dev/ttyUSB0, the emulator the other. Faults can be injected: replies with a corrupted
+ * CRC, servos that stop replying, a hardware error, the link going away.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { JointCalibration } from "../../../src/drivers/dynamixel/calibration.js";
+import { BUS_WATCHDOG_EXPIRED, X_SERIES } from "../../../src/drivers/dynamixel/control-table.js";
+import {
+  ALERT_BIT,
+  BROADCAST_ID,
+  encodeStatus,
+  Instruction,
+  readLE,
+  writeLE,
+} from "../../../src/drivers/dynamixel/protocol.js";
+import { PacketReader, type ReceivedPacket } from "../../../src/drivers/dynamixel/reader.js";
+import { SerialTransport } from "../../../src/drivers/dynamixel/serial-transport.js";
+import type { Transport } from "../../../src/drivers/dynamixel/transport.js";
+import { SimDriver } from "../../../src/drivers/sim.js";
+import type { RobotModel } from "../../../src/robot/types.js";
+
+/** Two linked pseudo-terminals from socat: `driverPath` for the code under test, `servoPath` for the emulator. */
+export class PtyPair {
+  readonly driverPath: string;
+  readonly servoPath: string;
+  private readonly dir: string;
+  private readonly socat: ChildProcess;
+  private exited = false;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.driverPath = join(dir, "ttyDXL");
+    this.servoPath = join(dir, "ttyServos");
+    this.socat = spawn(
+      "socat",
+      [`pty,raw,echo=0,link=${this.driverPath}`, `pty,raw,echo=0,link=${this.servoPath}`],
+      { stdio: "ignore" },
+    );
+    this.socat.on("exit", () => {
+      this.exited = true;
+    });
+  }
+
+  static async create(): Promise<PtyPair> {
+    const pair = new PtyPair(mkdtempSync(join(tmpdir(), "dxl-pty-")));
+    const deadline = Date.now() + 5000;
+    while (!(existsSync(pair.driverPath) && existsSync(pair.servoPath))) {
+      if (pair.exited || Date.now() > deadline)
+        throw new Error("socat did not create the pty pair (is socat installed?)");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return pair;
+  }
+
+  /** Cuts the link (socat exits): both ends see their port go away, as when a USB adapter is pulled. */
+  async close(): Promise<void> {
+    if (!this.exited) {
+      const gone = new Promise((r) => this.socat.once("exit", r));
+      this.socat.kill("SIGTERM");
+      await gone;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+interface EmulatedServo {
+  id: number;
+  joint: number;
+  cal: JointCalibration;
+  table: Uint8Array;
+  /** Wall time (ms) of the last instruction addressed to it (the bus watchdog's reference). */
+  lastInstructionMs: number;
+  /** When its output last went to zero (torque off, watchdog, shutdown), or undefined while driving. */
+  outputOffAtMs: number | undefined;
+}
+
+export interface EmulatorFaults {
+  /** Flip a bit in the CRC of every reply. */
+  corruptCrc: boolean;
+  /** IDs that receive but never reply. */
+  silent: Set<number>;
+}
+
+export interface TorqueEvent {
+  id: number;
+  on: boolean;
+  atMs: number;
+}
+
+export class ServoBusEmulator {
+  readonly sim: SimDriver;
+  readonly servos: EmulatedServo[];
+  readonly faults: EmulatorFaults = { corruptCrc: false, silent: new Set() };
+  /** Every change of torque enable, in order. */
+  readonly torqueLog: TorqueEvent[] = [];
+  readonly counts = { instructions: 0, syncReads: 0, syncWrites: 0, replies: 0 };
+  private readonly byId = new Map<number, EmulatedServo>();
+  private readonly reader: PacketReader;
+  private readonly effort: Float64Array;
+  private transport: Transport | undefined;
+  private startMs = performance.now();
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    model: RobotModel,
+    joints: readonly JointCalibration[],
+    options: { initialPosition?: number[] } = {},
+  ) {
+    this.sim = new SimDriver({ model, initialPosition: options.initialPosition });
+    this.effort = new Float64Array(model.dof);
+    this.servos = joints.map((cal, joint) => {
+      const table = new Uint8Array(256);
+      writeLE(table, X_SERIES.modelNumber.address, 2, cal.model.modelNumber);
+      table[X_SERIES.firmwareVersion.address] = 46;
+      table[X_SERIES.id.address] = cal.id;
+      table[X_SERIES.baudRate.address] = 3;
+      table[X_SERIES.returnDelayTime.address] = 250;
+      table[X_SERIES.operatingMode.address] = 3; // factory default: position control
+      writeLE(table, X_SERIES.currentLimit.address, 2, cal.model.maxCurrentLimit);
+      return { id: cal.id, joint, cal, table, lastInstructionMs: 0, outputOffAtMs: 0 };
+    });
+    for (const s of this.servos) this.byId.set(s.id, s);
+    this.reader = new PacketReader((p) => this.onInstruction(p));
+  }
+
+  /** Opens the servo end of a pty pair and starts answering. */
+  async listen(path: string): Promise<void> {
+    this.attach(await SerialTransport.open(path, 1_000_000));
+  }
+
+  attach(transport: Transport): void {
+    this.transport = transport;
+    transport.onData((chunk) => this.reader.push(chunk));
+    this.startMs = performance.now();
+    this.timer = setInterval(() => this.advance(), 2);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.transport?.close().catch(() => undefined);
+  }
+
+  torqueOn(id: number): boolean {
+    return this.byId.get(id)!.table[X_SERIES.torqueEnable.address] === 1;
+  }
+
+  /** When every servo's output went to zero (the latest of them), or undefined if one still drives. */
+  allOutputsOffAtMs(): number | undefined {
+    let latest = 0;
+    for (const s of this.servos) {
+      if (s.outputOffAtMs === undefined) return undefined;
+      latest = Math.max(latest, s.outputOffAtMs);
+    }
+    return latest;
+  }
+
+  /** A hardware error, as the servo's firmware raises one: alert bit in every reply, torque off (shutdown). */
+  raiseHardwareError(id: number, bits: number): void {
+    const s = this.byId.get(id)!;
+    s.table[X_SERIES.hardwareErrorStatus.address] = bits;
+    this.setTorque(s, 0);
+  }
+
+  /** Wall time (ms) since listen(), the clock of the torque log. */
+  nowMs(): number {
+    return performance.now() - this.startMs;
+  }
+
+  /** Runs the physics up to wall time and the servos' bus watchdogs. */
+  private advance(): void {
+    const now = this.nowMs();
+    for (const s of this.servos) {
+      const watchdog = s.table[X_SERIES.busWatchdog.address];
+      if (
+        s.table[X_SERIES.torqueEnable.address] === 1 &&
+        watchdog > 0 &&
+        watchdog !== BUS_WATCHDOG_EXPIRED &&
+        now - s.lastInstructionMs > watchdog * 20
+      ) {
+        s.table[X_SERIES.busWatchdog.address] = BUS_WATCHDOG_EXPIRED;
+        s.outputOffAtMs ??= now;
+      }
+    }
+    for (const s of this.servos) this.effort[s.joint] = this.outputTorque(s);
+    this.sim.sendEffort(this.effort);
+    const due = now / 1000 - this.sim.simTime;
+    if (due > 0) this.sim.advance(Math.min(due, 0.05));
+  }
+
+  private outputTorque(s: EmulatedServo): number {
+    const t = s.table;
+    if (t[X_SERIES.torqueEnable.address] !== 1 || t[X_SERIES.busWatchdog.address] === BUS_WATCHDOG_EXPIRED)
+      return 0;
+    if (t[X_SERIES.operatingMode.address] !== 0 || t[X_SERIES.hardwareErrorStatus.address] !== 0) return 0;
+    const units = readLE(t, X_SERIES.goalCurrent.address, 2, true);
+    return units * s.cal.currentUnit * s.cal.torqueConstant * s.cal.direction;
+  }
+
+  /** Fills the Present Current/Velocity/Position fields from the physics. */
+  private refreshPresent(s: EmulatedServo): void {
+    const state = this.sim.readState();
+    const { cal, table } = s;
+    const q = state.position[s.joint];
+    const qd = state.velocity[s.joint];
+    const ticks = Math.round(cal.zeroOffset + (cal.direction * q * cal.ticksPerRevolution) / (2 * Math.PI));
+    writeLE(table, X_SERIES.presentPosition.address, 4, ticks);
+    writeLE(
+      table,
+      X_SERIES.presentVelocity.address,
+      4,
+      Math.round((cal.direction * qd) / cal.model.velocityUnit),
+    );
+    const current = Math.round(this.outputTorque(s) / (cal.direction * cal.currentUnit * cal.torqueConstant));
+    writeLE(table, X_SERIES.presentCurrent.address, 2, current);
+  }
+
+  private onInstruction(p: ReceivedPacket): void {
+    this.counts.instructions++;
+    this.advance();
+    const now = this.nowMs();
+    const addressed = p.id === BROADCAST_ID ? this.servos : this.byId.has(p.id) ? [this.byId.get(p.id)!] : [];
+    for (const s of addressed) s.lastInstructionMs = now;
+    const params = p.params;
+    switch (p.instruction) {
+      case Instruction.PING:
+        for (const s of addressed) this.reply(s, 0, s.table.subarray(0, 2), [s.table[6]]);
+        return;
+      case Instruction.READ: {
+        if (p.id === BROADCAST_ID) return;
+        const s = addressed[0];
+        if (s === undefined) return;
+        const address = readLE(params, 0, 2, false);
+        const length = readLE(params, 2, 2, false);
+        this.refreshPresent(s);
+        this.reply(s, 0, s.table.subarray(address, address + length));
+        return;
+      }
+      case Instruction.WRITE: {
+        const s = addressed[0];
+        if (s === undefined) return;
+        const error = this.write(s, readLE(params, 0, 2, false), params.subarray(2));
+        if (p.id !== BROADCAST_ID) this.reply(s, error);
+        return;
+      }
+      case Instruction.REBOOT: {
+        const s = addressed[0];
+        if (s === undefined) return;
+        this.setTorque(s, 0);
+        s.table[X_SERIES.hardwareErrorStatus.address] = 0;
+        s.table[X_SERIES.busWatchdog.address] = 0;
+        this.reply(s, 0);
+        return;
+      }
+      case Instruction.SYNC_READ: {
+        this.counts.syncReads++;
+        const address = readLE(params, 0, 2, false);
+        const length = readLE(params, 2, 2, false);
+        for (let k = 4; k < params.length; k++) {
+          const s = this.byId.get(params[k]);
+          if (s === undefined) continue;
+          s.lastInstructionMs = now;
+          this.refreshPresent(s);
+          this.reply(s, 0, s.table.subarray(address, address + length));
+        }
+        return;
+      }
+      case Instruction.SYNC_WRITE: {
+        this.counts.syncWrites++;
+        const address = readLE(params, 0, 2, false);
+        const length = readLE(params, 2, 2, false);
+        for (let k = 4; k + length < params.length; k += 1 + length) {
+          const s = this.byId.get(params[k]);
+          if (s === undefined) continue;
+          s.lastInstructionMs = now;
+          this.write(s, address, params.subarray(k + 1, k + 1 + length));
+        }
+        return;
+      }
+      default:
+        for (const s of addressed) if (p.id !== BROADCAST_ID) this.reply(s, 2); // instruction error
+    }
+  }
+
+  /** Applies a write as the servo would; returns the status error code (0 when accepted). */
+  private write(s: EmulatedServo, address: number, data: Uint8Array): number {
+    const t = s.table;
+    const torqueOn = t[X_SERIES.torqueEnable.address] === 1;
+    if (address < 64 && torqueOn) return 7; // access error: EEPROM is locked while torque is on
+    // Registered Instruction(69), Hardware Error Status(70) and everything from Realtime Tick(120) on are read-only.
+    if ((address <= 70 && address + data.length > 69) || address + data.length > 120) return 7;
+    if (address === X_SERIES.goalCurrent.address) {
+      if (t[X_SERIES.busWatchdog.address] === BUS_WATCHDOG_EXPIRED) return 4; // data range error
+      const limit = readLE(t, X_SERIES.currentLimit.address, 2, false);
+      const value = readLE(data, 0, 2, true);
+      if (value > limit || value < -limit) return 4;
+    }
+    if (address === X_SERIES.torqueEnable.address) {
+      if (data[0] === 1 && t[X_SERIES.hardwareErrorStatus.address] !== 0) return 1; // result fail
+      this.setTorque(s, data[0]);
+      return 0;
+    }
+    t.set(data, address);
+    return 0;
+  }
+
+  private setTorque(s: EmulatedServo, value: number): void {
+    const was = s.table[X_SERIES.torqueEnable.address];
+    s.table[X_SERIES.torqueEnable.address] = value;
+    if (was === value) return;
+    const atMs = this.nowMs();
+    this.torqueLog.push({ id: s.id, on: value === 1, atMs });
+    if (value === 1) s.outputOffAtMs = undefined;
+    else s.outputOffAtMs ??= atMs;
+  }
+
+  private reply(
+    s: EmulatedServo,
+    error: number,
+    data: ArrayLike<number> = [],
+    more: ArrayLike<number> = [],
+  ): void {
+    if (this.faults.silent.has(s.id) || this.transport === undefined) return;
+    const alert = s.table[X_SERIES.hardwareErrorStatus.address] !== 0 ? ALERT_BIT : 0;
+    const params = new Uint8Array(data.length + more.length);
+    params.set(data);
+    params.set(more, data.length);
+    const packet = encodeStatus(s.id, error | alert, params);
+    if (this.faults.corruptCrc) packet[packet.length - 1] ^= 0x5a;
+    this.counts.replies++;
+    this.transport.write(packet);
+  }
+}

@@ -81,7 +81,7 @@ export function parseRequest(line: string, sizes: ProtocolSizes, action: Float32
       const seed = m.seed;
       if (seed === undefined || seed === null) return { cmd, ...base };
       if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
-        fail(`reset: "seed" must be an integer ≥ 0, got ${JSON.stringify(seed)}`);
+        fail(`reset: "seed" must be an integer ≥ 0, got ${kindOf(seed)}`);
       }
       return { cmd, ...base, seed: seed as number };
     }

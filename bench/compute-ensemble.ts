@@ -1,132 +1,173 @@
 /**
- * Times the ensemble's two inner loops at MBPO's default sizes (7 members, 4 × 200 SiLU, batch
- * 256 per member), input 4 + 4 + 4 = 12 (q, q̇, τ) → output 8 (Δq, Δq̇):
+ * Times the ensemble's inner loops at MBPO's default sizes (7 members, 4 × 200 SiLU, 256 rows per
+ * member per step), input 12 = (q, q̇, τ) of a 4-joint arm, output 8 = (Δq, Δq̇), on each backend
+ * asked for, with both compute paths of ProbabilisticEnsemble (batched: one [E, rows, in] ×
+ * [E, in, out] product per layer; per-member: E separate 2-D networks), in turns, and prints the
+ * ratio batched / per-member. Then runs ../shared/anchors/torch_mbpo_step.py (PyTorch on the CPU)
+ * with obs 7 and act 5, so that its ensemble is 12 → 8 as ours, and prints ours / torch.
  *
- *   train_step     one Adam step of the whole ensemble on [7 × 256] rows (ProbabilisticEnsemble's
- *                  own step: Gaussian NLL with soft-bounded log-variance, weight decay, bounds)
- *   forward_8000_split  8,000 rows split across the members (8000/7 each), the anchor's measure
- *   forward_8000_all    8,000 rows through every member, what rollouts with a disagreement
- *                  filter need (7× the work of the split measure)
+ *   train_step        one Adam step of the whole ensemble (Gaussian NLL with soft-bounded
+ *                     log-variance, weight decay, bound penalty), loss read back
+ *   forward_8000      8,000 member-rows: every member on 1,142 rows (the anchor's measure: its
+ *                     rx is [7, 8000/7, in])
+ *   forward_8000_all  8,000 rows through every member and the rollout draw (sample()): what
+ *                     MBPO's rollouts with a disagreement filter need, 7× the member-rows
  *
- * Prints one JSON object. With PyTorch installed (`python3 -c "import torch"`), runs
- * ../shared/anchors/torch_mbpo_step.py with obs 7 and act 5 (so that its ensemble is 12 → 8) in
- * the same run and prints each ratio ours / torch.
+ *   node dist/bench/compute-ensemble.js [--backends wasm,cpu] [--rounds 5] [--threads 2]
+ *                                       [--no-torch] [--json]
  *
- *   node dist/bench/compute-ensemble.js [--tf-backend NAME] [--steps 15] [--threads 2]
+ * --threads is the anchor's torch thread count (default 2, this machine's cores); --json prints
+ * one JSON object instead of tables.
  */
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { selectBackend, tf } from "../src/mbpo/backend.js";
-import { ProbabilisticEnsemble } from "../src/mbpo/ensemble.js";
+import { type EnsembleComputePath, ProbabilisticEnsemble } from "../src/mbpo/ensemble.js";
 import { Rng } from "../src/util/rng.js";
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
-const steps = Number(option("steps", "15"));
-const threads = option("threads", "2");
-const selection = await selectBackend(
-  process.argv.includes("--tf-backend") ? option("tf-backend", "") : undefined,
-);
+import { flag, integerOption, option, printTable, runAnchor, timeInTurns } from "./compute-anchor.js";
 
 const IN = 12;
 const OUT = 8;
-const rng = new Rng(1);
-const ensemble = new ProbabilisticEnsemble(IN, OUT, rng);
-const E = ensemble.members;
-const B = ensemble.options.batchSize;
-const x = Float32Array.from({ length: E * B * IN }, () => rng.normal());
-const y = Float32Array.from({ length: E * B * OUT }, () => rng.normal());
-// trainStep is private: the benchmark times exactly the step train() runs, without the epoch's
-// batching and holdout evaluation around it.
-const step = (
-  ensemble as unknown as { trainStep(x: Float32Array, y: Float32Array, b: number): number }
-).trainStep.bind(ensemble);
+const FORWARD_ROWS = 8000;
+const PATHS: EnsembleComputePath[] = ["batched", "per-member"];
 
-function time(f: () => void, repeats: number, warmup = 2): number {
-  for (let i = 0; i < warmup; i++) f();
-  const start = performance.now();
-  for (let i = 0; i < repeats; i++) f();
-  return (performance.now() - start) / repeats;
+const backends = option("backends", "wasm,cpu").split(",").filter(Boolean);
+const rounds = integerOption("rounds", 5);
+const threads = integerOption("threads", 2);
+const json = flag("json");
+
+/** The private step ProbabilisticEnsemble.train() runs, timed without the epoch around it. */
+type Steppable = { trainStepTensor(x: Float32Array, y: Float32Array, b: number): tf.Scalar };
+
+interface BackendFigures {
+  backend: string;
+  /** ms per call, by measure then compute path. */
+  ms: Record<string, Record<EnsembleComputePath, number>>;
+  /** batched / per-member, by measure (below 1: batched is faster). */
+  batchedOverPerMember: Record<string, number>;
+  tensorsLeft: number;
 }
 
-const trainStepMs = time(() => step(x, y, B), steps);
+async function measureBackend(name: string): Promise<BackendFigures> {
+  const selection = await selectBackend(name);
+  process.stderr.write(`timing the ensemble on ${selection.name}…\n`);
+  const rng = new Rng(1);
+  const models = Object.fromEntries(
+    PATHS.map((path) => [path, new ProbabilisticEnsemble(IN, OUT, new Rng(1), {}, { path })]),
+  ) as Record<EnsembleComputePath, ProbabilisticEnsemble>;
+  const E = models.batched.members;
+  const B = models.batched.options.batchSize;
+  const x = Float32Array.from({ length: E * B * IN }, () => rng.normal());
+  const y = Float32Array.from({ length: E * B * OUT }, () => rng.normal());
+  const perMemberRows = Math.floor(FORWARD_ROWS / E);
+  const splitInputs = Float32Array.from({ length: perMemberRows * IN }, () => rng.normal());
+  const allInputs = Float32Array.from({ length: FORWARD_ROWS * IN }, () => rng.normal());
+  const prediction = {
+    mean: new Float32Array(E * FORWARD_ROWS * OUT),
+    logvar: new Float32Array(E * FORWARD_ROWS * OUT),
+  };
+  const members = new Int32Array(FORWARD_ROWS);
+  const drawn = { delta: new Float32Array(FORWARD_ROWS * OUT), disagreement: new Float32Array(FORWARD_ROWS) };
 
-// Split forward: each member gets its own 8000/7 rows, as the anchor's rx [E, 8000/E, in].
-const perMember = Math.floor(8000 / E);
-const splitInputs = Float32Array.from({ length: perMember * IN }, () => rng.normal());
-const prediction = { mean: new Float32Array(E * 8000 * OUT), logvar: new Float32Array(E * 8000 * OUT) };
-const forwardSplitMs = time(() => ensemble.predict(splitInputs, perMember, prediction), 5, 1);
-// (predict runs every member on the rows it is given, so perMember rows cost E × perMember
-// member-rows, the same work as the anchor's split; the anchor's rows differ per member.)
-const allInputs = Float32Array.from({ length: 8000 * IN }, () => rng.normal());
-const forwardAllMs = time(() => ensemble.predict(allInputs, 8000, prediction), 2, 1);
-const members = new Int32Array(8000);
-const sampleOut = { delta: new Float32Array(8000 * OUT), disagreement: new Float32Array(8000) };
-const sampleAllMs = time(
-  () => {
-    ensemble.randomElites(8000, rng, members);
-    ensemble.sample(allInputs, 8000, members, rng, sampleOut);
-  },
-  2,
-  1,
-);
-const normalsStart = performance.now();
-for (let i = 0; i < 8000 * OUT; i++) rng.normal();
-const rngNormalsMs = performance.now() - normalsStart;
+  // The pure-JS cpu backend is about 20× slower: fewer calls, and no 56,000-member-row pass.
+  const slow = selection.name === "cpu";
+  const measures: Record<string, (model: ProbabilisticEnsemble) => () => void> = {
+    train_step: (model) => () => {
+      const loss = (model as unknown as Steppable).trainStepTensor(x, y, B);
+      loss.dataSync();
+      loss.dispose();
+    },
+    forward_8000: (model) => () => model.predict(splitInputs, perMemberRows, prediction),
+  };
+  if (!slow) {
+    measures.forward_8000_all = (model) => () => {
+      model.randomElites(FORWARD_ROWS, rng, members);
+      model.sample(allInputs, FORWARD_ROWS, members, rng, drawn);
+    };
+  }
+  const ms: BackendFigures["ms"] = {};
+  const ratio: Record<string, number> = {};
+  for (const [measure, make] of Object.entries(measures)) {
+    const variants = Object.fromEntries(PATHS.map((path) => [path, make(models[path])]));
+    const calls = slow || measure === "forward_8000_all" ? 1 : 3;
+    const times = timeInTurns(variants, slow ? Math.min(rounds, 3) : rounds, calls, 1) as Record<
+      EnsembleComputePath,
+      number
+    >;
+    ms[measure] = times;
+    ratio[measure] = times.batched / times["per-member"];
+  }
+  for (const model of Object.values(models)) model.dispose();
+  return { backend: selection.name, ms, batchedOverPerMember: ratio, tensorsLeft: tf.memory().numTensors };
+}
 
-const ours = {
-  ensemble_train_step_ms: trainStepMs,
-  ensemble_forward_8000_ms: forwardSplitMs,
-  ensemble_forward_8000_all_members_ms: forwardAllMs,
-  ensemble_sample_8000_ms: sampleAllMs,
-  rng_64000_normals_ms: rngNormalsMs,
+const results: BackendFigures[] = [];
+for (const name of backends) results.push(await measureBackend(name));
+
+// The anchor: obs 7, act 5 make its ensemble 12 → 8 like ours.
+const torch = flag("no-torch") ? ({ ok: false, reason: "--no-torch" } as const) : runAnchor(threads, 7, 5);
+const torchKeys: Record<string, string> = {
+  train_step: "ensemble_train_step_ms",
+  forward_8000: "ensemble_forward_8000_ms",
 };
+const oursOverTorch = torch.ok
+  ? Object.fromEntries(
+      results.map((r) => [
+        r.backend,
+        Object.fromEntries(
+          Object.entries(torchKeys).map(([measure, key]) => [
+            measure,
+            r.ms[measure].batched / (torch.figures[key] ?? Number.NaN),
+          ]),
+        ),
+      ]),
+    )
+  : undefined;
 
-// The anchor, if PyTorch is installed.
-const here = dirname(fileURLToPath(import.meta.url));
-const anchor = [
-  resolve(here, "../../../shared/anchors/torch_mbpo_step.py"),
-  "/work/shared/anchors/torch_mbpo_step.py",
-].find(existsSync);
-let torch: Record<string, number> | string;
-const probe = spawnSync("python3", ["-c", "import torch"], { encoding: "utf8" });
-if (anchor === undefined) torch = "anchor torch_mbpo_step.py not found";
-else if (probe.status !== 0) torch = "PyTorch not installed (python3 -c 'import torch' fails): no ratio";
-else {
-  // obs 7, act 5: the anchor's ensemble maps obs + act = 12 inputs to obs + 1 = 8 outputs.
-  const run = spawnSync("python3", [anchor, threads, "7", "5"], { encoding: "utf8", timeout: 120_000 });
-  torch = {};
-  for (const line of run.stdout.split("\n")) {
-    const [key, value] = line.trim().split(/\s+/);
-    if (key?.endsWith("_ms")) torch[key] = Number(value);
+if (json) {
+  console.log(
+    JSON.stringify(
+      {
+        bench: "ensemble",
+        sizes: { members: 7, hidden: [200, 200, 200, 200], batchPerMember: 256, input: IN, output: OUT },
+        results,
+        torch,
+        oursBatchedOverTorch: oursOverTorch,
+      },
+      null,
+      2,
+    ),
+  );
+} else {
+  console.log(
+    "\nensemble: 7 members, 4 × 200 SiLU, 12 → 8, 256 rows per member per step (ms per call, median)",
+  );
+  const rows: (string | number)[][] = [];
+  for (const r of results) {
+    for (const measure of Object.keys(r.ms)) {
+      const torchKey = torchKeys[measure];
+      const torchMs = torch.ok && torchKey !== undefined ? torch.figures[torchKey] : Number.NaN;
+      rows.push([
+        `${r.backend} ${measure}`,
+        r.ms[measure].batched,
+        r.ms[measure]["per-member"],
+        r.batchedOverPerMember[measure],
+        torchMs,
+        r.ms[measure].batched / torchMs,
+      ]);
+    }
+  }
+  printTable(
+    ["backend measure", "batched", "per-member", "batched/per-member", "torch", "batched/torch"],
+    rows,
+  );
+  if (torch.ok) {
+    console.log(
+      `torch: ${torch.python}, ${torch.threads} threads, ran ${torch.seconds.toFixed(0)} s in this run; ratios below 1: ours faster`,
+    );
+  } else {
+    console.log(`torch: no figures (${torch.reason})`);
+  }
+  for (const r of results) {
+    if (r.tensorsLeft > 0)
+      console.log(`${r.backend}: ${r.tensorsLeft} tensors still allocated after the bench`);
   }
 }
-const ratios =
-  typeof torch === "string"
-    ? undefined
-    : {
-        ensemble_train_step: trainStepMs / torch.ensemble_train_step_ms,
-        ensemble_forward_8000: forwardSplitMs / torch.ensemble_forward_8000_ms,
-      };
-
-console.log(
-  JSON.stringify(
-    {
-      backend: selection.name,
-      tfBackend: selection.tfBackend,
-      sizes: { members: E, hidden: ensemble.options.hiddenSizes, batchPerMember: B, input: IN, output: OUT },
-      ours,
-      torch,
-      ratios,
-      tensorsLeft: tf.memory().numTensors,
-    },
-    null,
-    2,
-  ),
-);
-ensemble.dispose();

@@ -12,15 +12,18 @@
  *   loss    Σₑ mean_{rows, dims} ½[(y − μ)² e^{−log σ²} + log σ² + log 2π]     (Gaussian NLL)
  *           + Σ_k decay_k · ½‖W_k‖²  +  0.01 · (Σ max − Σ min)
  *
- * Layout: each member owns its own [in, out] weight and [out] bias tensors, and the members' 2-D
- * products run one after another; their outputs are joined into [E, rows, ·] tensors for the
- * log-variance bounds and the loss. Why not one [E, in, out] tensor and one batched product:
- * tfjs-backend-wasm (the fastest backend that installs here) runs BatchMatMul through XNNPACK only
- * for a batch of one; with a batch of 7 it takes a generic loop about 11× slower than seven 2-D
- * products (measured: 54 ms against 4.8 ms for 7 × [256, 200]·[200, 200]), and taking member e out
- * of an [E, …] tensor costs a copy of the whole tensor (its Slice reads all of it). One training
- * step measured 195 ms batched against about 105 ms this way. getParameters() and checkpoints
- * still present each layer as one [E, in, out] array.
+ * Layout: layer k of all members is one [E, in, out] weight variable and one [E, 1, out] bias
+ * variable, and every member is computed at once: activations are [E, rows, width] and each
+ * layer is one batched product [E, rows, in] × [E, in, out] (tf.matMul on 3-D tensors) plus one
+ * broadcast bias add. Rows shared by all members (predict, sample) enter as one [rows, in]
+ * matrix, broadcast against the members' first layer. On tfjs-backend-wasm the batched product
+ * runs through XNNPACK thanks to wasm-matmul.ts (the stock wasm kernel takes a generic loop for
+ * any batch above one, about 10× slower); see bench/compute-ensemble.ts for the batched against
+ * per-member figures.
+ *
+ * The per-member path ("per-member" compute path, for benchmarks and the equivalence tests) runs
+ * the same parameters as E separate 2-D networks: member e's weights are split out of the
+ * stacked variables and its rows computed on their own, the outputs joined at the end.
  *
  * Units: everything inside (NLL, MSE, log-variances, disagreement) is in standardised target
  * units; predict() and sample() hand back de-standardised Δ.
@@ -30,6 +33,7 @@
  */
 import type { Rng } from "../util/rng.js";
 import { tf } from "./backend.js";
+import "./wasm-matmul.js";
 import { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparameters.js";
 import { Normalizer, type NormalizerJSON } from "./normalizer.js";
 import { decodeTyped, encodeTyped } from "./replay-buffer.js";
@@ -38,10 +42,23 @@ export { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparamete
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
-/** One dense layer of one member: y = x·weight + bias, weight [in, out], bias [out]. */
-interface DenseLayer {
+/** Layer k of every member: y = x·weight + bias, weight [E, in, out], bias [E, 1, out]. */
+interface StackedLayer {
   weight: tf.Variable;
   bias: tf.Variable;
+}
+
+/**
+ * How the members are computed: "batched" (the default) runs all members in one batched product
+ * per layer; "per-member" runs E separate 2-D networks on the same parameters (the reference the
+ * benchmarks and equivalence tests compare against). Both give the same numbers up to float
+ * rounding.
+ */
+export type EnsembleComputePath = "batched" | "per-member";
+
+export interface EnsembleComputeOptions {
+  /** Default "batched". */
+  path?: EnsembleComputePath;
 }
 
 /** All members' Gaussians for a batch, row-major [member][row][output], de-standardised Δ units. */
@@ -159,8 +176,10 @@ export class ProbabilisticEnsemble {
   readonly inputNormalizer: Normalizer;
   readonly targetNormalizer: Normalizer;
 
-  /** networks[e][k]: layer k of member e. */
-  private readonly networks: DenseLayer[][];
+  /** How the members are computed (see EnsembleComputePath). */
+  readonly computePath: EnsembleComputePath;
+  /** layers[k]: layer k of every member, stacked along the first axis. */
+  private readonly layers: StackedLayer[];
   /** Widths of the layers' inputs and outputs: [in, 200, 200, 200, 200, 2·out]. */
   private readonly sizes: number[];
   /** Soft bounds of the standardised log-variance, [1, 1, outputSize] (shared by the members). */
@@ -173,12 +192,16 @@ export class ProbabilisticEnsemble {
   private scratchMean = new Float32Array(0);
   private scratchLogvar = new Float32Array(0);
 
-  /** `rng` draws the initial weights; options override ENSEMBLE_DEFAULTS. */
+  /**
+   * `rng` draws the initial weights; options override ENSEMBLE_DEFAULTS; `compute` picks the
+   * compute path (batched unless told otherwise).
+   */
   constructor(
     inputSize: number,
     outputSize: number,
     rng: Rng,
     options: Partial<EnsembleHyperparameters> = {},
+    compute: EnsembleComputeOptions = {},
   ) {
     for (const [name, value] of [
       ["inputSize", inputSize],
@@ -198,17 +221,29 @@ export class ProbabilisticEnsemble {
 
     const sizes = [inputSize, ...o.hiddenSizes, 2 * outputSize];
     this.sizes = sizes;
-    this.networks = Array.from({ length: o.members }, () =>
-      sizes.slice(1).map((outputs, k) => ({
-        // (tidy frees the initial values; variables outlive it)
-        weight: tf.tidy(() => tf.variable(truncatedNormal(sizes[k], outputs, rng))),
-        bias: tf.tidy(() => tf.variable(tf.zeros([outputs]))),
-      })),
-    );
+    const path = compute.path ?? "batched";
+    if (path !== "batched" && path !== "per-member") {
+      throw new Error(`ProbabilisticEnsemble: compute path must be batched or per-member, got ${path}`);
+    }
+    this.computePath = path;
+    // Drawn member by member, layer by layer (the order a seed has always fixed).
+    const E = o.members;
+    const initial = sizes.slice(1).map((outputs, k) => new Float32Array(E * sizes[k] * outputs));
+    for (let e = 0; e < E; e++) {
+      sizes.slice(1).forEach((outputs, k) => {
+        const per = sizes[k] * outputs;
+        initial[k].set(truncatedNormal(sizes[k], outputs, rng), e * per);
+      });
+    }
+    this.layers = sizes.slice(1).map((outputs, k) => ({
+      // (tidy frees the initial values; variables outlive it)
+      weight: tf.tidy(() => tf.variable(tf.tensor3d(initial[k], [E, sizes[k], outputs]))),
+      bias: tf.tidy(() => tf.variable(tf.zeros([E, 1, outputs]))),
+    }));
     this.maxLogvar = tf.tidy(() => tf.variable(tf.fill([1, 1, outputSize], o.initialMaxLogvar)));
     this.minLogvar = tf.tidy(() => tf.variable(tf.fill([1, 1, outputSize], o.initialMinLogvar)));
     this.trainable = [
-      ...this.networks.flat().flatMap((layer) => [layer.weight, layer.bias]),
+      ...this.layers.flatMap((layer) => [layer.weight, layer.bias]),
       this.maxLogvar,
       this.minLogvar,
     ];
@@ -295,7 +330,7 @@ export class ProbabilisticEnsemble {
     while (epoch < maxEpochs && epochsSinceImprovement < o.patience) {
       epoch++;
       for (const indices of bootstrap) shuffleInPlace(indices, rng);
-      let lossSum = 0;
+      let lossSum: tf.Scalar = tf.scalar(0);
       let steps = 0;
       for (let first = 0; first < trainRows; first += batch) {
         const b = Math.min(batch, trainRows - first);
@@ -307,10 +342,18 @@ export class ProbabilisticEnsemble {
             batchY.set(trainY.subarray(row * nOut, (row + 1) * nOut), slot * nOut);
           }
         }
-        lossSum += this.trainStep(batchX.subarray(0, E * b * nIn), batchY.subarray(0, E * b * nOut), b);
+        const loss = this.trainStepTensor(
+          batchX.subarray(0, E * b * nIn),
+          batchY.subarray(0, E * b * nOut),
+          b,
+        );
+        const previous = lossSum;
+        lossSum = tf.add(previous, loss);
+        tf.dispose([previous, loss]);
         steps++;
       }
-      trainLoss = lossSum / steps;
+      trainLoss = lossSum.dataSync()[0] / steps;
+      lossSum.dispose();
 
       const scores = this.scoreStandardised(holdoutX, holdoutY, holdoutRows);
       const improved = scores.mse.map(
@@ -489,18 +532,10 @@ export class ProbabilisticEnsemble {
 
   /** A copy of every parameter; layer k's members are stacked into one [E, in, out] array. */
   getParameters(): EnsembleParameters {
-    const stack = (pick: (layer: DenseLayer) => tf.Variable) =>
-      this.sizes.slice(1).map((_, k) => {
-        const per = pick(this.networks[0][k]).size;
-        const out = new Float32Array(this.members * per);
-        this.networks.forEach((network, e) => {
-          out.set(pick(network[k]).dataSync() as Float32Array, e * per);
-        });
-        return out;
-      });
+    // (Float32Array.from: a copy the caller owns, whatever the backend's readback shares.)
     return {
-      weights: stack((layer) => layer.weight),
-      biases: stack((layer) => layer.bias),
+      weights: this.layers.map((layer) => Float32Array.from(layer.weight.dataSync() as Float32Array)),
+      biases: this.layers.map((layer) => Float32Array.from(layer.bias.dataSync() as Float32Array)),
       maxLogvar: Float32Array.from(this.maxLogvar.dataSync() as Float32Array),
       minLogvar: Float32Array.from(this.minLogvar.dataSync() as Float32Array),
     };
@@ -525,12 +560,9 @@ export class ProbabilisticEnsemble {
       const [inputs, outputs] = [this.sizes[k], this.sizes[k + 1]];
       const weights = check(parameters.weights[k], E * inputs * outputs, `weights[${k}]`);
       const biases = check(parameters.biases[k], E * outputs, `biases[${k}]`);
-      this.networks.forEach((network, e) => {
-        const per = inputs * outputs;
-        tf.tidy(() => {
-          network[k].weight.assign(tf.tensor2d(weights.slice(e * per, (e + 1) * per), [inputs, outputs]));
-          network[k].bias.assign(tf.tensor1d(biases.slice(e * outputs, (e + 1) * outputs)));
-        });
+      tf.tidy(() => {
+        this.layers[k].weight.assign(tf.tensor3d(Float32Array.from(weights), [E, inputs, outputs]));
+        this.layers[k].bias.assign(tf.tensor3d(Float32Array.from(biases), [E, 1, outputs]));
       });
     }
     const bound = (variable: tf.Variable, values: Float32Array | undefined, label: string) => {
@@ -611,27 +643,55 @@ export class ProbabilisticEnsemble {
   // ---- tensor work -------------------------------------------------------------------------
 
   /**
-   * μ and log σ² (standardised, soft-bounded) of every member, [E, rows, out] each. `x` is one
-   * [rows, in] tensor per member (training: each its own bootstrap rows), or one for all.
+   * μ and log σ² (standardised, soft-bounded) of every member, [E, rows, out] each. `x` is
+   * [E, rows, in] (training: each member its own bootstrap rows) or [rows, in] for all members.
    */
-  private forward(x: tf.Tensor2D | tf.Tensor2D[]): { mean: tf.Tensor3D; logvar: tf.Tensor3D } {
-    const last = this.sizes.length - 2;
-    const outputs = this.networks.map((network, e) => {
-      let h = Array.isArray(x) ? x[e] : x;
-      network.forEach((layer, k) => {
-        h = tf.add(tf.matMul(h, layer.weight), layer.bias);
-        if (k < last) h = tf.mul(h, tf.sigmoid(h)); // SiLU
-      });
-      return tf.reshape(h, [1, h.shape[0], h.shape[1]]);
-    });
-    const [mean, raw] = tf.split(tf.concat(outputs, 0), 2, 2) as [tf.Tensor3D, tf.Tensor3D];
+  private forward(x: tf.Tensor2D | tf.Tensor3D): { mean: tf.Tensor3D; logvar: tf.Tensor3D } {
+    const out = this.computePath === "batched" ? this.batchedOutputs(x) : this.perMemberOutputs(x);
+    const [mean, raw] = tf.split(out, 2, 2) as [tf.Tensor3D, tf.Tensor3D];
     const upper = tf.sub(this.maxLogvar, tf.softplus(tf.sub(this.maxLogvar, raw)));
     const logvar = tf.add(this.minLogvar, tf.softplus(tf.sub(upper, this.minLogvar))) as tf.Tensor3D;
     return { mean, logvar };
   }
 
+  /** Raw outputs [E, rows, 2·out], every layer one batched product over the members. */
+  private batchedOutputs(x: tf.Tensor2D | tf.Tensor3D): tf.Tensor3D {
+    const last = this.layers.length - 1;
+    let h: tf.Tensor = x;
+    this.layers.forEach((layer, k) => {
+      // [rows, in] × [E, in, out] broadcasts the shared rows to every member.
+      h = tf.add(tf.matMul(h, layer.weight), layer.bias);
+      if (k < last) h = tf.mul(h, tf.sigmoid(h)); // SiLU
+    });
+    return h as tf.Tensor3D;
+  }
+
+  /** Raw outputs [E, rows, 2·out], each member a 2-D network of its own (the reference path). */
+  private perMemberOutputs(x: tf.Tensor2D | tf.Tensor3D): tf.Tensor3D {
+    const E = this.members;
+    const last = this.layers.length - 1;
+    const member2d = (t: tf.Tensor) => {
+      const [, rows, cols] = t.shape as [number, number, number];
+      return tf.reshape(t, [rows, cols]) as tf.Tensor2D;
+    };
+    let hs: tf.Tensor2D[] =
+      x.rank === 2 ? new Array<tf.Tensor2D>(E).fill(x as tf.Tensor2D) : tf.split(x, E, 0).map(member2d);
+    this.layers.forEach((layer, k) => {
+      const weights = tf.split(layer.weight, E, 0).map(member2d);
+      const biases = tf.split(layer.bias, E, 0).map(member2d);
+      hs = hs.map((h, e) => {
+        const z = tf.add(tf.matMul(h, weights[e]), biases[e]) as tf.Tensor2D;
+        return k < last ? (tf.mul(z, tf.sigmoid(z)) as tf.Tensor2D) : z;
+      });
+    });
+    return tf.concat(
+      hs.map((h) => tf.reshape(h, [1, ...h.shape])),
+      0,
+    ) as tf.Tensor3D;
+  }
+
   /** Gaussian NLL per member [E] (mean over rows and outputs) of y [E, rows, out] given x. */
-  private memberNll(x: tf.Tensor2D | tf.Tensor2D[], y: tf.Tensor3D): tf.Tensor1D {
+  private memberNll(x: tf.Tensor2D | tf.Tensor3D, y: tf.Tensor3D): tf.Tensor1D {
     const { mean, logvar } = this.forward(x);
     const perValue = tf.mul(
       tf.add(tf.add(tf.mul(tf.squaredDifference(y, mean), tf.exp(tf.neg(logvar))), logvar), LOG_2PI),
@@ -641,18 +701,16 @@ export class ProbabilisticEnsemble {
   }
 
   private objectiveTerms(
-    x: tf.Tensor2D | tf.Tensor2D[],
+    x: tf.Tensor2D | tf.Tensor3D,
     y: tf.Tensor3D,
   ): { nll: tf.Scalar; weightDecay: tf.Scalar; boundPenalty: tf.Scalar } {
     const nll = tf.sum(this.memberNll(x, y)) as tf.Scalar;
     // (A chain of adds, not tf.addN: AddN has no registered gradient.)
     let weightDecay = tf.scalar(0);
-    for (const network of this.networks) {
-      network.forEach((layer, k) => {
-        const decay = tf.mul(tf.sum(tf.square(layer.weight)), 0.5 * this.options.weightDecays[k]);
-        weightDecay = tf.add(weightDecay, decay);
-      });
-    }
+    this.layers.forEach((layer, k) => {
+      const decay = tf.mul(tf.sum(tf.square(layer.weight)), 0.5 * this.options.weightDecays[k]);
+      weightDecay = tf.add(weightDecay, decay);
+    });
     const boundPenalty = tf.mul(
       tf.sub(tf.sum(this.maxLogvar), tf.sum(this.minLogvar)),
       this.options.logvarBoundPenalty,
@@ -660,14 +718,15 @@ export class ProbabilisticEnsemble {
     return { nll, weightDecay, boundPenalty };
   }
 
-  /** One Adam step on a batch laid out [E, b, ·] (member e's rows first); returns the objective. */
-  private trainStep(x: Float32Array, y: Float32Array, b: number): number {
+  /**
+   * One Adam step on a batch laid out [E, b, ·] (member e's rows first); returns the objective
+   * as a scalar tensor (the caller disposes it), so that the training loop reads the losses
+   * back once per epoch rather than once per step.
+   */
+  private trainStepTensor(x: Float32Array, y: Float32Array, b: number): tf.Scalar {
     const E = this.members;
-    const loss = tf.tidy(() => {
-      const nIn = this.inputSize;
-      const xt = Array.from({ length: E }, (_, e) =>
-        tf.tensor2d(x.subarray(e * b * nIn, (e + 1) * b * nIn), [b, nIn]),
-      );
+    return tf.tidy(() => {
+      const xt = tf.tensor3d(x, [E, b, this.inputSize]);
       const yt = tf.tensor3d(y, [E, b, this.outputSize]);
       const { value, grads } = tf.variableGrads(() => {
         const { nll, weightDecay, boundPenalty } = this.objectiveTerms(xt, yt);
@@ -676,9 +735,6 @@ export class ProbabilisticEnsemble {
       this.optimizer.applyGradients(grads as Parameters<tf.AdamOptimizer["applyGradients"]>[0]);
       return value;
     });
-    const value = loss.dataSync()[0];
-    loss.dispose();
-    return value;
   }
 
   /**
@@ -783,7 +839,7 @@ export class ProbabilisticEnsemble {
  * Initial weights [in, out]: normal with std 1/(2√in), redrawn beyond 2 std (MBPO and
  * mbrl-lib's truncated-normal initialisation), from our Rng so that a seed fixes them.
  */
-function truncatedNormal(inputs: number, outputs: number, rng: Rng): tf.Tensor2D {
+function truncatedNormal(inputs: number, outputs: number, rng: Rng): Float32Array {
   const std = 1 / (2 * Math.sqrt(inputs));
   const values = new Float32Array(inputs * outputs);
   for (let i = 0; i < values.length; i++) {
@@ -791,7 +847,7 @@ function truncatedNormal(inputs: number, outputs: number, rng: Rng): tf.Tensor2D
     while (Math.abs(z) > 2) z = rng.normal();
     values[i] = z * std;
   }
-  return tf.tensor2d(values, [inputs, outputs]);
+  return values;
 }
 
 /** A uniformly random permutation of 0..n−1 (Fisher–Yates). */

@@ -117,17 +117,39 @@ const RULES: Rule[] = [
     kernelName: tf.BatchMatMul,
     inputsToSave: ["a", "b"],
     // C = op(A)·op(B), op = identity or transpose of the last two axes. The transposes are done
-    // explicitly: tfjs-backend-wasm's matMul with a transpose flag takes a slow generic path
-    // (about 12× slower than transpose + plain product at 256×256).
+    // explicitly: the stock tfjs-backend-wasm matMul with a transpose flag takes a slow generic
+    // path (about 12× slower than transpose + plain product at 256×256); wasm-matmul.ts's kernel
+    // does the same transposition itself, so either way the product runs through XNNPACK.
     gradFunc: (dy, [a, b], attrs) => {
       const g = dy as tf.Tensor;
       const tA = attrs.transposeA === true;
       const tB = attrs.transposeB === true;
       const mm = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y);
-      if (!tA && !tB) return { a: () => mm(g, lastTwoT(b)), b: () => mm(lastTwoT(a), g) };
-      if (!tA && tB) return { a: () => mm(g, b), b: () => mm(lastTwoT(g), a) };
-      if (tA && !tB) return { a: () => mm(b, lastTwoT(g)), b: () => mm(a, g) };
-      return { a: () => mm(lastTwoT(b), lastTwoT(g)), b: () => mm(lastTwoT(g), lastTwoT(a)) };
+      // An operand broadcast over the batch (a [rows, in] shared by E members) gets the sum
+      // of its per-entry gradients.
+      const grads = (da: () => tf.Tensor, db: () => tf.Tensor) => ({
+        a: () => sumToShape(da(), a.shape),
+        b: () => sumToShape(db(), b.shape),
+      });
+      if (!tA && !tB)
+        return grads(
+          () => mm(g, lastTwoT(b)),
+          () => mm(lastTwoT(a), g),
+        );
+      if (!tA && tB)
+        return grads(
+          () => mm(g, b),
+          () => mm(lastTwoT(g), a),
+        );
+      if (tA && !tB)
+        return grads(
+          () => mm(b, lastTwoT(g)),
+          () => mm(a, g),
+        );
+      return grads(
+        () => mm(lastTwoT(b), lastTwoT(g)),
+        () => mm(lastTwoT(g), lastTwoT(a)),
+      );
     },
   },
   unaryOfInput(tf.Neg, (dy) => tf.neg(dy)),

@@ -3,6 +3,8 @@ import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
 import { LEARNER_GRADIENT_KERNELS } from "../../src/mbpo/gradients.js";
+// The learner's wasm BatchMatMul kernel: the batched cases below run through it.
+import "../../src/mbpo/wasm-matmul.js";
 import { Rng } from "../../src/util/rng.js";
 
 await tf.setBackend("wasm");
@@ -99,6 +101,29 @@ describe("learner gradients (central differences)", () => {
       ],
     ],
     ["batched matMul", (a, b) => tf.matMul(tf.reshape(a, [2, 1, 3]), tf.reshape(b, [2, 3, 1])), [A, B]],
+    [
+      "batched matMul, batch of 2 with 2 rows each (the ensemble's layer)",
+      (a, b) => tf.matMul(tf.reshape(a, [2, 2, 3]), tf.reshape(b, [2, 3, 2])),
+      [
+        [...A, ...B],
+        [...A, ...B],
+      ],
+    ],
+    [
+      "batched matMul, left operand shared by the batch (broadcast)",
+      (a, b) => tf.matMul(a, tf.reshape(b, [2, 3, 2])),
+      [A, [...A, ...B]],
+    ],
+    [
+      "batched matMul transposeA",
+      (a, b) => tf.matMul(tf.reshape(a, [2, 1, 3]), tf.reshape(b, [2, 1, 3]), true, false),
+      [A, B],
+    ],
+    [
+      "batched matMul transposeB",
+      (a, b) => tf.matMul(tf.reshape(a, [2, 1, 3]), tf.reshape(b, [2, 1, 3]), false, true),
+      [A, B],
+    ],
     ["neg", (x) => tf.neg(x), [A]],
     ["exp", (x) => tf.exp(x), [A]],
     ["log", (x) => tf.log(x), [POSITIVE]],

@@ -1,0 +1,142 @@
+/**
+ * What bench/compute-ensemble.ts and bench/compute-sac.ts share: command-line options, timing
+ * with interleaved repeats, and running the PyTorch anchor (../shared/anchors/torch_mbpo_step.py)
+ * in the same run.
+ *
+ * Timing: the machine is shared and noisy, so variants that are compared are timed in turns
+ * (A, B, A, B, …, several calls per turn) and each reports the median of its turns; a ratio is
+ * only ever taken between figures of the same run.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** `--name value` from argv, or the fallback. */
+export function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+export function flag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}
+
+/** A positive integer option, or a one-line error naming it. */
+export function integerOption(name: string, fallback: number): number {
+  const text = option(name, String(fallback));
+  const value = Number(text);
+  if (!Number.isInteger(value) || value <= 0) {
+    console.error(`--${name}: expected a positive integer, got "${text}"`);
+    process.exit(2);
+  }
+  return value;
+}
+
+/**
+ * Times every variant in turns: `rounds` rounds, each running every variant `callsPerRound`
+ * times after `warmup` untimed calls; returns each variant's median milliseconds per call.
+ */
+export function timeInTurns(
+  variants: Record<string, () => void>,
+  rounds: number,
+  callsPerRound: number,
+  warmup = 2,
+): Record<string, number> {
+  const samples: Record<string, number[]> = {};
+  for (const [name, f] of Object.entries(variants)) {
+    samples[name] = [];
+    for (let i = 0; i < warmup; i++) f();
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, f] of Object.entries(variants)) {
+      const start = performance.now();
+      for (let i = 0; i < callsPerRound; i++) f();
+      samples[name].push((performance.now() - start) / callsPerRound);
+    }
+  }
+  return Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The anchor's figures (ms per call, keys as it prints them), or why there are none. */
+export type AnchorResult =
+  | { ok: true; python: string; threads: number; figures: Record<string, number>; seconds: number }
+  | { ok: false; reason: string };
+
+/**
+ * The first Python that imports torch: $TORCH_PYTHON, then Debian's /usr/bin/python3 (where
+ * python3-torch installs; a pyenv or venv python3 earlier on PATH does not see it), then python3.
+ */
+export function findTorchPython(): string | undefined {
+  const candidates = [process.env.TORCH_PYTHON, "/usr/bin/python3", "python3"].filter(
+    (c): c is string => c !== undefined && c !== "",
+  );
+  return candidates.find(
+    (python) => spawnSync(python, ["-c", "import torch"], { stdio: "ignore" }).status === 0,
+  );
+}
+
+/** Where the anchor script lies: ../shared/anchors beside the checkout, or /work/shared. */
+export function findAnchor(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [
+    process.env.TORCH_ANCHOR,
+    resolve(here, "../../../shared/anchors/torch_mbpo_step.py"),
+    resolve(here, "../../shared/anchors/torch_mbpo_step.py"),
+    "/work/shared/anchors/torch_mbpo_step.py",
+  ].find((path): path is string => path !== undefined && existsSync(path));
+}
+
+/**
+ * Runs the anchor with `threads` torch threads at obs/act sizes and parses its "name_ms value"
+ * lines. It times 200 SAC updates, 200 ensemble steps and 50 forward passes: a minute or two here.
+ */
+export function runAnchor(threads: number, obs: number, act: number): AnchorResult {
+  const anchor = findAnchor();
+  if (anchor === undefined) return { ok: false, reason: "torch_mbpo_step.py not found (../shared/anchors)" };
+  const python = findTorchPython();
+  if (python === undefined) {
+    return {
+      ok: false,
+      reason: "no python3 imports torch (Debian: apt-get install python3-torch libopenblas0-pthread)",
+    };
+  }
+  process.stderr.write(`running the PyTorch anchor (${python} ${anchor} ${threads} ${obs} ${act})…\n`);
+  const start = performance.now();
+  const run = spawnSync(python, [anchor, String(threads), String(obs), String(act)], {
+    encoding: "utf8",
+    timeout: 900_000,
+  });
+  if (run.status !== 0) {
+    const why = (run.stderr || run.error?.message || `exit ${run.status}`).trim().split("\n").pop();
+    return { ok: false, reason: `anchor failed: ${why}` };
+  }
+  const figures: Record<string, number> = {};
+  for (const line of run.stdout.split("\n")) {
+    const [key, value] = line.trim().split(/\s+/);
+    if (key?.endsWith("_ms") && Number.isFinite(Number(value))) figures[key] = Number(value);
+  }
+  return { ok: true, python, threads, figures, seconds: (performance.now() - start) / 1000 };
+}
+
+/** Prints rows of [label, value…] as an aligned text table. */
+export function printTable(header: string[], rows: (string | number)[][]): void {
+  const cells = [header, ...rows.map((r) => r.map((v) => (typeof v === "number" ? formatNumber(v) : v)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? "").length)));
+  for (const row of cells) {
+    console.log(
+      row.map((v, i) => (i === 0 ? String(v).padEnd(widths[i]) : String(v).padStart(widths[i]))).join("  "),
+    );
+  }
+}
+
+function formatNumber(v: number): string {
+  if (!Number.isFinite(v)) return "—";
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}

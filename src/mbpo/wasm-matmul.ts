@@ -1,0 +1,201 @@
+/**
+ * A faster BatchMatMul kernel for tfjs-backend-wasm: batched products at XNNPACK speed.
+ *
+ * Why: tfjs-backend-wasm 4.22 runs a matrix product through XNNPACK only for one 2-D product
+ * without transpose flags; a batch of several matrices, or either transpose flag, takes a plain
+ * blocked C++ loop about 10× slower. The ensemble's members ([E, B, in] × [E, in, out]) and the
+ * twin critics are exactly such batches.
+ *
+ * How: the stock kernel is replaced on the wasm backend (and only there) by one that
+ *   - transposes an operand whose flag is set (the backend's own Transpose kernel), then
+ *   - runs one XNNPACK 2-D product per batch entry on *views* of the operands' memory: each view
+ *     is a tensor id registered with the wasm module at an offset inside the batched buffer, so
+ *     nothing is copied in or out; the views are unregistered right after (their memory belongs
+ *     to the batched tensors).
+ *   A left operand shared by the whole batch against one right matrix, or a right operand shared
+ *   by all entries, are handled likewise (broadcast batch of 1). Anything else (dtype other than
+ *   float32, batch shapes that broadcast partially) goes to the stock kernel.
+ *
+ * The kernel is a drop-in: same inputs, attributes and output as the stock one, so the
+ * BatchMatMul gradient (gradients.ts) and every caller are unchanged. Importing this module
+ * installs it; installWasmBatchMatMul() is idempotent.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-wasm";
+
+/** The parts of tfjs-backend-wasm's BackendWasm this kernel uses (not exported by the package). */
+interface WasmBackend {
+  wasm: {
+    cwrap(name: string, returnType: null, argTypes: string[]): (...args: unknown[]) => void;
+    tfjs: {
+      registerTensor(id: number, size: number, memoryOffset: number): void;
+      disposeData(id: number): void;
+    };
+  };
+  dataIdMap: { get(dataId: tf.DataId): { id: number; memoryOffset: number } };
+  dataIdNextNumber: number;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: tf.DataId): boolean;
+}
+
+type KernelArgs = {
+  inputs: { a: tf.TensorInfo; b: tf.TensorInfo };
+  backend: WasmBackend;
+  attrs: { transposeA?: boolean; transposeB?: boolean };
+};
+
+type WasmMatMul = (
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  outId: number,
+) => void;
+
+const BYTES = 4;
+let stockKernel: tf.KernelFunc | undefined;
+let transposeKernel: tf.KernelFunc | undefined;
+/** The module's exported BatchMatMul, bound per wasm module (a test may re-create the backend). */
+const matMulByModule = new WeakMap<object, WasmMatMul>();
+
+const shapeBytes = (shape: number[]) => new Uint8Array(new Int32Array(shape).buffer);
+
+function product(values: number[]): number {
+  return values.reduce((p, v) => p * v, 1);
+}
+
+/** The backend's Transpose of the last two axes, as a new tensor info the caller disposes. */
+function transposeLastTwo(x: tf.TensorInfo, backend: WasmBackend): tf.TensorInfo {
+  const perm = x.shape.map((_, i) => i);
+  const r = perm.length;
+  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+  return (transposeKernel as tf.KernelFunc)({
+    inputs: { x },
+    backend: backend as unknown as tf.KernelBackend,
+    attrs: { perm },
+  }) as tf.TensorInfo;
+}
+
+function batchMatMul(args: KernelArgs): tf.TensorInfo {
+  const { backend, attrs } = args;
+  let { a, b } = args.inputs;
+  const stock = () =>
+    (stockKernel as tf.KernelFunc)(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) {
+    return stock();
+  }
+  const batchShapeA = a.shape.slice(0, -2);
+  const batchShapeB = b.shape.slice(0, -2);
+  const batchA = product(batchShapeA);
+  const batchB = product(batchShapeB);
+  const sameBatch =
+    batchShapeA.length === batchShapeB.length && batchShapeA.every((d, i) => d === batchShapeB[i]);
+  // Broadcasting of a batch of one against a batch of many (any ranks); partial broadcasts
+  // ([2, 1] against [1, 3]) go to the stock kernel.
+  if (!(sameBatch || batchA === 1 || batchB === 1)) return stock();
+  const outBatchShape = batchA >= batchB ? batchShapeA : batchShapeB;
+  const transposedA = attrs.transposeA === true;
+  const transposedB = attrs.transposeB === true;
+  const rows = transposedA ? a.shape[a.shape.length - 1] : a.shape[a.shape.length - 2];
+  const inner = transposedA ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
+  const cols = transposedB ? b.shape[b.shape.length - 2] : b.shape[b.shape.length - 1];
+  const innerB = transposedB ? b.shape[b.shape.length - 1] : b.shape[b.shape.length - 2];
+  if (inner !== innerB) {
+    throw new Error(
+      `Error in matMul: inner shapes (${inner}) and (${innerB}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transposedA} and transposeB=${transposedB} must match.`,
+    );
+  }
+  const batch = Math.max(batchA, batchB);
+  const out = backend.makeOutput([...outBatchShape, rows, cols], "float32");
+  if (batch === 0 || rows === 0 || cols === 0) return out;
+
+  const temporaries: tf.TensorInfo[] = [];
+  if (transposedA) {
+    a = transposeLastTwo(a, backend);
+    temporaries.push(a);
+  }
+  if (transposedB) {
+    b = transposeLastTwo(b, backend);
+    temporaries.push(b);
+  }
+  const module = backend.wasm;
+  let matMul = matMulByModule.get(module);
+  if (matMul === undefined) {
+    matMul = module.cwrap("BatchMatMul", null, [
+      "number",
+      "array",
+      "number",
+      "number",
+      "array",
+      "number",
+      "number",
+      "number",
+      "number",
+    ]) as WasmMatMul;
+    matMulByModule.set(module, matMul);
+  }
+  const aOffset = backend.dataIdMap.get(a.dataId).memoryOffset;
+  const bOffset = backend.dataIdMap.get(b.dataId).memoryOffset;
+  const outOffset = backend.dataIdMap.get(out.dataId).memoryOffset;
+  const view = (offset: number, size: number): number => {
+    const id = backend.dataIdNextNumber++;
+    module.tfjs.registerTensor(id, size, offset);
+    return id;
+  };
+
+  if (batchB === 1 && batchA > 1) {
+    // One right matrix for every entry: a single product over all the left rows at once.
+    const aId = view(aOffset, batchA * rows * inner);
+    const bId = view(bOffset, inner * cols);
+    const outId = view(outOffset, batchA * rows * cols);
+    matMul(
+      aId,
+      shapeBytes([1, batchA * rows, inner]),
+      3,
+      bId,
+      shapeBytes([1, inner, cols]),
+      3,
+      false,
+      false,
+      outId,
+    );
+    for (const id of [aId, bId, outId]) module.tfjs.disposeData(id);
+  } else {
+    const aShape = shapeBytes([1, rows, inner]);
+    const bShape = shapeBytes([1, inner, cols]);
+    for (let i = 0; i < batch; i++) {
+      const aId = view(aOffset + (batchA === 1 ? 0 : i * rows * inner * BYTES), rows * inner);
+      const bId = view(bOffset + i * inner * cols * BYTES, inner * cols);
+      const outId = view(outOffset + i * rows * cols * BYTES, rows * cols);
+      matMul(aId, aShape, 3, bId, bShape, 3, false, false, outId);
+      // Unregistering a view also drops XNNPACK's operator cached on it (packed weights).
+      for (const id of [aId, bId, outId]) module.tfjs.disposeData(id);
+    }
+  }
+  for (const t of temporaries) backend.disposeData(t.dataId);
+  return out;
+}
+
+/** Replaces the wasm backend's BatchMatMul kernel with the one above (once). */
+export function installWasmBatchMatMul(): void {
+  if (stockKernel !== undefined) return;
+  const stock = tf.getKernel(tf.BatchMatMul, "wasm");
+  const transpose = tf.getKernel(tf.Transpose, "wasm");
+  if (stock === undefined || transpose === undefined) return;
+  stockKernel = stock.kernelFunc;
+  transposeKernel = transpose.kernelFunc;
+  tf.unregisterKernel(tf.BatchMatMul, "wasm");
+  tf.registerKernel({
+    kernelName: tf.BatchMatMul,
+    backendName: "wasm",
+    // The stock setup (binding the module's BatchMatMul) still runs for the stock fallback.
+    setupFunc: stock.setupFunc,
+    kernelFunc: batchMatMul as unknown as tf.KernelFunc,
+  });
+}
+
+installWasmBatchMatMul();

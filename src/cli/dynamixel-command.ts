@@ -7,7 +7,7 @@ import { type Command, InvalidArgumentError } from "commander";
 import { DynamixelBus, type PingReply } from "../drivers/dynamixel/bus.js";
 import { currentModeRefusal } from "../drivers/dynamixel/control-table.js";
 import { DEFAULT_BAUD } from "../drivers/dynamixel/driver.js";
-import { isPseudoTerminal, usbLatencyTimerMs } from "../drivers/dynamixel/transport.js";
+import { isPseudoTerminal, PTY_LATENCY_MS, usbLatencyTimerMs } from "../drivers/dynamixel/transport.js";
 
 export interface ScanResult {
   port: string;
@@ -28,7 +28,7 @@ export async function openBus(port: string, baud: number): Promise<DynamixelBus>
   // Loaded here, not at the top: other commands never load serialport's native binding.
   const { SerialTransport } = await import("../drivers/dynamixel/serial-transport.js");
   const transport = await SerialTransport.open(port, baud);
-  const latencyMs = usbLatencyTimerMs(port) ?? (isPseudoTerminal(port) ? 1 : 16);
+  const latencyMs = usbLatencyTimerMs(port) ?? (isPseudoTerminal(port) ? PTY_LATENCY_MS : 16);
   return new DynamixelBus(transport, { latencyMs: Math.max(1, latencyMs) });
 }
 

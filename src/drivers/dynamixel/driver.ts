@@ -41,7 +41,7 @@ import {
   X_SERIES,
 } from "./control-table.js";
 import { describeStatusError, readLE, syncWritePacket, writeLE } from "./protocol.js";
-import { isPseudoTerminal, type Transport, usbLatencyTimerMs } from "./transport.js";
+import { isPseudoTerminal, PTY_LATENCY_MS, type Transport, usbLatencyTimerMs } from "./transport.js";
 
 export const DEFAULT_BAUD = 1_000_000;
 
@@ -418,5 +418,5 @@ function defaultLatencyMs(port: string, log: ((message: string) => void) | undef
       );
     return Math.max(1, usb);
   }
-  return isPseudoTerminal(port) ? 1 : 16;
+  return isPseudoTerminal(port) ? PTY_LATENCY_MS : 16;
 }

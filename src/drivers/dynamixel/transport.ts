@@ -37,6 +37,13 @@ export function usbLatencyTimerMs(path: string): number | undefined {
   }
 }
 
+/**
+ * Latency (ms) assumed for a pseudo-terminal: no USB adapter holds bytes back, but the program on the
+ * other end (an emulator, socat) is another process, and on a busy machine the scheduler can delay it
+ * by tens of milliseconds.
+ */
+export const PTY_LATENCY_MS = 20;
+
 /** Whether the path is a pseudo-terminal (an emulator or a software bridge: no USB latency). */
 export function isPseudoTerminal(path: string): boolean {
   try {

@@ -104,11 +104,15 @@ export class ServoBusEmulator {
   /** Every change of torque enable, in order. */
   readonly torqueLog: TorqueEvent[] = [];
   readonly counts = { instructions: 0, syncReads: 0, syncWrites: 0, replies: 0 };
+  /** Freezes the physics (a user holding the arm still while calibrating); watchdogs still run. */
+  paused = false;
   private readonly byId = new Map<number, EmulatedServo>();
   private readonly reader: PacketReader;
   private readonly effort: Float64Array;
   private transport: Transport | undefined;
   private startMs = performance.now();
+  /** Wall time (s) the physics skipped while paused. */
+  private simOffset = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -194,8 +198,9 @@ export class ServoBusEmulator {
     }
     for (const s of this.servos) this.effort[s.joint] = this.outputTorque(s);
     this.sim.sendEffort(this.effort);
-    const due = now / 1000 - this.sim.simTime;
-    if (due > 0) this.sim.advance(Math.min(due, 0.05));
+    const due = now / 1000 - this.simOffset - this.sim.simTime;
+    if (this.paused) this.simOffset += Math.max(0, due);
+    else if (due > 0) this.sim.advance(Math.min(due, 0.05));
   }
 
   private outputTorque(s: EmulatedServo): number {

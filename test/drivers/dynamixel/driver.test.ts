@@ -1,0 +1,238 @@
+/**
+ * The Dynamixel driver against the servo-bus emulator behind a real socat pty pair, in-process:
+ * start-up configuration, unit conversions both ways, refusals, and torque off on stop.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  type Calibration,
+  type JointCalibration,
+  loadCalibration,
+  parseCalibration,
+} from "../../../src/drivers/dynamixel/calibration.js";
+import { modelByName, type ServoModel, X_SERIES } from "../../../src/drivers/dynamixel/control-table.js";
+import { DynamixelDriver } from "../../../src/drivers/dynamixel/driver.js";
+import { readLE } from "../../../src/drivers/dynamixel/protocol.js";
+import { loadUrdf } from "../../../src/robot/urdf.js";
+import { packageRoot } from "../../../src/util/paths.js";
+import { PtyPair, ServoBusEmulator } from "./emulator.js";
+
+const model = loadUrdf(`${packageRoot()}/urdf/arm.urdf`);
+const jointNames = model.joints.map((j) => j.name);
+const shipped = loadCalibration(`${packageRoot()}/calibration/arm.yaml`, jointNames);
+
+/** The shipped calibration with some joints reversed and offset, to exercise every conversion. */
+function unusualCalibration(): Calibration {
+  const joints = shipped.joints.map((j, i) => ({
+    ...j,
+    direction: (i % 2 === 0 ? 1 : -1) as 1 | -1,
+    zeroOffset: 1500 + 300 * i,
+  }));
+  return { joints };
+}
+
+async function withBus<T>(
+  servos: readonly JointCalibration[],
+  body: (pair: PtyPair, emu: ServoBusEmulator) => Promise<T>,
+  initialPosition?: number[],
+): Promise<T> {
+  const pair = await PtyPair.create();
+  const emu = new ServoBusEmulator(model, servos, { initialPosition });
+  await emu.listen(pair.servoPath);
+  try {
+    return await body(pair, emu);
+  } finally {
+    await emu.close();
+    await pair.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("dynamixel driver on the emulated bus", () => {
+  let socatMissing = false;
+  before(async () => {
+    try {
+      await (await PtyPair.create()).close();
+    } catch {
+      socatMissing = true;
+    }
+  });
+  after(() => undefined);
+
+  it("configures every servo at start-up, converts units both ways, and turns torque off on stop", async (t) => {
+    if (socatMissing) return t.skip("socat is not installed (.ci/run installs it)");
+    const calibration = unusualCalibration();
+    const q0 = [0.4, -0.3, 0.5, -0.6];
+    await withBus(
+      calibration.joints,
+      async (pair, emu) => {
+        emu.paused = true; // hold the arm still: compare positions exactly
+        const driver = new DynamixelDriver({ model, calibration, port: pair.driverPath });
+        const faults: string[] = [];
+        driver.onFault = (d) => faults.push(d);
+        await driver.start();
+        for (const s of emu.servos) {
+          assert.equal(s.table[X_SERIES.operatingMode.address], 0, `servo ${s.id} in current mode`);
+          assert.equal(readLE(s.table, X_SERIES.currentLimit.address, 2, false), 855); // 2.3 A / 2.69 mA
+          assert.equal(s.table[X_SERIES.busWatchdog.address], 5); // 0.1 s in 20 ms units
+          assert.equal(s.table[X_SERIES.torqueEnable.address], 1);
+        }
+        const state = driver.readState()!;
+        for (let i = 0; i < 4; i++) {
+          const tick = (2 * Math.PI) / 4096;
+          assert.ok(
+            Math.abs(state.position[i] - q0[i]) <= tick,
+            `joint ${i}: ${state.position[i]} vs ${q0[i]}`,
+          );
+        }
+        // Torques in N·m reach the physics with the right sign and size (one current unit is 4.8 mN·m).
+        const command = Float64Array.from([0.3, -0.2, 0.1, -0.05]);
+        driver.sendEffort(command);
+        await sleep(60);
+        const applied = emu.sim.readState().effort;
+        for (let i = 0; i < 4; i++)
+          assert.ok(
+            Math.abs(applied[i] - command[i]) < 0.003,
+            `joint ${i}: applied ${applied[i]}, sent ${command[i]}`,
+          );
+        // Saturation at the current limit, and NaN as zero.
+        driver.sendEffort(Float64Array.from([100, -100, Number.NaN, 0]));
+        await sleep(60);
+        assert.equal(readLE(emu.servos[0].table, X_SERIES.goalCurrent.address, 2, true), 855);
+        assert.equal(readLE(emu.servos[1].table, X_SERIES.goalCurrent.address, 2, true), 855); // direction −1
+        assert.equal(readLE(emu.servos[2].table, X_SERIES.goalCurrent.address, 2, true), 0);
+        assert.throws(() => driver.sendEffort(new Float64Array(3)), /expected 4 efforts/);
+        assert.deepEqual(faults, []);
+        await driver.stop();
+        await driver.stop(); // twice is fine
+        for (const s of emu.servos) assert.equal(emu.torqueOn(s.id), false, `servo ${s.id} torque off`);
+      },
+      q0,
+    );
+  });
+
+  it("reads a moving arm: velocity and position follow the physics", async (t) => {
+    if (socatMissing) return t.skip("socat is not installed");
+    await withBus(shipped.joints, async (pair, emu) => {
+      const driver = new DynamixelDriver({ model, calibration: shipped, port: pair.driverPath });
+      await driver.start();
+      // Spin the turret (joint1, vertical axis: no gravity) with a constant torque.
+      const tau = Float64Array.from([0.05, 0, 0, 0]);
+      for (let k = 0; k < 15; k++) {
+        driver.sendEffort(tau);
+        await sleep(20);
+      }
+      const s = driver.readState()!;
+      const truth = emu.sim.readState();
+      assert.ok(s.velocity[0] > 0.05, `turret speeds up: ${s.velocity[0]} rad/s`);
+      // The state is one bus round trip old: allow for the motion since.
+      assert.ok(Math.abs(s.position[0] - truth.position[0]) < 0.05 + Math.abs(truth.velocity[0]) * 0.1);
+      await driver.stop();
+      assert.ok(emu.servos.every((x) => !emu.torqueOn(x.id)));
+    });
+  });
+
+  it("refuses a servo whose model is not the calibration's, and one without current control by name", async (t) => {
+    if (socatMissing) return t.skip("socat is not installed");
+    const xl330 = modelByName("XL330-M288")!;
+    const wrong = shipped.joints.map((j, i) => (i === 2 ? { ...j, model: xl330, currentUnit: 0.001 } : j));
+    await withBus(wrong, async (pair, emu) => {
+      const driver = new DynamixelDriver({ model, calibration: shipped, port: pair.driverPath });
+      await assert.rejects(
+        driver.start(),
+        /joint "joint3" \(servo ID 13\) is an XL330-M288, the calibration says XM430-W350/,
+      );
+      assert.ok(emu.servos.every((x) => !emu.torqueOn(x.id)));
+    });
+    const xl430: ServoModel = { ...shipped.joints[0].model, name: "XL430-W250", modelNumber: 1060 };
+    const noCurrent = shipped.joints.map((j, i) => (i === 1 ? { ...j, model: xl430 } : j));
+    await withBus(noCurrent, async (pair) => {
+      const driver = new DynamixelDriver({ model, calibration: shipped, port: pair.driverPath });
+      await assert.rejects(
+        driver.start(),
+        /joint "joint2" \(servo ID 12\): XL430-W250 has no current \(torque\) control mode/,
+      );
+    });
+  });
+
+  it("names the joint whose servo does not answer, and one that reports a hardware error", async (t) => {
+    if (socatMissing) return t.skip("socat is not installed");
+    await withBus(shipped.joints.slice(0, 3), async (pair) => {
+      const driver = new DynamixelDriver({ model, calibration: shipped, port: pair.driverPath });
+      await assert.rejects(driver.start(), /joint "joint4" \(servo ID 14\): no servo answers/);
+    });
+    await withBus(shipped.joints, async (pair, emu) => {
+      emu.raiseHardwareError(12, 0x20);
+      const driver = new DynamixelDriver({ model, calibration: shipped, port: pair.driverPath });
+      await assert.rejects(
+        driver.start(),
+        /joint "joint2" \(servo ID 12\) reports a hardware error \(overload error\)/,
+      );
+      assert.ok(emu.servos.every((x) => !emu.torqueOn(x.id)));
+    });
+  });
+
+  it("validates calibration files with errors that name the joint and the field", () => {
+    const text = (patch: (j: Record<string, unknown>) => void) => {
+      const joints: Record<string, Record<string, unknown>> = {};
+      for (const j of shipped.joints) {
+        joints[j.joint] = {
+          id: j.id,
+          model: j.model.name,
+          direction: j.direction,
+          zero_offset: j.zeroOffset,
+          ticks_per_revolution: j.ticksPerRevolution,
+          current_unit: j.currentUnit,
+          torque_constant: j.torqueConstant,
+          current_limit: j.currentLimit,
+        };
+      }
+      patch(joints["joint2"]);
+      return JSON.stringify({ joints });
+    };
+    const parse = (patch: (j: Record<string, unknown>) => void) => () =>
+      parseCalibration(text(patch), "arm.yaml", jointNames);
+    assert.throws(
+      parse((j) => (j.direction = 0)),
+      /arm\.yaml: joint "joint2": field "direction": must be 1 or -1 \(got 0\)/,
+    );
+    assert.throws(
+      parse((j) => delete j.torque_constant),
+      /joint "joint2": field "torque_constant": .*missing/,
+    );
+    assert.throws(
+      parse((j) => (j.current_limit = 5)),
+      /joint "joint2": field "current_limit": 5 A is above the XM430-W350's largest/,
+    );
+    assert.throws(
+      parse((j) => (j.model = "XL430-W250")),
+      /joint "joint2": field "model": XL430-W250 has no current \(torque\) control mode/,
+    );
+    assert.throws(
+      parse((j) => (j.current_unit = 0.001)),
+      /joint "joint2": field "current_unit"/,
+    );
+    assert.throws(
+      parse((j) => (j.id = 11)),
+      /joint "joint2": field "id": servo ID 11 is also joint "joint1"/,
+    );
+    assert.throws(
+      parse((j) => (j.colour = "red")),
+      /joint "joint2": unknown field "colour"/,
+    );
+    assert.throws(
+      parse((j) => (j.zero_offset = Number.NaN)),
+      /joint "joint2": field "zero_offset"/,
+    );
+    assert.throws(
+      () => parseCalibration("joints:\n  joint1: {}\n", "f.yaml", jointNames),
+      /f\.yaml: joint "joint1": field "id"/,
+    );
+    assert.throws(
+      () => parseCalibration(text(() => undefined).replace('"joint4"', '"wrist"'), "f.yaml", jointNames),
+      /joint "wrist" is not a moving joint of the robot/,
+    );
+    assert.throws(() => parseCalibration("joints: [", "f.yaml", jointNames), /f\.yaml: not valid YAML/);
+  });
+});

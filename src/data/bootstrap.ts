@@ -1,0 +1,500 @@
+/**
+ * Bootstrapping: real transitions for the learner from a recording made before learning starts.
+ *
+ * Two kinds of file are accepted:
+ * - a transition log of ours (any run's DIR/transitions.mcap, or `bootstrap --out`): its
+ *   /mbpo/transition messages are the transitions, taken as they are;
+ * - any rosbag2 MCAP recording of the arm (e.g. a teleoperation session): /joint_states (joints
+ *   matched by name, in any order, extra joints ignored) and the effort applied, from the command
+ *   topic (std_msgs/Float64MultiArray, as ros2_control's effort controllers take it) or, where the
+ *   bag has none, from JointState.effort. Both are resampled onto the control rate (resample.ts),
+ *   split where data is missing, cut into episodes of the task's length, and scored by the task.
+ *
+ * A teleop recording has no goal and no normalised action, so both are derived:
+ * - goal (hindsight): where the end effector is at the end of each episode window. Each window is
+ *   then a demonstration of reaching that point from where the window starts.
+ * - action: the inverse of what the control loop does with one. The loop sends
+ *   effort = gravity(q) + action · torqueScale (torqueScale = URDF effort limit ×
+ *   action_torque_fraction; gravity only with gravity_compensation on), so
+ *   action = (effort − gravity(q)) / torqueScale, clipped to [−1, 1]. The effort itself is kept as
+ *   measured (unclipped) for the dynamics model; clipped actions are counted in the report.
+ */
+import type { Config } from "../config/config.js";
+import type { RealTransitionInput } from "../mbpo/replay-buffer.js";
+import type { Dynamics } from "../robot/dynamics.js";
+import { Kinematics } from "../robot/kinematics.js";
+import type { RobotModel } from "../robot/types.js";
+import { ReachTask } from "../tasks/reach.js";
+import type { Task } from "../tasks/task.js";
+import { FLOAT64_MULTI_ARRAY, JOINT_STATE } from "./definitions.js";
+import { createRecording, type EpisodeRecording } from "./episode-recording.js";
+import { realTransitionFromMessage, TOPICS, type TransitionMessage } from "./log-messages.js";
+import { BagFormatError, type DecodedMessage, type ReadReport, readRos2Mcap } from "./mcap-reader.js";
+import { HoldAverager, Interpolator, type Series, SeriesBuilder, splitAtGaps } from "./resample.js";
+
+/** What the conversion needs from the control stack (a ControlStack has all of it). */
+export interface BootstrapContext {
+  model: RobotModel;
+  dynamics: Dynamics;
+  task: Task;
+  config: Pick<Config, "control_rate_hz" | "gravity_compensation" | "action_torque_fraction">;
+}
+
+export interface BootstrapOptions {
+  /** Joint-state topic of a teleop bag (default /joint_states). */
+  jointStatesTopic?: string;
+  /** Command topic of a teleop bag (default /effort_controller/commands); unused when absent. */
+  commandsTopic?: string;
+  /** Joint order of the command arrays (default: the robot model's joint order). */
+  commandJoints?: readonly string[];
+  /** Longest time without a joint state or command that is not a gap (s; default 3 control periods). */
+  maxGap?: number;
+}
+
+export interface BootstrapResult {
+  file: string;
+  kind: "transition-log" | "teleop";
+  transitions: RealTransitionInput[];
+  /** Teleop: the converted episodes (windows), in the log's form (bootstrap --out writes them). */
+  episodes: EpisodeRecording[];
+  /** Teleop: stretches of recording without gaps, and where the effort came from. */
+  segments: number;
+  effortSource: "log" | "commands" | "joint-state-effort";
+  /** Teleop: transitions whose derived action was clipped to [−1, 1] in some joint. */
+  clippedActions: number;
+  /** Messages in the file, and the read report (damage, completeness). */
+  read: ReadReport;
+}
+
+/**
+ * Loads a bootstrap file into real transitions (RealTransitionInput, what Learner.addReal takes).
+ * Throws a one-line error for a file that cannot be used (not MCAP, a .db3 bag, a missing joint or
+ * topic); damage part-way through is reported in `read.problem` and what came before it is used.
+ */
+export async function loadBootstrap(
+  file: string,
+  context: BootstrapContext,
+  options: BootstrapOptions = {},
+): Promise<BootstrapResult> {
+  const jointTopic = options.jointStatesTopic ?? TOPICS.jointStates;
+  const commandTopic = options.commandsTopic ?? TOPICS.commands;
+  const collector = new Collector(file, context, options, jointTopic, commandTopic);
+  const read = await readRos2Mcap(file, {
+    topics: new Set([TOPICS.transition, jointTopic, commandTopic]),
+    onMessage: (m) => collector.add(m),
+  });
+  const topics = [...read.channels.values()];
+  const hasLog = (read.counts.get(TOPICS.transition) ?? 0) > 0;
+  if (hasLog) return collector.fromLog(read);
+  const jointChannel = topics.find((c) => c.topic === jointTopic);
+  if (jointChannel === undefined || (read.counts.get(jointTopic) ?? 0) === 0) {
+    const listed = [...read.counts].map(([t, n]) => `${t} (${n})`).join(", ") || "none";
+    throw new BagFormatError(
+      `${file}: no ${TOPICS.transition} and no messages on ${jointTopic}; nothing to bootstrap from (topics: ${listed}). Name the joint-state topic with --joint-states`,
+    );
+  }
+  if (jointChannel.type !== JOINT_STATE && jointChannel.type !== "sensor_msgs/JointState") {
+    throw new BagFormatError(`${file}: ${jointTopic} has type ${jointChannel.type}; expected ${JOINT_STATE}`);
+  }
+  const commandChannel = topics.find((c) => c.topic === commandTopic);
+  if (
+    commandChannel !== undefined &&
+    commandChannel.type !== FLOAT64_MULTI_ARRAY &&
+    commandChannel.type !== "std_msgs/Float64MultiArray"
+  ) {
+    throw new BagFormatError(
+      `${file}: ${commandTopic} has type ${commandChannel.type}; expected ${FLOAT64_MULTI_ARRAY}`,
+    );
+  }
+  return collector.fromTeleop(read);
+}
+
+interface JointStateMessage {
+  header: { stamp: { sec: number; nanosec: number } };
+  name: string[];
+  position: ArrayLike<number>;
+  velocity: ArrayLike<number>;
+  effort: ArrayLike<number>;
+}
+
+/** Gathers the messages of one file, then converts them. */
+class Collector {
+  private readonly dof: number;
+  private readonly jointNames: string[];
+  private readonly logTransitions: RealTransitionInput[] = [];
+  /** Joint states: position, velocity, effort (3·dof values per row); NaN where absent. */
+  private readonly states: SeriesBuilder;
+  private readonly commands: SeriesBuilder;
+  /**
+   * Times are kept in float64 seconds relative to an origin per clock: joint states on their stamp
+   * clock, commands on the recorder's (receive) clock until the two are related at the end.
+   */
+  private origin: bigint | undefined;
+  private commandOrigin: bigint | undefined;
+  /** logTime − header stamp of joint states (ns), to put command receive times on the stamp clock. */
+  private readonly clockOffsets: number[] = [];
+  private lastNames: string[] | undefined;
+  private readonly index: Int32Array;
+  private readonly commandIndex: Int32Array;
+  private velocityMissing = false;
+  private effortMissing = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly context: BootstrapContext,
+    private readonly options: BootstrapOptions,
+    private readonly jointTopic: string,
+    private readonly commandTopic: string,
+  ) {
+    this.dof = context.model.dof;
+    this.jointNames = context.model.joints.map((j) => j.name);
+    this.states = new SeriesBuilder(3 * this.dof);
+    this.commands = new SeriesBuilder(this.dof);
+    this.index = new Int32Array(this.dof);
+    const order = options.commandJoints ?? this.jointNames;
+    this.commandIndex = Int32Array.from(this.jointNames, (name) => {
+      const i = order.indexOf(name);
+      if (i < 0) throw new BagFormatError(`--command-joints does not name joint "${name}"`);
+      return i;
+    });
+  }
+
+  add(m: DecodedMessage): void {
+    if (m.topic === TOPICS.transition) this.addLogTransition(m.message as TransitionMessage);
+    else if (m.topic === this.jointTopic) this.addJointState(m.message as JointStateMessage, m.logTime);
+    else if (m.topic === this.commandTopic)
+      this.addCommand(m.message as { data: ArrayLike<number> }, m.logTime);
+  }
+
+  private addLogTransition(m: TransitionMessage): void {
+    const { task } = this.context;
+    const where = `${this.file}: /mbpo/transition (episode ${m.episode}, step ${m.step})`;
+    if (m.joint_names.length !== this.dof || m.joint_names.some((n, i) => n !== this.jointNames[i])) {
+      throw new BagFormatError(
+        `${where} is for joints ${m.joint_names.join(", ")}; this robot has ${this.jointNames.join(", ")}`,
+      );
+    }
+    if (m.observation.length !== task.observationSize || m.action.length !== task.actionSize) {
+      throw new BagFormatError(
+        `${where} has ${m.observation.length} observation and ${m.action.length} action values; task ${task.name} uses ${task.observationSize} and ${task.actionSize}`,
+      );
+    }
+    this.logTransitions.push(realTransitionFromMessage(m));
+  }
+
+  private addJointState(m: JointStateMessage, logTime: bigint): void {
+    if (m.name !== this.lastNames && !sameNames(m.name, this.lastNames)) this.matchJoints(m.name);
+    this.lastNames = m.name;
+    const stampNs = BigInt(m.header.stamp.sec) * 1_000_000_000n + BigInt(m.header.stamp.nanosec);
+    const measured = stampNs > 0n ? stampNs : logTime;
+    if (stampNs > 0n && this.clockOffsets.length < 1001) this.clockOffsets.push(Number(logTime - stampNs));
+    if (this.origin === undefined) this.origin = measured;
+    const row = this.states.push(Number(measured - this.origin) / 1e9);
+    const v = this.states.values;
+    const n = this.dof;
+    const hasVelocity = m.velocity.length === m.name.length;
+    const hasEffort = m.effort.length === m.name.length;
+    if (!hasVelocity) this.velocityMissing = true;
+    if (!hasEffort) this.effortMissing = true;
+    for (let j = 0; j < n; j++) {
+      const k = this.index[j];
+      v[row + j] = m.position[k];
+      v[row + n + j] = hasVelocity ? m.velocity[k] : Number.NaN;
+      v[row + 2 * n + j] = hasEffort ? m.effort[k] : Number.NaN;
+    }
+  }
+
+  private matchJoints(names: string[]): void {
+    if (names.length === 0)
+      throw new BagFormatError(`${this.file}: a message on ${this.jointTopic} has no joint names`);
+    this.jointNames.forEach((joint, j) => {
+      const k = names.indexOf(joint);
+      if (k < 0) {
+        throw new BagFormatError(
+          `${this.file}: joint "${joint}" is not in ${this.jointTopic} (it has ${names.join(", ")})`,
+        );
+      }
+      this.index[j] = k;
+    });
+  }
+
+  private addCommand(m: { data: ArrayLike<number> }, logTime: bigint): void {
+    const expected = this.options.commandJoints?.length ?? this.dof;
+    if (m.data.length !== expected) {
+      throw new BagFormatError(
+        `${this.file}: a command on ${this.commandTopic} has ${m.data.length} values; expected ${expected} (${(this.options.commandJoints ?? this.jointNames).join(", ")}). Give the command array's joint order with --command-joints`,
+      );
+    }
+    // Commands carry no stamp: their receive time, moved onto the joint states' stamp clock later.
+    if (this.commandOrigin === undefined) this.commandOrigin = logTime;
+    const row = this.commands.push(Number(logTime - this.commandOrigin) / 1e9);
+    for (let j = 0; j < this.dof; j++) this.commands.values[row + j] = m.data[this.commandIndex[j]];
+  }
+
+  fromLog(read: ReadReport): BootstrapResult {
+    return {
+      file: this.file,
+      kind: "transition-log",
+      transitions: this.logTransitions,
+      episodes: [],
+      segments: 0,
+      effortSource: "log",
+      clippedActions: 0,
+      read,
+    };
+  }
+
+  fromTeleop(read: ReadReport): BootstrapResult {
+    const { config, task } = this.context;
+    const dt = 1 / config.control_rate_hz;
+    const maxGap = this.options.maxGap ?? 3 * dt;
+    const n = this.dof;
+    const states = this.states.sorted();
+    const useCommands = this.commands.count > 0;
+    let effort: Series;
+    if (useCommands) {
+      // A command received at log time L was sent at about stamp time L − (log − stamp offset).
+      const offsetNs = BigInt(Math.round(median(this.clockOffsets)));
+      const shift = Number(this.commandOrigin! - offsetNs - (this.origin ?? 0n)) / 1e9;
+      const commands = this.commands.sorted();
+      for (let i = 0; i < commands.times.length; i++) commands.times[i] += shift;
+      effort = commands;
+    } else {
+      if (this.effortMissing) {
+        throw new BagFormatError(
+          `${this.file}: no commands on ${this.commandTopic} and ${this.jointTopic} has no effort values; nothing says what effort was applied (name the command topic with --commands)`,
+        );
+      }
+      effort = column(states, 2 * n, n);
+    }
+    const positions = column(states, 0, n);
+    const wrap = Uint8Array.from(this.context.model.joints, (j) => (j.type === "continuous" ? 1 : 0));
+    const qAt = new Interpolator(positions, wrap);
+    const qdAt = this.velocityMissing ? undefined : new Interpolator(column(states, n, n));
+    const effortAt = new HoldAverager(effort, maxGap);
+
+    const windows = new WindowBuilder(this.context, this.origin ?? 0n);
+    let segments = 0;
+    const q = new Float64Array(n);
+    const tau = new Float64Array(n);
+    for (const [a, b] of splitAtGaps(states.times, maxGap)) {
+      const t0 = states.times[a];
+      const steps = Math.floor((states.times[b] - t0) / dt + 1e-9);
+      if (steps < 1) continue;
+      // Grid states of this stretch, then the runs of steps whose effort is known.
+      const gq = new Float64Array((steps + 1) * n);
+      const gqd = new Float64Array((steps + 1) * n);
+      for (let k = 0; k <= steps; k++) {
+        qAt.at(t0 + k * dt, q);
+        gq.set(q, k * n);
+        if (qdAt !== undefined) qdAt.at(t0 + k * dt, gqd, k * n);
+      }
+      if (qdAt === undefined) finiteDifferenceVelocity(gq, gqd, steps + 1, n, dt);
+      let runOpen = false;
+      for (let k = 0; k < steps; k++) {
+        const known = effortAt.average(t0 + k * dt, t0 + (k + 1) * dt, tau);
+        if (!known) {
+          if (runOpen) windows.endRun();
+          runOpen = false;
+          continue;
+        }
+        if (!runOpen) segments++;
+        runOpen = true;
+        windows.add(t0 + k * dt, gq, gqd, k, tau);
+      }
+      if (runOpen) windows.endRun();
+    }
+    const episodes = windows.finish();
+    return {
+      file: this.file,
+      kind: "teleop",
+      transitions: realTransitions(episodes, task),
+      episodes,
+      segments,
+      effortSource: useCommands ? "commands" : "joint-state-effort",
+      clippedActions: windows.clipped,
+      read,
+    };
+  }
+}
+
+function sameNames(a: string[], b: string[] | undefined): boolean {
+  if (b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Columns [from, from+width) of a series, as a series of their own. */
+function column(s: Series, from: number, width: number): Series {
+  const rows = s.times.length;
+  const values = new Float64Array(rows * width);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < width; j++) values[i * width + j] = s.values[i * s.n + from + j];
+  }
+  return { n: width, times: s.times, values };
+}
+
+/** Central differences inside, one-sided at the ends. */
+function finiteDifferenceVelocity(q: Float64Array, qd: Float64Array, rows: number, n: number, dt: number) {
+  for (let k = 0; k < rows; k++) {
+    const lo = Math.max(0, k - 1);
+    const hi = Math.min(rows - 1, k + 1);
+    for (let j = 0; j < n; j++) qd[k * n + j] = (q[hi * n + j] - q[lo * n + j]) / ((hi - lo) * dt);
+  }
+}
+
+/**
+ * Cuts runs of consecutive steps into episodes of the task's length and fills each as the control
+ * loop would have: observations with the hindsight goal, derived actions, the task's rewards.
+ */
+class WindowBuilder {
+  clipped = 0;
+  private readonly done: EpisodeRecording[] = [];
+  private pending: {
+    t: number;
+    q: Float64Array;
+    qd: Float64Array;
+    nq: Float64Array;
+    nqd: Float64Array;
+    tau: Float64Array;
+  }[] = [];
+  private readonly torqueScale: Float64Array;
+  private readonly gravity: Float64Array;
+  private readonly originSeconds: number;
+  private readonly goal: HindsightGoal;
+
+  constructor(
+    private readonly context: BootstrapContext,
+    origin: bigint,
+  ) {
+    const { model, config } = context;
+    this.torqueScale = Float64Array.from(model.joints, (j) => j.effort * config.action_torque_fraction);
+    this.gravity = new Float64Array(model.dof);
+    this.originSeconds = Number(origin) / 1e9;
+    this.goal = new HindsightGoal(context.task, model);
+  }
+
+  add(t: number, gq: Float64Array, gqd: Float64Array, k: number, tau: Float64Array): void {
+    const n = this.context.model.dof;
+    this.pending.push({
+      t,
+      q: gq.slice(k * n, (k + 1) * n),
+      qd: gqd.slice(k * n, (k + 1) * n),
+      nq: gq.slice((k + 1) * n, (k + 2) * n),
+      nqd: gqd.slice((k + 1) * n, (k + 2) * n),
+      tau: tau.slice(),
+    });
+    if (this.pending.length === this.context.task.episodeSteps) this.endRun();
+  }
+
+  /** Closes the episode in progress (end of a run of steps, or the task's length reached). */
+  endRun(): void {
+    const steps = this.pending;
+    this.pending = [];
+    if (steps.length === 0) return;
+    const { task, dynamics, config, model } = this.context;
+    const n = model.dof;
+    const r = createRecording(
+      { dof: n, obsSize: task.observationSize, actSize: task.actionSize, goalSize: task.goalSize },
+      this.done.length,
+      steps.length,
+    );
+    const last = steps[steps.length - 1];
+    this.goal.of(last.nq, r.goal);
+    const dt = 1 / config.control_rate_hz;
+    const obs = new Float32Array(task.observationSize);
+    const nextObs = new Float32Array(task.observationSize);
+    const action = new Float32Array(task.actionSize);
+    steps.forEach((s, i) => {
+      task.observe(s.q, s.qd, r.goal, obs);
+      task.observe(s.nq, s.nqd, r.goal, nextObs);
+      if (config.gravity_compensation) dynamics.gravity(s.q, this.gravity);
+      else this.gravity.fill(0);
+      let clipped = false;
+      for (let j = 0; j < n; j++) {
+        const a = (s.tau[j] - this.gravity[j]) / this.torqueScale[j];
+        if (a > 1 || a < -1) clipped = true;
+        action[j] = Math.max(-1, Math.min(1, a));
+      }
+      if (clipped) this.clipped++;
+      const reward = task.reward(obs, action, nextObs);
+      const terminated = task.terminated(nextObs);
+      r.stamp[i] = this.originSeconds + s.t;
+      r.nextStamp[i] = this.originSeconds + s.t + dt;
+      r.step[i] = i;
+      r.position.set(s.q, i * n);
+      r.velocity.set(s.qd, i * n);
+      r.nextPosition.set(s.nq, i * n);
+      r.nextVelocity.set(s.nqd, i * n);
+      r.measuredEffort.fill(Number.NaN, i * n, (i + 1) * n);
+      r.nextMeasuredEffort.fill(Number.NaN, i * n, (i + 1) * n);
+      r.effort.set(s.tau, i * n);
+      r.observation.set(obs, i * task.observationSize);
+      r.nextObservation.set(nextObs, i * task.observationSize);
+      r.action.set(action, i * task.actionSize);
+      r.reward[i] = reward;
+      r.terminated[i] = terminated ? 1 : 0;
+      r.truncated[i] = !terminated && i === steps.length - 1 ? 1 : 0;
+      r.rows = i + 1;
+    });
+    this.done.push(r);
+  }
+
+  finish(): EpisodeRecording[] {
+    this.endRun();
+    return this.done;
+  }
+}
+
+/** The goal a state achieves. For reach: the end effector's position, as the task computes it. */
+class HindsightGoal {
+  private readonly kinematics: Kinematics;
+  private readonly link: number;
+
+  constructor(task: Task, model: RobotModel) {
+    if (!(task instanceof ReachTask)) {
+      throw new Error(
+        `bootstrap: task "${task.name}" has no hindsight goal; teleop bootstrap supports reach`,
+      );
+    }
+    this.kinematics = new Kinematics(model);
+    this.link = this.kinematics.linkIndex(model.endEffector);
+  }
+
+  of(q: Float64Array, goalOut: Float64Array): void {
+    this.kinematics.update(q);
+    this.kinematics.linkPosition(this.link, goalOut);
+  }
+}
+
+/** Real transitions viewing the episodes' arrays (no copies). */
+function realTransitions(episodes: EpisodeRecording[], task: Task): RealTransitionInput[] {
+  const out: RealTransitionInput[] = [];
+  const o = task.observationSize;
+  const a = task.actionSize;
+  for (const r of episodes) {
+    const n = r.dof;
+    for (let i = 0; i < r.rows; i++) {
+      out.push({
+        obs: r.observation.subarray(i * o, (i + 1) * o),
+        action: r.action.subarray(i * a, (i + 1) * a),
+        reward: r.reward[i],
+        nextObs: r.nextObservation.subarray(i * o, (i + 1) * o),
+        terminated: r.terminated[i] === 1,
+        q: r.position.subarray(i * n, (i + 1) * n),
+        qd: r.velocity.subarray(i * n, (i + 1) * n),
+        effort: r.effort.subarray(i * n, (i + 1) * n),
+        nextQ: r.nextPosition.subarray(i * n, (i + 1) * n),
+        nextQd: r.nextVelocity.subarray(i * n, (i + 1) * n),
+        goal: r.goal,
+      });
+    }
+  }
+  return out;
+}

@@ -86,9 +86,8 @@ export interface TrainSettings {
   evalEpisodes: number;
   /** Save a checkpoint after every checkpointEvery-th training episode (and at the end). */
   checkpointEvery: number;
-  /** Initial exploration: this many episodes with uniform random actions before any update. */
-  randomEpisodes: number;
-  /** Passed to the learner spec. */
+  /** Passed to the learner spec: a named profile (HYPERPARAMETER_PROFILES), then overrides. */
+  profile?: string;
   hyperparameters?: Record<string, Record<string, unknown>>;
 }
 

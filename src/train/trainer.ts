@@ -22,7 +22,13 @@ import { TickTimer, type TimingSummary } from "../control/tick-timer.js";
 import { SimDriver } from "../drivers/sim.js";
 import type { BackendSelection } from "../mbpo/backend.js";
 import { resolveHyperparameters } from "../mbpo/hyperparameters.js";
-import type { ActorWeights, LearnerSpec, RealTransitionInput, UpdateReport } from "../mbpo/learner.js";
+import {
+  type ActorWeights,
+  controlSpecFromConfig,
+  type LearnerSpec,
+  type RealTransitionInput,
+  type UpdateReport,
+} from "../mbpo/learner.js";
 import { RealTransitionPacker } from "../mbpo/transition-batch.js";
 import { LearnerWorker } from "../mbpo/worker.js";
 import type { TaskEpisode } from "../tasks/task.js";
@@ -101,19 +107,22 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const settings = run.settings;
   const stack = createControlStack(config);
   const spec = run.learner;
-  const explorationSteps = resolveHyperparameters(spec.hyperparameters ?? {}).mbpo.initialExplorationSteps;
+  const explorationSteps = resolveHyperparameters(spec.hyperparameters ?? {}, spec.profile).mbpo
+    .initialExplorationSteps;
 
   const episodeTimer = new TickTimer();
   const runHoldTimer = new TickTimer();
   const timers = [episodeTimer, runHoldTimer];
   let fault: string | undefined;
   let learnerFailed = false;
+  let learnerStarted = false;
   const worker = new LearnerWorker({
     learnerModule: options.learnerModule,
     onFailure: (error) => {
       // The first thing done on a learner failure: the safe stop, before anything is reported.
       stack.safety.latch("learner", error.message);
-      logger.error(`learner failed: ${error.message}; safety stop latched`);
+      // A failure while starting is reported once, as the start-up error.
+      if (learnerStarted) logger.error(`learner failed: ${error.message}; safety stop latched`);
     },
     onLog: (level, message) => (level === "warn" ? logger.warn(message) : logger.info(message)),
   });
@@ -224,18 +233,22 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   try {
     await stack.driver.start();
     try {
+      // The arm is held while TensorFlow.js and the learner start (or load).
       if (options.resume) {
-        const loaded = await hold(
-          worker.load(join(checkpointDir(out), "learner"), options.tfBackend ?? spec.backend),
-        );
-        backend = loaded.value.backend;
+        const learnerDir = join(checkpointDir(out), "learner");
+        backend = (await hold(worker.load(learnerDir, options.tfBackend ?? spec.backend))).value.backend;
       } else {
         backend = (await hold(worker.init(spec))).value.backend;
       }
-      logger.info(`train: TensorFlow.js backend ${backend.name} (${describeTried(backend)})`);
       actor = checkActor((await hold(worker.actorWeights())).value, stack);
-      options.onStart?.({ realSteps: host.realSteps, stepsTarget: settings.steps, backend });
-
+    } catch (error) {
+      // Nothing has moved yet: a start-up error (e.g. a forced backend that is not installed).
+      throw new Error(`train: the learner could not start: ${(worker.failure ?? (error as Error)).message}`);
+    }
+    learnerStarted = true;
+    logger.info(`train: TensorFlow.js backend ${backend.name} (${describeTried(backend)})`);
+    options.onStart?.({ realSteps: host.realSteps, stepsTarget: settings.steps, backend });
+    try {
       if (host.pendingRow !== undefined && !signal?.aborted) {
         if (!(await finishRow(host.pendingRow))) interrupted = true;
       }
@@ -351,9 +364,12 @@ function prepareNewRun(
     task: { name: stack.task.name, params: stack.task.params() },
     seed: settings.seed,
     ...(options.tfBackend !== undefined ? { backend: options.tfBackend } : {}),
+    ...(settings.profile !== undefined ? { profile: settings.profile } : {}),
     ...(settings.hyperparameters !== undefined ? { hyperparameters: settings.hyperparameters } : {}),
+    control: controlSpecFromConfig(config),
   };
-  resolveHyperparameters(spec.hyperparameters ?? {});
+  // Bad hyperparameters are a one-line error now, not a learner failure later.
+  resolveHyperparameters(spec.hyperparameters ?? {}, spec.profile);
   mkdirSync(out, { recursive: true });
   const run: RunFile = { version: 1, settings, learner: spec };
   writeConfigYaml(out, config);

@@ -1,0 +1,205 @@
+/**
+ * `mbpo-arm train`: a training run (MBPO, or SAC as the model-free baseline) on a robot, with the
+ * learner in a worker thread; progress on the console, everything else in the run directory (see
+ * src/train/run-dir.ts). `--resume DIR` continues an interrupted run.
+ */
+import cliProgress from "cli-progress";
+import { parse as parseYaml } from "yaml";
+import type { Config } from "../config/config.js";
+import { type HyperparameterOverrides, resolveHyperparameters } from "../mbpo/hyperparameters.js";
+import type { Algorithm } from "../mbpo/learner.js";
+import type { MetricsRow, TrainSettings, TrainSummary } from "../train/run-dir.js";
+import { train } from "../train/trainer.js";
+import type { Logger } from "./logger.js";
+
+export interface TrainCommandFlags {
+  out?: string;
+  resume?: string;
+  steps?: number;
+  seed?: number;
+  algo: Algorithm;
+  evalEvery: number;
+  evalEpisodes: number;
+  checkpointEvery: number;
+  tfBackend?: string;
+  profile?: string;
+  /** `--hp section.key=value` overrides, already split at "=" (values parsed as YAML). */
+  hp: Record<string, unknown>;
+  json: boolean;
+}
+
+export interface TrainCommandOptions {
+  flags: TrainCommandFlags;
+  /** Builds the control settings of a new run from the common flags (not called on --resume). */
+  config: () => Config;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+export async function trainCommand(options: TrainCommandOptions): Promise<TrainSummary> {
+  const { flags, logger, signal } = options;
+  if (flags.tfBackend !== undefined) {
+    // Checked here, so that a typo is a one-line error before anything starts.
+    const { parseBackendName } = await import("../mbpo/backend.js");
+    parseBackendName(flags.tfBackend);
+  }
+  let out: string;
+  let config: Config | undefined;
+  let settings: TrainSettings | undefined;
+  if (flags.resume !== undefined) {
+    if (flags.out !== undefined && flags.out !== flags.resume) {
+      throw new Error(
+        "train: --resume DIR continues the run in DIR; leave out --out (or give the same directory)",
+      );
+    }
+    out = flags.resume;
+  } else {
+    if (flags.out === undefined) throw new Error("train: --out DIR is required (where the run is written)");
+    if (flags.steps === undefined) throw new Error("train: --steps N is required (real steps to collect)");
+    out = flags.out;
+    config = options.config();
+    settings = {
+      algo: flags.algo,
+      steps: flags.steps,
+      seed: flags.seed ?? config.seed,
+      evalEvery: flags.evalEvery,
+      evalEpisodes: flags.evalEpisodes,
+      checkpointEvery: flags.checkpointEvery,
+      ...hyperparameterSettings(flags),
+    };
+  }
+
+  const progress = createProgress(flags.json, logger);
+  try {
+    const { summary, out: dir } = await train({
+      out,
+      config,
+      settings,
+      resume: flags.resume !== undefined,
+      steps: flags.resume !== undefined ? flags.steps : undefined,
+      tfBackend: flags.tfBackend,
+      signal,
+      logger,
+      onStart: (info) => {
+        logger.info(
+          `train: ${flags.resume !== undefined ? "resuming" : "starting"} in ${out} at ${info.realSteps} of ${info.stepsTarget} real steps`,
+        );
+        progress.start(info.stepsTarget, info.realSteps);
+      },
+      onEpisode: (row, info) => {
+        if (flags.json) process.stdout.write(`${JSON.stringify({ type: "episode", ...finite(row) })}\n`);
+        progress.episode(row, info.realSteps);
+      },
+    });
+    progress.stop();
+    if (flags.json) process.stdout.write(`${JSON.stringify({ type: "summary", ...summary })}\n`);
+    else logger.info(formatTrainSummary(summary, dir));
+    if (summary.fault !== undefined) logger.error(`safety stop: ${summary.fault}`);
+    return summary;
+  } finally {
+    progress.stop();
+  }
+}
+
+/** --profile and --hp (overrides by section and key; values parsed as YAML, e.g. [64,64]). */
+function hyperparameterSettings(
+  flags: TrainCommandFlags,
+): Pick<TrainSettings, "profile" | "hyperparameters"> {
+  const overrides: HyperparameterOverrides = {};
+  for (const [key, raw] of Object.entries(flags.hp)) {
+    const dot = key.indexOf(".");
+    if (dot <= 0 || dot === key.length - 1) {
+      throw new Error(`--hp: expected section.key=value (e.g. sac.batchSize=128), got "${key}"`);
+    }
+    const value = typeof raw === "string" ? parseYaml(raw) : raw;
+    const section = key.slice(0, dot);
+    overrides[section] = { ...overrides[section], [key.slice(dot + 1)]: value };
+  }
+  // Checked here so that a bad name or value is a one-line error before anything starts.
+  resolveHyperparameters(overrides, flags.profile);
+  return {
+    ...(flags.profile !== undefined ? { profile: flags.profile } : {}),
+    ...(Object.keys(overrides).length > 0 ? { hyperparameters: overrides } : {}),
+  };
+}
+
+interface Progress {
+  start(total: number, done: number): void;
+  episode(row: MetricsRow, done: number): void;
+  stop(): void;
+}
+
+/** A progress bar on a terminal; one log line per episode otherwise; nothing extra with --json. */
+function createProgress(json: boolean, logger: Logger): Progress {
+  if (json) return { start() {}, episode() {}, stop() {} };
+  if (process.stderr.isTTY !== true) {
+    return {
+      start() {},
+      episode(row, done) {
+        logger.info(formatEpisodeRow(row, done));
+      },
+      stop() {},
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format:
+        "train |{bar}| {value}/{total} real steps | episode {episode} return {ret} | eval success {evalSuccess} | ETA {eta_formatted}",
+      hideCursor: true,
+      etaBuffer: 20,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let running = false;
+  let lastEval = "–";
+  return {
+    start(total, done) {
+      bar.start(total, done, { episode: "–", ret: "–", evalSuccess: lastEval });
+      running = true;
+    },
+    episode(row, done) {
+      if (typeof row.eval_success === "number" && Number.isFinite(row.eval_success)) {
+        lastEval = `${Math.round(row.eval_success * 100)}%`;
+      }
+      bar.update(done, { episode: row.episode, ret: Number(row.return).toFixed(1), evalSuccess: lastEval });
+      logger.debug(formatEpisodeRow(row, done));
+    },
+    stop() {
+      if (running) bar.stop();
+      running = false;
+    },
+  };
+}
+
+export function formatEpisodeRow(row: MetricsRow, done: number): string {
+  const evalPart =
+    typeof row.eval_success === "number" && Number.isFinite(row.eval_success)
+      ? `  eval success ${Math.round(row.eval_success * 100)}%`
+      : "";
+  const model =
+    row.model_trained === 1 ? `  model holdout MSE ${Number(row.model_holdout_mse).toPrecision(3)}` : "";
+  return (
+    `episode ${row.episode} (${row.policy})  real steps ${done}  return ${Number(row.return).toFixed(2)}  ` +
+    `success ${row.success === 1 ? "yes" : "no"}${evalPart}${model}  update ${Number(row.seconds_update).toFixed(2)} s  ` +
+    `hold tick p99 ${Number(row.hold_tick_p99_us).toFixed(0)} µs`
+  );
+}
+
+export function formatTrainSummary(s: TrainSummary, dir: string): string {
+  const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : "n/a");
+  const state = s.completed ? "done" : s.fault !== undefined ? "stopped by a safety fault" : "interrupted";
+  return (
+    `train ${state}: ${s.algo} on ${s.task}, ${s.realSteps}/${s.stepsTarget} real steps in ${s.episodes} episodes, ` +
+    `${s.wallSeconds.toFixed(1)} s; eval success ${pct(s.finalEvalSuccess)} (best ${pct(s.bestEvalSuccess)}), ` +
+    `90% at ${s.stepsTo90 ?? "–"} steps; hold tick p99 ${s.holdTicks.p99Us.toFixed(0)} µs, max ${s.holdTicks.maxUs.toFixed(0)} µs, ` +
+    `lateness p99 ${(s.holdLateness.p99Us / 1000).toFixed(1)} ms; backend ${s.backend}; run in ${dir}`
+  );
+}
+
+/** NaN as null for JSON lines. */
+function finite(row: MetricsRow): Record<string, number | string | null> {
+  const out: Record<string, number | string | null> = {};
+  for (const [k, v] of Object.entries(row)) out[k] = typeof v === "number" && !Number.isFinite(v) ? null : v;
+  return out;
+}

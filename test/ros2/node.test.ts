@@ -1,0 +1,489 @@
+/**
+ * The `mbpo_arm` node on the fake rclnodejs, closed around the embedded simulator: the simulator
+ * plays the arm under ros2_control (it takes the published efforts and publishes joint_states),
+ * the fake clock plays ROS time, and the node's own timers drive its control loop.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { test } from "node:test";
+import fc from "fast-check";
+import { parse as parseYaml } from "yaml";
+import type { EpisodeResult, Transition } from "../../src/control/episode.js";
+import type { JointState } from "../../src/drivers/driver.js";
+import { MbpoArmNode, type MbpoArmNodeOptions, type TransitionSink } from "../../src/drivers/ros2/node.js";
+import { configParameterSpecs, LIVE_SETTINGS } from "../../src/drivers/ros2/parameters.js";
+import type {
+  DiagnosticArrayMsg,
+  Float64MultiArrayMsg,
+  JointStateMsg,
+} from "../../src/drivers/ros2/rclnodejs.js";
+import { ParameterType, toStamp } from "../../src/drivers/ros2/rclnodejs.js";
+import { SimDriver } from "../../src/drivers/sim.js";
+import { Dynamics } from "../../src/robot/dynamics.js";
+import { packageRoot } from "../../src/util/paths.js";
+import { type FakeNode, FakeRclnodejs } from "./fake-rclnodejs.js";
+
+const CONFIG_FILE = resolve(packageRoot(), "config/mbpo_arm.yaml");
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+class Sink implements TransitionSink {
+  transitions: { t: Transition; state: JointState; next: JointState }[] = [];
+  episodes: EpisodeResult[] = [];
+  record(t: Transition, state: JointState, next: JointState): void {
+    this.transitions.push({
+      t: {
+        ...t,
+        obs: t.obs.slice(),
+        nextObs: t.nextObs.slice(),
+        action: t.action.slice(),
+        effort: t.effort.slice(),
+      },
+      state: { ...state, position: state.position.slice(), velocity: state.velocity.slice() },
+      next: { ...next, position: next.position.slice(), velocity: next.velocity.slice() },
+    });
+  }
+  endEpisode(result: EpisodeResult): void {
+    this.episodes.push(result);
+  }
+}
+
+interface Rig {
+  rcl: FakeRclnodejs;
+  node: FakeNode;
+  arm: MbpoArmNode;
+  sim: SimDriver;
+  /** Publishes the simulator's state (stamped now) without moving time. */
+  publishState(mutate?: (msg: JointStateMsg) => void): void;
+  /** One control period: the arm moves under the last command, a state is published, timers fire. */
+  step(options?: { publish?: boolean; mutate?: (msg: JointStateMsg) => void }): Promise<void>;
+  run(ticks: number): Promise<void>;
+  commands(): Float64Array[];
+}
+
+async function rig(args: string[] = [], options: Partial<MbpoArmNodeOptions> = {}): Promise<Rig> {
+  const rcl = new FakeRclnodejs();
+  await rcl.init(undefined, ["node", "main.js", "--ros-args", ...args]);
+  const node = rcl.createNode("mbpo_arm");
+  const arm = new MbpoArmNode(rcl, node, {
+    mode: "run",
+    policy: "pd",
+    episodes: 0,
+    logger: quiet,
+    ...options,
+  });
+  await arm.start();
+  const sim = new SimDriver({ model: arm.model, physicsRateHz: 1000 });
+  await sim.start();
+  const names = arm.model.joints.map((j) => j.name);
+  const period = arm.loop.period;
+  const seconds = () => Number(rcl.clockNs) / 1e9;
+  const publishState = (mutate?: (msg: JointStateMsg) => void) => {
+    const s = sim.readState()!;
+    const msg: JointStateMsg = {
+      header: { stamp: toStamp(seconds()), frame_id: "" },
+      name: [...names, "gripper"],
+      position: Float64Array.from([...s.position, 0.01]),
+      velocity: Float64Array.from([...s.velocity, 0]),
+      effort: Float64Array.from([...s.effort, 0]),
+    };
+    mutate?.(msg);
+    node.deliver("/joint_states", msg);
+  };
+  const lastCommand = () => node.last<Float64MultiArrayMsg>("/effort_controller/commands");
+  const step = async (o: { publish?: boolean; mutate?: (msg: JointStateMsg) => void } = {}) => {
+    const cmd = lastCommand();
+    if (cmd !== undefined) sim.sendEffort(Float64Array.from(cmd.data));
+    sim.advance(period);
+    rcl.advance(period);
+    if (o.publish !== false) publishState(o.mutate);
+    node.fireDueTimers();
+    await new Promise<void>((r) => setImmediate(r));
+  };
+  return {
+    rcl,
+    node,
+    arm,
+    sim,
+    publishState,
+    step,
+    run: async (ticks) => {
+      for (let i = 0; i < ticks; i++) await step();
+    },
+    commands: () =>
+      ((node.published.get("/effort_controller/commands") ?? []) as Float64MultiArrayMsg[]).map((m) =>
+        Float64Array.from(m.data),
+      ),
+  };
+}
+
+/** The latched fault's reason (read through a call: TypeScript would narrow a repeated read). */
+function faultReason(r: Rig): string | undefined {
+  return r.arm.safety.fault?.reason;
+}
+
+function assertWithinLimits(r: Rig, commands: Float64Array[]): void {
+  const scale = r.arm.config.safety.effort_scale;
+  for (const c of commands) {
+    r.arm.model.joints.forEach((j, i) => {
+      assert.ok(Number.isFinite(c[i]), `command ${i} is not finite: ${c[i]}`);
+      assert.ok(Math.abs(c[i]) <= j.effort * scale + 1e-9, `|${c[i]}| > ${j.effort * scale} on ${j.name}`);
+    });
+  }
+}
+
+test("every setting of config/mbpo_arm.yaml is declared, typed, ranged, and read-only unless live-safe", async () => {
+  const r = await rig();
+  const specs = configParameterSpecs();
+  const yaml = parseYaml(readFileSync(CONFIG_FILE, "utf8")).mbpo_arm.ros__parameters as Record<
+    string,
+    unknown
+  >;
+  const keys: string[] = [];
+  const walk = (o: Record<string, unknown>, p: string) => {
+    for (const [k, v] of Object.entries(o)) {
+      if (v !== null && typeof v === "object" && !Array.isArray(v))
+        walk(v as Record<string, unknown>, `${p}${k}.`);
+      else keys.push(p + k);
+    }
+  };
+  walk(yaml, "");
+  for (const key of keys) {
+    assert.ok(r.node.parameters.has(key), `config key ${key} is not a parameter`);
+    assert.ok(specs.some((s) => s.name === key));
+  }
+  for (const spec of specs) {
+    const d = r.node.descriptors.get(spec.name);
+    assert.ok(d, `no descriptor for ${spec.name}`);
+    assert.equal(d.readOnly, !LIVE_SETTINGS.includes(spec.name), `${spec.name} read-only`);
+    assert.ok(d.description.length > 10, `${spec.name} has a description`);
+  }
+  const scale = r.node.descriptors.get("safety.effort_scale")!;
+  assert.equal(scale.type, ParameterType.PARAMETER_DOUBLE);
+  assert.equal(scale.readOnly, true);
+  assert.deepEqual([scale.range?.fromValue, scale.range?.toValue], [0, 1]);
+  assert.match(scale.description, /fraction of the URDF effort limit/, "description from the YAML comment");
+  const steps = r.node.getParameter("task.episode_steps");
+  assert.equal(steps.type, ParameterType.PARAMETER_INTEGER);
+  assert.equal(typeof steps.value, "bigint");
+  assert.equal(r.node.descriptors.get("driver")!.additionalConstraints, "one of: sim, ros2, dynamixel");
+  assert.equal(r.node.getParameter("driver").value, "ros2");
+  assert.equal(r.node.descriptors.get("reset.kp")!.readOnly, false);
+});
+
+test("--params-file and -p overrides set the config; later ones win", async () => {
+  const r = await rig([
+    "--params-file",
+    CONFIG_FILE,
+    "-p",
+    "safety.effort_scale:=0.5",
+    "-p",
+    "task.episode_steps:=20",
+    "-p",
+    "driver:=ros2",
+  ]);
+  assert.equal(r.arm.config.safety.effort_scale, 0.5);
+  assert.equal(r.arm.config.task.episode_steps, 20);
+  assert.equal(r.arm.task.episodeSteps, 20);
+  assert.equal(r.arm.config.control_rate_hz, 50);
+  assert.equal(r.node.timers[0].periodNs, 20_000_000n, "control timer period: bigint nanoseconds");
+});
+
+test("a bad parameter value is a one-line error naming the parameter", async () => {
+  const cases: [string, RegExp][] = [
+    ["safety.effort_scale:=1.5", /parameter "safety\.effort_scale"/],
+    ["control_rate_hz:=fast", /parameter "control_rate_hz"/],
+    ["control_rate_hz:=100", /parameter "control_rate_hz"/], // an integer for a double
+    ["safety.stale_timeout:=0.0", /"safety\.stale_timeout"/], // in the descriptor's range, but must be > 0
+    ["driver:=serial", /"driver"/],
+  ];
+  for (const [arg, pattern] of cases) {
+    const rcl = new FakeRclnodejs();
+    await rcl.init(undefined, ["--ros-args", "-p", arg]);
+    const node = rcl.createNode("mbpo_arm");
+    assert.throws(
+      () => new MbpoArmNode(rcl, node, { mode: "run", logger: quiet }),
+      (err: Error) => {
+        assert.match(err.message, pattern, arg);
+        assert.ok(!err.message.includes("\n"), `one line: ${err.message}`);
+        return true;
+      },
+      arg,
+    );
+  }
+});
+
+test("live changes: read-only refused, invalid refused, valid taken when stopped", async () => {
+  const r = await rig();
+  const set = (name: string, type: (typeof ParameterType)[keyof typeof ParameterType], value: unknown) =>
+    r.node.setParameters([new r.rcl.Parameter(name, type, value)]);
+  const D = ParameterType.PARAMETER_DOUBLE;
+  assert.match(set("safety.effort_scale", D, 0.2).reason, /read-only/);
+  assert.match(set("control_rate_hz", D, 10).reason, /read-only/);
+  assert.equal(set("reset.kp", D, -1).successful, false, "below the range");
+  const zeroSteps = set("task.episode_steps", ParameterType.PARAMETER_INTEGER, 0n);
+  assert.equal(zeroSteps.successful, false);
+  assert.match(zeroSteps.reason, /task\.episode_steps/);
+  assert.equal(r.arm.config.task.episode_steps, 100, "a refused change changes nothing");
+  assert.equal(set("hold_damping", D, 0.1).successful, true);
+  assert.equal(set("task.episode_steps", ParameterType.PARAMETER_INTEGER, 30n).successful, true);
+  assert.equal(r.arm.config.hold_damping, 0.1);
+  assert.equal(r.arm.task.episodeSteps, 30, "the task is rebuilt with the new length");
+  assert.equal(set("teleop.kp", D, 6).successful, true);
+  assert.equal(r.arm.teleop.gains.kp, 6);
+  assert.equal(set("teleop.kd", D, Number.NaN).successful, false);
+});
+
+test("services and topics: std_srvs types, private names, the e-stop subscription", async () => {
+  const r = await rig();
+  assert.equal(r.node.services.get("/mbpo_arm/start")?.type, "std_srvs/srv/Trigger");
+  assert.equal(r.node.services.get("/mbpo_arm/stop")?.type, "std_srvs/srv/Trigger");
+  assert.equal(r.node.services.get("/mbpo_arm/reset_fault")?.type, "std_srvs/srv/Trigger");
+  assert.equal(r.node.services.get("/mbpo_arm/set_learning")?.type, "std_srvs/srv/SetBool");
+  assert.ok(
+    r.node.subscriptions.some((s) => s.topic === "/mbpo_arm/estop" && s.type === "std_msgs/msg/Bool"),
+  );
+  const noState = r.node.call("~/start");
+  assert.equal(noState.success, false);
+  assert.match(String(noState.message), /no joint state/);
+  const learn = r.node.call("~/set_learning", { data: true });
+  assert.equal(learn.success, false);
+  assert.match(String(learn.message), /not in learn mode/);
+});
+
+test("run mode: episodes through the ROS timer, every transition recorded, commands within limits", async () => {
+  const sink = new Sink();
+  const r = await rig(["-p", "task.episode_steps:=25", "-p", "reset.timeout:=0.5"], {
+    recorder: sink,
+    episodes: 2,
+  });
+  await r.run(3);
+  assert.equal(r.arm.running, false);
+  assert.equal(r.commands().length, 3, "holding: one command per timer tick before ~/start");
+  const start = r.node.call("~/start");
+  assert.equal(start.success, true, String(start.message));
+  for (let i = 0; i < 800 && r.arm.running; i++) await r.step();
+  assert.equal(r.arm.running, false, "two episodes end by themselves");
+  assert.equal(r.arm.episodesDone, 2);
+  assert.equal(sink.episodes.length, 2);
+  assert.equal(sink.transitions.length, 50);
+  assert.deepEqual(
+    sink.transitions.map((x) => x.t.step),
+    [...Array(25).keys(), ...Array(25).keys()],
+  );
+  // Each transition joins the state the tick acted on and the state one period later.
+  for (const { state, next } of sink.transitions) assert.ok(Math.abs(next.stamp - state.stamp - 0.02) < 1e-6);
+  assert.equal(r.commands().length, r.arm.loop.ticks, "exactly one command per tick");
+  assertWithinLimits(r, r.commands());
+  assert.equal(r.arm.safety.fault, undefined);
+});
+
+test("~/stop ends the episode at once and holds", async () => {
+  const r = await rig(["-p", "reset.timeout:=0.5"]);
+  r.publishState();
+  assert.equal(r.node.call("~/start").success, true);
+  await r.run(40);
+  const stop = r.node.call("~/stop");
+  assert.equal(stop.success, true);
+  await r.run(2);
+  assert.equal(r.arm.running, false);
+  const ticks = r.arm.loop.ticks;
+  await r.run(10);
+  assert.equal(r.arm.loop.ticks, ticks + 10, "the hold keeps ticking");
+  assert.equal(r.arm.lastResult?.aborted, true);
+});
+
+test("a stale state latches a fault; the commands fall to zero; reset needs a fresh state", async () => {
+  const r = await rig();
+  r.publishState();
+  await r.run(5);
+  assert.equal(r.arm.safety.fault, undefined);
+  for (let i = 0; i < 10; i++) await r.step({ publish: false });
+  assert.equal(faultReason(r), "stale_state");
+  assert.deepEqual(Array.from(r.commands().at(-1)!), [0, 0, 0, 0], "no trusted state: zero effort");
+  assert.equal(r.node.call("~/reset_fault").success, false);
+  await r.run(2);
+  assert.equal(r.node.call("~/reset_fault").success, true);
+  assert.equal(r.arm.safety.fault, undefined);
+});
+
+test("a non-finite state latches a fault and zero effort", async () => {
+  const r = await rig();
+  r.publishState();
+  await r.run(3);
+  await r.step({ mutate: (m) => ((m.velocity as Float64Array)[2] = Number.NaN) });
+  assert.equal(faultReason(r), "nonfinite_state");
+  assertWithinLimits(r, r.commands());
+  assert.deepEqual(Array.from(r.commands().at(-1)!), [0, 0, 0, 0]);
+});
+
+test("a joint missing from joint_states latches a safe stop naming it", async () => {
+  const r = await rig();
+  r.publishState();
+  await r.run(3);
+  await r.step({
+    mutate: (m) => {
+      m.name = m.name.map((n) => (n === "joint3" ? "elbow" : n));
+    },
+  });
+  assert.equal(faultReason(r), "driver");
+  assert.match(r.arm.safety.fault!.detail, /"joint3"/);
+});
+
+test("the e-stop latches a safe stop until ~/reset_fault; ~/start is refused meanwhile", async () => {
+  const r = await rig(["-p", "reset.timeout:=0.5"]);
+  r.publishState();
+  assert.equal(r.node.call("~/start").success, true);
+  await r.run(20);
+  r.node.deliver("~/estop", { data: false });
+  assert.equal(r.arm.safety.fault, undefined, "false does nothing");
+  r.node.deliver("~/estop", { data: true });
+  assert.equal(r.arm.running, false);
+  assert.equal(faultReason(r), "estop");
+  await r.run(5);
+  // Safe stop with a fresh state: damping plus gravity compensation only.
+  const state = r.arm.driver.readState()!;
+  const gravity = new Float64Array(4);
+  new Dynamics(r.arm.model).gravity(state.position, gravity);
+  const last = r.commands().at(-1)!;
+  for (let i = 0; i < 4; i++) {
+    const expected = gravity[i] - r.arm.config.safety.safe_stop_damping * state.velocity[i];
+    assert.ok(Math.abs(last[i] - expected) < 0.05, `joint ${i}: ${last[i]} vs ${expected}`);
+  }
+  const refused = r.node.call("~/start");
+  assert.equal(refused.success, false);
+  assert.match(String(refused.message), /reset_fault/);
+  assert.equal(r.node.call("~/reset_fault").success, true);
+  assert.equal(r.node.call("~/start").success, true);
+});
+
+test("teleop mode follows /teleop/joint_targets at a bounded speed and records the transitions", async () => {
+  const sink = new Sink();
+  const r = await rig(["-p", "task.episode_steps:=50"], { mode: "teleop", recorder: sink });
+  r.publishState();
+  assert.equal(r.node.call("~/start").success, true);
+  const target = (q: number[]) =>
+    r.node.deliver("/teleop/joint_targets", {
+      header: { stamp: toStamp(0), frame_id: "" },
+      name: ["joint4", "joint3", "joint2", "joint1"],
+      position: Float64Array.from([...q].reverse()),
+      velocity: new Float64Array(0),
+      effort: new Float64Array(0),
+    });
+  for (let i = 0; i < 200; i++) {
+    target([0.3, 0.4, -0.5, 0.2]);
+    await r.step();
+  }
+  const q = r.arm.driver.readState()!.position;
+  const expected = [0.3, 0.4, -0.5, 0.2];
+  for (let i = 0; i < 4; i++) assert.ok(Math.abs(q[i] - expected[i]) < 0.05, `joint ${i + 1}: ${q[i]}`);
+  assert.ok(sink.transitions.length >= 195, `${sink.transitions.length} transitions`);
+  assert.ok(sink.episodes.length >= 3, "segments of the task's episode length");
+  assert.equal(sink.episodes[0].steps, 50);
+  // The recorded effort is what was published (in the controller's order, here the URDF's).
+  const published = r.commands();
+  const lastT = sink.transitions.at(-1)!.t;
+  assert.ok(published.some((c) => c.every((v, i) => v === lastT.effort[i])));
+  assertWithinLimits(r, published);
+  // Targets stop: the arm holds where it is.
+  for (let i = 0; i < 50; i++) await r.step();
+  const held = r.arm.driver.readState()!.position;
+  for (let i = 0; i < 4; i++) assert.ok(Math.abs(held[i] - expected[i]) < 0.05);
+  // A bad target is refused, the last good one stays.
+  assert.equal(r.arm.teleop.onTarget({ ...targetMsg(), name: ["joint1"] } as JointStateMsg, 0), false);
+  assert.match(r.arm.teleop.lastProblem!, /teleop target lacks joints/);
+});
+
+function targetMsg(): JointStateMsg {
+  return {
+    header: { stamp: toStamp(0), frame_id: "" },
+    name: [],
+    position: new Float64Array(0),
+    velocity: new Float64Array(0),
+    effort: new Float64Array(0),
+  };
+}
+
+test("/diagnostics: safety state and counts, tick timing, episode progress", async () => {
+  const r = await rig();
+  r.publishState();
+  await r.run(60); // 1.2 s: the 1 Hz diagnostics timer fires once
+  const diag = r.node.last<DiagnosticArrayMsg>("/diagnostics");
+  assert.ok(diag, "nothing on /diagnostics");
+  const status = diag.status[0];
+  assert.equal(status.level, 0);
+  const values = new Map(status.values.map((kv) => [kv.key, kv.value]));
+  for (const key of ["fault", "ticks", "tick_compute_p99_us", "episodes_done", "interventions.effortClamp"]) {
+    assert.ok(values.has(key), `no ${key}`);
+  }
+  assert.equal(values.get("fault"), "none");
+  for (let i = 0; i < 10; i++) await r.step({ publish: false });
+  r.arm.publishDiagnostics();
+  const faulted = r.node.last<DiagnosticArrayMsg>("/diagnostics")!.status[0];
+  assert.equal(faulted.level, 2);
+  assert.match(faulted.message, /stale_state/);
+});
+
+test("close(): zero effort, timers cancelled", async () => {
+  const r = await rig(["-p", "reset.timeout:=0.5"]);
+  r.publishState();
+  r.node.call("~/start");
+  await r.run(10);
+  await r.arm.close();
+  assert.deepEqual(Array.from(r.commands().at(-1)!), [0, 0, 0, 0]);
+  assert.ok(r.node.timers.every((t) => t.isCanceled()));
+});
+
+test("property: whatever arrives on joint_states and teleop, every published command is within limits", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.record({
+          q: fc.array(
+            fc.oneof(fc.double({ min: -4, max: 4 }), fc.constantFrom(Number.NaN, Infinity, -Infinity)),
+            {
+              minLength: 4,
+              maxLength: 4,
+            },
+          ),
+          v: fc.array(fc.double({ min: -20, max: 20, noNaN: true }), { minLength: 4, maxLength: 4 }),
+          skip: fc.boolean(),
+          target: fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 4, maxLength: 4 }),
+          estop: fc.boolean(),
+          reset: fc.boolean(),
+        }),
+        { minLength: 5, maxLength: 40 },
+      ),
+      fc.constantFrom<"run" | "teleop">("run", "teleop"),
+      async (steps, mode) => {
+        const r = await rig(["-p", "safety.effort_scale:=0.6"], { mode, policy: "random" });
+        r.publishState();
+        r.node.call("~/start");
+        for (const s of steps) {
+          if (mode === "teleop") {
+            r.node.deliver("/teleop/joint_targets", {
+              ...targetMsg(),
+              name: ["joint1", "joint2", "joint3", "joint4"],
+              position: Float64Array.from(s.target),
+            });
+          }
+          if (s.estop && s.reset) r.node.deliver("~/estop", { data: true });
+          await r.step({
+            publish: !s.skip,
+            mutate: (m) => {
+              (m.position as Float64Array).set(s.q);
+              (m.velocity as Float64Array).set(s.v);
+            },
+          });
+          if (s.reset) {
+            r.node.call("~/reset_fault");
+            r.node.call("~/start");
+          }
+        }
+        assertWithinLimits(r, r.commands());
+        await r.arm.close();
+      },
+    ),
+    { numRuns: 40, seed: 7 },
+  );
+});

@@ -1,10 +1,11 @@
 /**
- * Policies by name, for the CLI and tests. A spec is a policy name; the lead adds "checkpoint:DIR"
- * (a trained MlpPolicy) in src/data.
+ * Policies by name, for the CLI and tests. A spec is a policy name, or "checkpoint:DIR" for the
+ * actor a training run saved (evaluated with its mean action).
  */
 import type { RobotModel } from "../../robot/types.js";
 import type { Task } from "../../tasks/task.js";
 import type { Policy } from "../policy.js";
+import { CHECKPOINT_POLICY_PREFIX, loadCheckpointPolicy } from "./checkpoint.js";
 import { PdPolicy, type PdPolicyOptions } from "./pd.js";
 import { RandomPolicy } from "./random.js";
 import { ZeroPolicy } from "./zero.js";
@@ -37,8 +38,11 @@ const POLICIES: Record<string, (options: PolicyFactoryOptions) => Policy> = {
 export const POLICY_NAMES: readonly string[] = Object.keys(POLICIES);
 
 export function createPolicy(spec: string, options: PolicyFactoryOptions): Policy {
+  if (spec.startsWith(CHECKPOINT_POLICY_PREFIX)) {
+    return loadCheckpointPolicy(spec.slice(CHECKPOINT_POLICY_PREFIX.length), options.task);
+  }
   if (!Object.hasOwn(POLICIES, spec)) {
-    throw new Error(`unknown policy "${spec}" (known policies: ${POLICY_NAMES.join(", ")})`);
+    throw new Error(`unknown policy "${spec}" (known policies: ${POLICY_NAMES.join(", ")}, checkpoint:DIR)`);
   }
   return POLICIES[spec](options);
 }

@@ -10,10 +10,12 @@ import { createPolicy } from "../control/policies/index.js";
 import { defaultRunDir } from "../data/transition-log.js";
 import { resolveDataPath } from "../util/paths.js";
 import { runSimBenchmark } from "./bench-sim-command.js";
+import { runBootstrapCommand } from "./bootstrap-command.js";
 import { registerCalibrateCommand } from "./calibrate-command.js";
 import { runDynamicsCommand } from "./dynamics-command.js";
 import { registerDynamixelCommand } from "./dynamixel-command.js";
 import { runEnvServe } from "./env-command.js";
+import { runLogSummary } from "./log-command.js";
 import { closeLogger, createLogger, type Logger } from "./logger.js";
 import { runCommand } from "./run-command.js";
 import { trainCommand } from "./train-command.js";
@@ -246,6 +248,64 @@ withCommonFlags(
         }),
     });
     if (summary.fault !== undefined) process.exitCode = 3;
+  } finally {
+    await closeLogger(logger);
+  }
+});
+
+program
+  .command("log")
+  .description("transition logs (MCAP)")
+  .command("summary <file>")
+  .description("topics, message counts, episodes, returns and safety interventions of a transition log")
+  .option("--json", "print one JSON object")
+  .action(async (file: string, flags: { json?: boolean }) => {
+    const { exitCode } = await runLogSummary(file, flags.json === true, process.stdout, process.stderr);
+    process.exitCode = exitCode;
+  });
+
+withCommonFlags(
+  program
+    .command("bootstrap")
+    .description(
+      "turn a rosbag2 MCAP recording of the arm (e.g. teleop) into real transitions: DIR/transitions.mcap for train --bootstrap",
+    )
+    .requiredOption("--bag <file>", "rosbag2 recording (.mcap; record with `ros2 bag record -s mcap`)")
+    .requiredOption("--out <dir>", "where to write transitions.mcap")
+    .option("--joint-states <topic>", "sensor_msgs/msg/JointState topic", "/joint_states")
+    .option(
+      "--commands <topic>",
+      "std_msgs/msg/Float64MultiArray effort commands (else JointState.effort)",
+      "/effort_controller/commands",
+    )
+    .option(
+      "--command-joints <names>",
+      "joint order of the command arrays, comma-separated (default: the URDF's)",
+    )
+    .option(
+      "--max-gap <s>",
+      "longest time without data that is not a gap (default: 3 control periods)",
+      Number,
+    )
+    .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
+    .option("--task <name>", "task whose rewards score the transitions (reach)")
+    .option("--json", "print one JSON object"),
+).action(async (flags) => {
+  const logger = startLogging(flags, "bootstrap");
+  try {
+    if (flags.maxGap !== undefined && !(flags.maxGap > 0))
+      throw new Error("--max-gap must be a positive number of seconds");
+    const report = await runBootstrapCommand({
+      config: buildConfig(flags, { urdf: flags.urdf, "task.name": flags.task }),
+      bag: resolve(flags.bag),
+      outDir: resolve(flags.out),
+      jointStatesTopic: flags.jointStates,
+      commandsTopic: flags.commands,
+      commandJoints: flags.commandJoints?.split(",").map((s: string) => s.trim()),
+      maxGap: flags.maxGap,
+      logger,
+    });
+    if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   } finally {
     await closeLogger(logger);
   }

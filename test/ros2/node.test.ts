@@ -435,6 +435,7 @@ test("close(): zero effort, timers cancelled", async () => {
 });
 
 test("property: whatever arrives on joint_states and teleop, every published command is within limits", async () => {
+  let peak = 0;
   await fc.assert(
     fc.asyncProperty(
       fc.array(
@@ -456,7 +457,25 @@ test("property: whatever arrives on joint_states and teleop, every published com
       ),
       fc.constantFrom<"run" | "teleop">("run", "teleop"),
       async (steps, mode) => {
-        const r = await rig(["-p", "safety.effort_scale:=0.6"], { mode, policy: "random" });
+        // Short reset moves and full-scale actions, so the random policy and a stiff teleop push the
+        // commands against the effort clamp within a few ticks.
+        const r = await rig(
+          [
+            "-p",
+            "safety.effort_scale:=0.6",
+            "-p",
+            "action_torque_fraction:=1.0",
+            "-p",
+            "reset.speed:=20.0",
+            "-p",
+            "reset.timeout:=0.05",
+            "-p",
+            "teleop.kp:=60.0",
+            "-p",
+            "teleop.max_speed:=10.0",
+          ],
+          { mode, policy: "random" },
+        );
         r.publishState();
         r.node.call("~/start");
         for (const s of steps) {
@@ -481,9 +500,13 @@ test("property: whatever arrives on joint_states and teleop, every published com
           }
         }
         assertWithinLimits(r, r.commands());
+        const limit = Math.max(...r.arm.model.joints.map((j) => j.effort * 0.6));
+        peak = Math.max(peak, ...r.commands().map((c) => Math.max(...Array.from(c, Math.abs))));
+        assert.ok(peak <= limit + 1e-9);
         await r.arm.close();
       },
     ),
     { numRuns: 40, seed: 7 },
   );
+  assert.ok(peak > 0.9 * 4.1 * 0.6, `the runs reached the effort clamp (peak ${peak.toFixed(3)} N·m)`);
 });

@@ -87,6 +87,8 @@ export interface TrainOptions {
   onStart?: (info: { realSteps: number; stepsTarget: number; backend: BackendSelection }) => void;
   /** Tests only: a test double of the learner module (see LearnerWorkerOptions.learnerModule). */
   learnerModule?: string;
+  /** Tests only: sees the control stack once built (e.g. to record what the driver is sent). */
+  inspectStack?: (stack: ControlStack) => void;
 }
 
 export interface TrainOutcome {
@@ -106,6 +108,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const { run, config, host } = prepared;
   const settings = run.settings;
   const stack = createControlStack(config);
+  options.inspectStack?.(stack);
   const spec = run.learner;
   const explorationSteps = resolveHyperparameters(spec.hyperparameters ?? {}, spec.profile).mbpo
     .initialExplorationSteps;

@@ -170,13 +170,13 @@ class MbpoArmEnv(_Base):
 
     def step(self, action: Any):
         """One control period. Actions outside the bounds are clipped by the server (as in `run`)."""
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (self.action_size,):
+        values = np.asarray(action, dtype=np.float64).reshape(-1).tolist()
+        if len(values) != self.action_size:
             raise ValueError(f"action must have {self.action_size} values, got shape {np.shape(action)}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action must be finite, got {a.tolist()}")
+        if not all(map(math.isfinite, values)):
+            raise ValueError(f"action must be finite, got {values}")
         # repr of a float round-trips exactly; json.dumps would do the same, slower.
-        line = '{"cmd":"step","action":[' + ",".join(map(repr, a.tolist())) + "]}\n"
+        line = '{"cmd":"step","action":[' + ",".join(map(repr, values)) + "]}\n"
         r = self._exchange(line.encode())
         reward = r["reward"]
         return (

@@ -1,0 +1,121 @@
+"""Steps per second of `mbpo-arm env serve` on the simulator, from a Python client.
+
+What a learner waits on: MbpoArmEnv.step() through the stdio server (target: above 5,000 steps/s),
+the same through TCP, and whole 100-step episodes with their reset moves. Beside them, in the same
+run, the server's own work per step (bench/env.ts: EpisodeRunner.step in process), so the ratio
+shows what the protocol and the client cost on top of the control period itself. Rounds alternate
+the measurements and the best round of each is kept (the machine is shared and noisy).
+
+    npx tsc -p . && python3 bench/env.py [--steps N] [--rounds R] [--json]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+from mbpo_arm_env import MbpoArmEnv, server_command  # noqa: E402
+
+LONG = ["--no-log-file", "-p", "task.episode_steps=10000000"]
+
+
+def step_rate(env, steps, rng):
+    actions = rng.uniform(-1, 1, size=(steps, env.action_size))
+    env.reset(seed=1)
+    for a in actions[: min(1000, steps)]:  # warm-up
+        env.step(a)
+    start = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    return steps / (time.perf_counter() - start)
+
+
+def episode_rate(env, episodes, rng):
+    """Steps per second over whole episodes, resets (the reset move) included."""
+    env.reset(seed=2)
+    start = time.perf_counter()
+    steps = 0
+    for _ in range(episodes):
+        env.reset()
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(rng.uniform(-1, 1, size=env.action_size))
+            steps += 1
+            done = terminated or truncated
+    return steps / (time.perf_counter() - start)
+
+
+def in_process_rate(steps):
+    out = subprocess.run(
+        ["node", os.path.join(ROOT, "dist", "bench", "env.js"), "--steps", str(steps)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out)["stepsPerSecond"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+
+    stdio = MbpoArmEnv(args=LONG)
+    tcp_server = subprocess.Popen(
+        server_command() + ["env", "serve", "--port", "0", *LONG],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    port = json.loads(tcp_server.stdout.readline())["listening"]["port"]
+    tcp = MbpoArmEnv(port=port)
+    episodic = MbpoArmEnv(args=["--no-log-file"])
+
+    best = {"in_process": 0.0, "stdio": 0.0, "tcp": 0.0, "episodes_stdio": 0.0}
+    for r in range(args.rounds):
+        round_rates = {
+            "in_process": in_process_rate(args.steps),
+            "stdio": step_rate(stdio, args.steps, rng),
+            "tcp": step_rate(tcp, args.steps, rng),
+            "episodes_stdio": episode_rate(episodic, args.episodes, rng),
+        }
+        for k, v in round_rates.items():
+            best[k] = max(best[k], v)
+        if not args.json:
+            print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in round_rates.items()),
+                  file=sys.stderr)
+    for env in (stdio, tcp, episodic):
+        env.close()
+    tcp_server.wait(timeout=30)
+    tcp_server.stdout.close()
+
+    result = {
+        "steps_per_timing": args.steps,
+        "rounds": args.rounds,
+        "stdio_steps_per_s": best["stdio"],
+        "tcp_steps_per_s": best["tcp"],
+        "episodes_with_resets_steps_per_s": best["episodes_stdio"],
+        "in_process_steps_per_s": best["in_process"],
+        "stdio_over_in_process": best["stdio"] / best["in_process"],
+        "protocol_us_per_step": 1e6 / best["stdio"] - 1e6 / best["in_process"],
+        "target_stdio_steps_per_s": 5000,
+        "meets_target": best["stdio"] > 5000,
+        "load_average": os.getloadavg(),
+        "cpus": os.cpu_count(),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:34} {v:,.3f}" if isinstance(v, float) else f"{k:34} {v}")
+
+
+if __name__ == "__main__":
+    main()

@@ -90,7 +90,8 @@ export async function loadBootstrap(
   if (jointChannel === undefined || (read.counts.get(jointTopic) ?? 0) === 0) {
     const listed = [...read.counts].map(([t, n]) => `${t} (${n})`).join(", ") || "none";
     throw new BagFormatError(
-      `${file}: no ${TOPICS.transition} and no messages on ${jointTopic}; nothing to bootstrap from (topics: ${listed}). Name the joint-state topic with --joint-states`,
+      `${file}: no ${TOPICS.transition} and no messages on ${jointTopic}; nothing to bootstrap from (topics: ${listed}). Name the joint-state topic with --joint-states` +
+        (read.problem !== undefined ? `; also: ${read.problem}` : ""),
     );
   }
   if (jointChannel.type !== JOINT_STATE && jointChannel.type !== "sensor_msgs/JointState") {

@@ -17,7 +17,7 @@
  * layer is one batched product [E, rows, in] × [E, in, out] (tf.matMul on 3-D tensors) plus one
  * broadcast bias add. Rows shared by all members (predict, sample) enter as one [rows, in]
  * matrix, broadcast against the members' first layer. On tfjs-backend-wasm the batched product
- * runs through XNNPACK thanks to wasm-matmul.ts (the stock wasm kernel takes a generic loop for
+ * runs through XNNPACK thanks to wasm-kernels.ts (the stock wasm kernel takes a generic loop for
  * any batch above one, about 10× slower); see bench/compute-ensemble.ts for the batched against
  * per-member figures.
  *
@@ -33,7 +33,7 @@
  */
 import type { Rng } from "../util/rng.js";
 import { tf } from "./backend.js";
-import "./wasm-matmul.js";
+import "./wasm-kernels.js";
 import { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparameters.js";
 import { Normalizer, type NormalizerJSON } from "./normalizer.js";
 import { decodeTyped, encodeTyped } from "./replay-buffer.js";

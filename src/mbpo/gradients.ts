@@ -118,7 +118,7 @@ const RULES: Rule[] = [
     inputsToSave: ["a", "b"],
     // C = op(A)·op(B), op = identity or transpose of the last two axes. The transposes are done
     // explicitly: the stock tfjs-backend-wasm matMul with a transpose flag takes a slow generic
-    // path (about 12× slower than transpose + plain product at 256×256); wasm-matmul.ts's kernel
+    // path (about 12× slower than transpose + plain product at 256×256); wasm-kernels.ts's kernel
     // does the same transposition itself, so either way the product runs through XNNPACK.
     gradFunc: (dy, [a, b], attrs) => {
       const g = dy as tf.Tensor;

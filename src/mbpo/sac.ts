@@ -15,11 +15,19 @@
  * Polyak update of the targets. The noise ε is drawn from the caller's seeded Rng in JS and fed to
  * tf, so that the same seed gives the same numbers on the same backend.
  *
+ * Layout: the twin critics are computed together. Layer k of Q1 and Q2 is one [2, in, out] weight
+ * and one [2, 1, out] bias variable (and likewise for the targets), so both critics' forward and
+ * backward passes are one batched product per layer ([B, in] broadcast × [2, in, out], then
+ * [2, B, ·] × [2, ·, ·]) and one Polyak update per tensor. getWeights / setWeights / toJSON still
+ * present Q1 and Q2 (and their moments) as separate networks. The "separate" critic path runs the
+ * same parameters as two 2-D networks (the reference the benchmark and tests compare against).
+ *
  * Backend: this file only uses @tensorflow/tfjs-core; whoever creates a Sac selects the backend first.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../util/rng.js";
 import "./gradients.js";
+import "./wasm-kernels.js";
 import { SAC_DEFAULTS, type SacHyperparameters } from "./hyperparameters.js";
 import { createBatch, decodeTyped, encodeTyped, type TransitionBatch } from "./replay-buffer.js";
 
@@ -53,8 +61,30 @@ interface DenseLayer {
 /** A ReLU MLP as a list of dense layers; the last layer is linear. */
 type Network = DenseLayer[];
 
+/** Layer k of both critics (or both targets): weight [2, in, out], bias [2, 1, out]. */
+interface TwinLayer {
+  weight: tf.Variable;
+  bias: tf.Variable;
+}
+
+/** The twin critics (or their targets) as one ReLU MLP of stacked layers. */
+type TwinNetwork = TwinLayer[];
+
 /** The networks a Sac holds, by name (for checkpoints, tests and inspection). */
 export type SacNetworkName = "actor" | "q1" | "q2" | "q1Target" | "q2Target";
+
+const NETWORK_NAMES: readonly SacNetworkName[] = ["actor", "q1", "q2", "q1Target", "q2Target"];
+
+/**
+ * How the twin critics are computed: "batched" (the default) as one stacked network, one batched
+ * product per layer; "separate" as two 2-D networks on the same parameters (the reference).
+ */
+export type SacCriticPath = "batched" | "separate";
+
+export interface SacComputeOptions {
+  /** Default "batched". */
+  critics?: SacCriticPath;
+}
 
 /** Plain weights of one dense layer: weight is row-major [inputs × outputs]. */
 export interface LayerWeights {
@@ -90,8 +120,14 @@ export class Sac {
   /** H̄, the entropy the temperature steers the policy towards. */
   readonly targetEntropy: number;
 
+  /** How the twin critics are computed (see SacCriticPath). */
+  readonly criticPath: SacCriticPath;
+
   private readonly rng: Rng;
-  private readonly networks: Record<SacNetworkName, Network>;
+  private readonly actor: Network;
+  /** Q1 and Q2, stacked; and their Polyak-averaged targets, stacked the same way. */
+  private readonly critics: TwinNetwork;
+  private readonly targetCritics: TwinNetwork;
   private readonly logAlpha: tf.Variable;
   private readonly criticVariables: tf.Variable[];
   private readonly actorVariables: tf.Variable[];
@@ -104,7 +140,17 @@ export class Sac {
   private noise: Float32Array;
   private updateCount = 0;
 
-  constructor(obsSize: number, actSize: number, rng: Rng, options: Partial<SacHyperparameters> = {}) {
+  /**
+   * `rng` draws the initial weights and, from then on, the policy noise; options override
+   * SAC_DEFAULTS; `compute` picks the critic path (batched unless told otherwise).
+   */
+  constructor(
+    obsSize: number,
+    actSize: number,
+    rng: Rng,
+    options: Partial<SacHyperparameters> = {},
+    compute: SacComputeOptions = {},
+  ) {
     if (!Number.isInteger(obsSize) || obsSize <= 0)
       throw new Error(`Sac: obsSize must be a positive integer, got ${obsSize}`);
     if (!Number.isInteger(actSize) || actSize <= 0)
@@ -116,22 +162,25 @@ export class Sac {
     this.targetEntropy = this.options.targetEntropy ?? -actSize;
     this.rng = rng;
 
+    const criticPath = compute.critics ?? "batched";
+    if (criticPath !== "batched" && criticPath !== "separate") {
+      throw new Error(`Sac: critic path must be batched or separate, got ${criticPath}`);
+    }
+    this.criticPath = criticPath;
+
     const hidden = this.options.hiddenSizes;
     const criticSizes = [obsSize + actSize, ...hidden, 1];
-    const q1 = createNetwork(criticSizes, rng);
-    const q2 = createNetwork(criticSizes, rng);
-    this.networks = {
-      actor: createNetwork([obsSize, ...hidden, 2 * actSize], rng),
-      q1,
-      q2,
-      q1Target: copyNetwork(q1),
-      q2Target: copyNetwork(q2),
-    };
+    // Drawn Q1, Q2, then the actor (the order a seed has always fixed).
+    const q1 = drawNetwork(criticSizes, rng);
+    const q2 = drawNetwork(criticSizes, rng);
+    this.actor = createNetwork(drawNetwork([obsSize, ...hidden, 2 * actSize], rng));
+    this.critics = createTwinNetwork(q1, q2, true);
+    this.targetCritics = createTwinNetwork(q1, q2, false);
     this.logAlpha = tf.tidy(() =>
       tf.variable(tf.scalar(Math.log(this.options.initialAlpha)), this.options.autoTuneAlpha),
     );
-    this.criticVariables = [...networkVariables(q1), ...networkVariables(q2)];
-    this.actorVariables = networkVariables(this.networks.actor);
+    this.criticVariables = networkVariables(this.critics);
+    this.actorVariables = networkVariables(this.actor);
     this.criticOptimizer = tf.train.adam(this.options.criticLearningRate);
     this.actorOptimizer = tf.train.adam(this.options.actorLearningRate);
     this.alphaOptimizer = tf.train.adam(this.options.alphaLearningRate);
@@ -199,13 +248,10 @@ export class Sac {
       const y = this.softBellmanTarget(reward, nextObs, terminated, tf.tensor2d(nextNoise, [rows, A]), alpha);
       const obsAction = tf.concat([obs, action], 1);
       const critic = tf.variableGrads(() => {
-        const q1 = forward(this.networks.q1, obsAction);
-        const q2 = forward(this.networks.q2, obsAction);
-        kept.push(tf.keep(tf.mul(tf.mean(tf.add(q1, q2)), 0.5)));
-        return tf.add(
-          tf.mean(tf.squaredDifference(q1, y)),
-          tf.mean(tf.squaredDifference(q2, y)),
-        ) as tf.Scalar;
+        const q = this.twinForward(this.critics, obsAction); // [2, rows, 1]
+        kept.push(tf.keep(tf.mean(q)));
+        // mean over both critics ×2 = mean (Q1 − y)² + mean (Q2 − y)²
+        return tf.mul(tf.mean(tf.squaredDifference(q, y)), 2) as tf.Scalar;
       }, this.criticVariables);
       applyGradients(this.criticOptimizer, critic.grads);
       const qMean = kept[0];
@@ -213,16 +259,13 @@ export class Sac {
       // Actor step: reparameterised ã = tanh(μ + σε), against the critics just updated.
       const actor = tf.variableGrads(() => {
         const sample = samplePolicy(
-          forward(this.networks.actor, obs),
+          forward(this.actor, obs),
           tf.tensor2d(policyNoise, [rows, A]),
           this.options,
         );
         kept.push(tf.keep(sample.logProb));
         const sampledObsAction = tf.concat([obs, sample.action], 1);
-        const qMin = tf.minimum(
-          forward(this.networks.q1, sampledObsAction),
-          forward(this.networks.q2, sampledObsAction),
-        );
+        const qMin = minOfTwins(this.twinForward(this.critics, sampledObsAction));
         return tf.mean(tf.sub(tf.mul(alpha, sample.logProb), qMin)) as tf.Scalar;
       }, this.actorVariables);
       applyGradients(this.actorOptimizer, actor.grads);
@@ -240,8 +283,7 @@ export class Sac {
         alphaLoss = temperature.value;
       }
 
-      polyakUpdate(this.networks.q1Target, this.networks.q1, polyakTau);
-      polyakUpdate(this.networks.q2Target, this.networks.q2, polyakTau);
+      polyakUpdate(this.targetCritics, this.critics, polyakTau);
       return tf.stack([critic.value, actor.value, alphaLoss, alpha, qMean, tf.neg(tf.mean(logProb))]);
     });
     const values = stats.dataSync();
@@ -308,8 +350,7 @@ export class Sac {
     if (mode === "sample") for (let i = 0; i < noise.length; i++) noise[i] = rng.normal();
     const action = tf.tidy(() => {
       const x = tf.tensor2d(obs.subarray(0, rows * this.obsSize), [rows, this.obsSize]);
-      return samplePolicy(forward(this.networks.actor, x), tf.tensor2d(noise, [rows, A]), this.options)
-        .action;
+      return samplePolicy(forward(this.actor, x), tf.tensor2d(noise, [rows, A]), this.options).action;
     });
     out.set(action.dataSync() as Float32Array);
     action.dispose();
@@ -317,36 +358,68 @@ export class Sac {
 
   /** A copy of one network's weights, layer by layer. */
   getWeights(name: SacNetworkName): LayerWeights[] {
-    return this.networks[name].map((layer) => {
-      const [inputs, outputs] = layer.weight.shape;
+    if (name === "actor") {
+      return this.actor.map((layer) => {
+        const [inputs, outputs] = layer.weight.shape;
+        return {
+          inputs,
+          outputs,
+          weight: Float32Array.from(layer.weight.dataSync() as Float32Array),
+          bias: Float32Array.from(layer.bias.dataSync() as Float32Array),
+        };
+      });
+    }
+    const { twin, entry } = this.twinOf(name);
+    return twin.map((layer) => {
+      const [, inputs, outputs] = layer.weight.shape;
+      const weights = layer.weight.dataSync() as Float32Array;
+      const biases = layer.bias.dataSync() as Float32Array;
       return {
         inputs,
         outputs,
-        weight: Float32Array.from(layer.weight.dataSync() as Float32Array),
-        bias: Float32Array.from(layer.bias.dataSync() as Float32Array),
+        weight: weights.slice(entry * inputs * outputs, (entry + 1) * inputs * outputs),
+        bias: biases.slice(entry * outputs, (entry + 1) * outputs),
       };
     });
   }
 
   /** Overwrites one network's weights (shapes must match). Targets are not touched. */
   setWeights(name: SacNetworkName, layers: readonly LayerWeights[]): void {
-    const network = this.networks[name];
+    const network = name === "actor" ? this.actor : this.twinOf(name).twin;
     if (layers.length !== network.length) {
       throw new Error(
         `Sac.setWeights(${name}): ${layers.length} layers given, network has ${network.length}`,
       );
     }
     layers.forEach((given, i) => {
-      const { weight, bias } = network[i];
-      const [inputs, outputs] = weight.shape;
+      const { weight } = network[i];
+      const [inputs, outputs] = name === "actor" ? weight.shape : weight.shape.slice(1);
       if (given.weight.length !== inputs * outputs || given.bias.length !== outputs) {
         throw new Error(
           `Sac.setWeights(${name}): layer ${i} has ${given.weight.length}+${given.bias.length} values, expected ${inputs}×${outputs}+${outputs}`,
         );
       }
+    });
+    layers.forEach((given, i) => {
+      const { weight, bias } = network[i];
+      if (name === "actor") {
+        const [inputs, outputs] = weight.shape;
+        tf.tidy(() => {
+          weight.assign(tf.tensor2d(Float32Array.from(given.weight), [inputs, outputs]));
+          bias.assign(tf.tensor1d(Float32Array.from(given.bias)));
+        });
+        return;
+      }
+      // One critic's slice of the stacked tensors: the other critic's values are kept.
+      const { entry } = this.twinOf(name);
+      const [, inputs, outputs] = weight.shape;
+      const weights = Float32Array.from(weight.dataSync() as Float32Array);
+      const biases = Float32Array.from(bias.dataSync() as Float32Array);
+      weights.set(given.weight, entry * inputs * outputs);
+      biases.set(given.bias, entry * outputs);
       tf.tidy(() => {
-        weight.assign(tf.tensor2d(Float32Array.from(given.weight), [inputs, outputs]));
-        bias.assign(tf.tensor1d(Float32Array.from(given.bias)));
+        weight.assign(tf.tensor3d(weights, [2, inputs, outputs]));
+        bias.assign(tf.tensor3d(biases, [2, 1, outputs]));
       });
     });
   }
@@ -377,7 +450,7 @@ export class Sac {
   /** Everything needed to resume: weights, targets, log α, Adam moments and step counts. */
   async toJSON(): Promise<SacJSON> {
     const networks = {} as SacJSON["networks"];
-    for (const name of Object.keys(this.networks) as SacNetworkName[]) {
+    for (const name of NETWORK_NAMES) {
       networks[name] = this.getWeights(name).map((l) => ({
         weight: encodeTyped(l.weight),
         bias: encodeTyped(l.bias),
@@ -392,7 +465,7 @@ export class Sac {
       logAlpha: this.logAlpha.dataSync()[0],
       networks,
       optimizers: {
-        critic: await saveAdam(this.criticOptimizer),
+        critic: await saveAdam(this.criticOptimizer, splitTwinMoments),
         actor: await saveAdam(this.actorOptimizer),
         alpha: await saveAdam(this.alphaOptimizer),
       },
@@ -403,22 +476,28 @@ export class Sac {
   static async fromJSON(json: SacJSON, rng: Rng): Promise<Sac> {
     if (json?.kind !== "sac") throw new Error(`SAC checkpoint: kind is ${json?.kind}, expected sac`);
     const sac = new Sac(json.obsSize, json.actSize, rng, json.options);
-    for (const name of Object.keys(sac.networks) as SacNetworkName[]) {
+    for (const name of NETWORK_NAMES) {
       const layers = json.networks?.[name];
       if (!Array.isArray(layers)) throw new Error(`SAC checkpoint: field networks.${name} missing`);
-      const shapes = sac.networks[name].map((l) => l.weight.shape);
+      const shapes = sac.getWeights(name);
       sac.setWeights(
         name,
         layers.map((l, i) => ({
-          inputs: shapes[i]?.[0] ?? 0,
-          outputs: shapes[i]?.[1] ?? 0,
+          inputs: shapes[i]?.inputs ?? 0,
+          outputs: shapes[i]?.outputs ?? 0,
           weight: decodeTyped(l.weight, "float32"),
           bias: decodeTyped(l.bias, "float32"),
         })),
       );
     }
     sac.setAlpha(Math.exp(json.logAlpha));
-    await restoreAdam(sac.criticOptimizer, json.optimizers.critic, sac.criticVariables, "critic");
+    await restoreAdam(
+      sac.criticOptimizer,
+      json.optimizers.critic,
+      sac.criticVariables,
+      "critic",
+      stackTwinMoments,
+    );
     await restoreAdam(sac.actorOptimizer, json.optimizers.actor, sac.actorVariables, "actor");
     await restoreAdam(sac.alphaOptimizer, json.optimizers.alpha, [sac.logAlpha], "alpha");
     sac.updateCount = json.updates;
@@ -427,7 +506,9 @@ export class Sac {
 
   /** Frees every tensor this Sac holds. */
   dispose(): void {
-    for (const network of Object.values(this.networks)) tf.dispose(networkVariables(network));
+    for (const network of [this.actor, this.critics, this.targetCritics]) {
+      tf.dispose(networkVariables(network));
+    }
     this.logAlpha.dispose();
     this.criticOptimizer.dispose();
     this.actorOptimizer.dispose();
@@ -442,15 +523,50 @@ export class Sac {
     noise: tf.Tensor2D,
     alpha: tf.Tensor,
   ): tf.Tensor2D {
-    const next = samplePolicy(forward(this.networks.actor, nextObs), noise, this.options);
+    const next = samplePolicy(forward(this.actor, nextObs), noise, this.options);
     const nextObsAction = tf.concat([nextObs, next.action], 1);
-    const minTargetQ = tf.minimum(
-      forward(this.networks.q1Target, nextObsAction),
-      forward(this.networks.q2Target, nextObsAction),
-    );
+    const minTargetQ = minOfTwins(this.twinForward(this.targetCritics, nextObsAction));
     const softValue = tf.sub(minTargetQ, tf.mul(alpha, next.logProb));
     const notDone = tf.sub(1, terminated);
     return tf.add(reward, tf.mul(tf.mul(notDone, this.options.discount), softValue));
+  }
+
+  /**
+   * Both critics (or both targets) of `twin` on the same rows [rows, in]: Q values [2, rows, 1],
+   * Q1 first. Batched: one product per layer for both; separate: two 2-D networks.
+   */
+  private twinForward(twin: TwinNetwork, input: tf.Tensor2D): tf.Tensor3D {
+    const last = twin.length - 1;
+    if (this.criticPath === "batched") {
+      let h: tf.Tensor = input;
+      twin.forEach((layer, i) => {
+        // [rows, in] × [2, in, out] broadcasts the rows to both critics.
+        const z = tf.add(tf.matMul(h, layer.weight), layer.bias);
+        h = i < last ? tf.relu(z) : z;
+      });
+      return h as tf.Tensor3D;
+    }
+    const entry2d = (t: tf.Tensor) => {
+      const [, rows, cols] = t.shape as [number, number, number];
+      return tf.reshape(t, [rows, cols]) as tf.Tensor2D;
+    };
+    const q = [0, 1].map((entry) => {
+      let h: tf.Tensor2D = input;
+      twin.forEach((layer, i) => {
+        const weight = entry2d(tf.split(layer.weight, 2, 0)[entry]);
+        const bias = entry2d(tf.split(layer.bias, 2, 0)[entry]);
+        const z = tf.add(tf.matMul(h, weight), bias) as tf.Tensor2D;
+        h = i < last ? tf.relu(z) : z;
+      });
+      return tf.reshape(h, [1, ...h.shape]);
+    });
+    return tf.concat(q, 0) as tf.Tensor3D;
+  }
+
+  /** The stacked network holding a critic or target, and the critic's entry in it. */
+  private twinOf(name: Exclude<SacNetworkName, "actor">): { twin: TwinNetwork; entry: 0 | 1 } {
+    const twin = name === "q1" || name === "q2" ? this.critics : this.targetCritics;
+    return { twin, entry: name === "q1" || name === "q1Target" ? 0 : 1 };
   }
 
   /** Standard normal ε from the seeded Rng: first for a' ~ π(·|s'), then for ã ~ π(·|s). */
@@ -513,11 +629,11 @@ export function samplePolicy(
 }
 
 /**
- * A ReLU MLP with PyTorch's nn.Linear initialisation (weights and biases uniform in ±1/√fan_in),
- * as Spinning Up and CleanRL use; drawn from our Rng so that the seed fixes it.
+ * Initial weights of a ReLU MLP with PyTorch's nn.Linear initialisation (weights and biases uniform
+ * in ±1/√fan_in), as Spinning Up and CleanRL use; drawn from our Rng so that the seed fixes them.
  */
-function createNetwork(sizes: readonly number[], rng: Rng): Network {
-  const network: Network = [];
+function drawNetwork(sizes: readonly number[], rng: Rng): LayerWeights[] {
+  const layers: LayerWeights[] = [];
   for (let i = 0; i + 1 < sizes.length; i++) {
     const inputs = sizes[i];
     const outputs = sizes[i + 1];
@@ -526,29 +642,50 @@ function createNetwork(sizes: readonly number[], rng: Rng): Network {
     for (let j = 0; j < weight.length; j++) weight[j] = rng.range(-bound, bound);
     const bias = new Float32Array(outputs);
     for (let j = 0; j < bias.length; j++) bias[j] = rng.range(-bound, bound);
-    // tidy frees the initial-value tensors; variables outlive it.
-    network.push(
-      tf.tidy(() => ({
-        weight: tf.variable(tf.tensor2d(weight, [inputs, outputs])),
-        bias: tf.variable(tf.tensor1d(bias)),
-      })),
-    );
+    layers.push({ inputs, outputs, weight, bias });
   }
-  return network;
+  return layers;
 }
 
-/** A non-trainable copy (the target critics). */
-function copyNetwork(source: Network): Network {
-  return source.map((layer) =>
+function createNetwork(layers: readonly LayerWeights[]): Network {
+  // tidy frees the initial-value tensors; variables outlive it.
+  return layers.map(({ inputs, outputs, weight, bias }) =>
     tf.tidy(() => ({
-      weight: tf.variable(layer.weight.clone(), false),
-      bias: tf.variable(layer.bias.clone(), false),
+      weight: tf.variable(tf.tensor2d(weight, [inputs, outputs])),
+      bias: tf.variable(tf.tensor1d(bias)),
     })),
   );
 }
 
-function networkVariables(network: Network): tf.Variable[] {
+/** Two networks of the same sizes as one stacked network (trainable: the critics; not: targets). */
+function createTwinNetwork(
+  first: readonly LayerWeights[],
+  second: readonly LayerWeights[],
+  trainable: boolean,
+): TwinNetwork {
+  return first.map(({ inputs, outputs, weight, bias }, i) => {
+    const weights = new Float32Array(2 * inputs * outputs);
+    weights.set(weight);
+    weights.set(second[i].weight, inputs * outputs);
+    const biases = new Float32Array(2 * outputs);
+    biases.set(bias);
+    biases.set(second[i].bias, outputs);
+    return tf.tidy(() => ({
+      weight: tf.variable(tf.tensor3d(weights, [2, inputs, outputs]), trainable),
+      bias: tf.variable(tf.tensor3d(biases, [2, 1, outputs]), trainable),
+    }));
+  });
+}
+
+function networkVariables(network: Network | TwinNetwork): tf.Variable[] {
   return network.flatMap((layer) => [layer.weight, layer.bias]);
+}
+
+/** The smaller of the twins' Q values [2, rows, 1], as [rows, 1]. */
+function minOfTwins(q: tf.Tensor3D): tf.Tensor2D {
+  const [q1, q2] = tf.split(q, 2, 0);
+  const rows = q.shape[1];
+  return tf.reshape(tf.minimum(q1, q2), [rows, 1]) as tf.Tensor2D;
 }
 
 /**
@@ -565,7 +702,7 @@ function forward(network: Network, input: tf.Tensor2D): tf.Tensor2D {
 }
 
 /** target ← (1 − τ)·target + τ·online, layer by layer. */
-function polyakUpdate(target: Network, online: Network, tau: number): void {
+function polyakUpdate(target: TwinNetwork, online: TwinNetwork, tau: number): void {
   tf.tidy(() => {
     target.forEach((layer, i) => {
       layer.weight.assign(tf.add(tf.mul(layer.weight, 1 - tau), tf.mul(online[i].weight, tau)));
@@ -582,15 +719,44 @@ function applyGradients(optimizer: tf.AdamOptimizer, grads: tf.NamedTensorMap): 
   optimizer.applyGradients(grads as Parameters<tf.AdamOptimizer["applyGradients"]>[0]);
 }
 
-async function saveAdam(optimizer: tf.AdamOptimizer): Promise<AdamJSON> {
+/** Turns moments between the optimiser's variables and the checkpoint's list (see below). */
+type MomentLayout = (moments: Float32Array[]) => Float32Array[];
+
+/**
+ * The critics' Adam moments as checkpoints keep them: Q1's (W₀, b₀, W₁, …) then Q2's, as if the
+ * critics were separate networks; the optimiser holds one stacked [2, …] moment per variable.
+ */
+function splitTwinMoments(moments: Float32Array[]): Float32Array[] {
+  return [0, 1].flatMap((entry) =>
+    moments.map((m) => m.slice((entry * m.length) / 2, ((entry + 1) * m.length) / 2)),
+  );
+}
+
+/** The inverse of splitTwinMoments (an odd count is left for restoreAdam's count check). */
+function stackTwinMoments(moments: Float32Array[]): Float32Array[] {
+  if (moments.length % 2 !== 0) return moments;
+  const perCritic = moments.length / 2;
+  return moments.slice(0, perCritic).map((first, i) => {
+    const second = moments[perCritic + i];
+    const stacked = new Float32Array(first.length + second.length);
+    stacked.set(first);
+    stacked.set(second, first.length);
+    return stacked;
+  });
+}
+
+async function saveAdam(optimizer: tf.AdamOptimizer, layout?: MomentLayout): Promise<AdamJSON> {
   // getWeights() → [iterations, first moments…, second moments…] in the variables' order.
   const [iterations, ...moments] = await optimizer.getWeights();
   const half = moments.length / 2;
-  const encode = (m: NamedTensor) => encodeTyped(m.tensor.dataSync() as Float32Array);
+  const read = (m: NamedTensor[]) => {
+    const values = m.map((moment) => moment.tensor.dataSync() as Float32Array);
+    return (layout === undefined ? values : layout(values)).map(encodeTyped);
+  };
   const json = {
     iterations: iterations.tensor.dataSync()[0],
-    firstMoments: moments.slice(0, half).map(encode),
-    secondMoments: moments.slice(half).map(encode),
+    firstMoments: read(moments.slice(0, half)),
+    secondMoments: read(moments.slice(half)),
   };
   iterations.tensor.dispose();
   return json;
@@ -601,15 +767,18 @@ async function restoreAdam(
   json: AdamJSON,
   variables: tf.Variable[],
   label: string,
+  layout?: MomentLayout,
 ): Promise<void> {
   const count = json?.firstMoments?.length ?? -1;
-  if (!(count === 0 || count === variables.length) || json.secondMoments?.length !== count) {
-    throw new Error(
-      `SAC checkpoint: optimizers.${label} has ${count} moments, expected 0 or ${variables.length}`,
-    );
+  const expected = layout === undefined ? variables.length : 2 * variables.length;
+  if (!(count === 0 || count === expected) || json.secondMoments?.length !== count) {
+    throw new Error(`SAC checkpoint: optimizers.${label} has ${count} moments, expected 0 or ${expected}`);
   }
-  const moment = (encoded: string, i: number, suffix: string): NamedTensor => {
-    const values = decodeTyped(encoded, "float32");
+  const decode = (encoded: string[]) => {
+    const values = encoded.map((m) => decodeTyped(m, "float32"));
+    return layout === undefined ? values : layout(values);
+  };
+  const moment = (values: Float32Array, i: number, suffix: string): NamedTensor => {
     if (values.length !== variables[i].size) {
       throw new Error(
         `SAC checkpoint: optimizers.${label} moment ${i} has ${values.length} values, expected ${variables[i].size}`,
@@ -619,8 +788,8 @@ async function restoreAdam(
   };
   const weights: NamedTensor[] = [
     { name: "iter", tensor: tf.scalar(json.iterations, "int32") },
-    ...json.firstMoments.map((m, i) => moment(m, i, "m")),
-    ...json.secondMoments.map((v, i) => moment(v, i, "v")),
+    ...decode(json.firstMoments).map((m, i) => moment(m, i, "m")),
+    ...decode(json.secondMoments).map((v, i) => moment(v, i, "v")),
   ];
   await optimizer.setWeights(weights);
   // setWeights made variables sharing these tensors' data; the tensors themselves can go.

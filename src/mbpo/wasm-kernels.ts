@@ -1,5 +1,7 @@
 /**
- * A faster BatchMatMul kernel for tfjs-backend-wasm: batched products at XNNPACK speed.
+ * Two kernels of tfjs-backend-wasm replaced for the learner's sake (on the wasm backend only).
+ *
+ * 1. BatchMatMul: batched products at XNNPACK speed.
  *
  * Why: tfjs-backend-wasm 4.22 runs a matrix product through XNNPACK only for one 2-D product
  * without transpose flags; a batch of several matrices, or either transpose flag, takes a plain
@@ -17,8 +19,15 @@
  *   float32, batch shapes that broadcast partially) goes to the stock kernel.
  *
  * The kernel is a drop-in: same inputs, attributes and output as the stock one, so the
- * BatchMatMul gradient (gradients.ts) and every caller are unchanged. Importing this module
- * installs it; installWasmBatchMatMul() is idempotent.
+ * BatchMatMul gradient (gradients.ts) and every caller are unchanged.
+ *
+ * 2. Identity: shares its input's memory instead of copying it. tfjs clones (Identity) every
+ * tensor an op saves for its gradient, on every op recorded under tf.variableGrads, and the
+ * stock wasm Identity copies the data: about 90 copies of activation-sized tensors per SAC update
+ * or ensemble step. Sharing is what the cpu backend's Identity and the wasm backend's own Reshape
+ * already do (reference-counted data; no wasm kernel writes into its inputs).
+ *
+ * Importing this module installs both; installWasmKernels() is idempotent.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
@@ -36,6 +45,7 @@ interface WasmBackend {
   dataIdNextNumber: number;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData(dataId: tf.DataId): boolean;
+  incRef(dataId: tf.DataId): void;
 }
 
 type KernelArgs = {
@@ -180,8 +190,15 @@ function batchMatMul(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
-/** Replaces the wasm backend's BatchMatMul kernel with the one above (once). */
-export function installWasmBatchMatMul(): void {
+/** Identity without a copy: the output shares the input's reference-counted data. */
+function identity(args: { inputs: { x: tf.TensorInfo }; backend: WasmBackend }): tf.TensorInfo {
+  const { x } = args.inputs;
+  args.backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/** Replaces the wasm backend's BatchMatMul and Identity kernels with the ones above (once). */
+export function installWasmKernels(): void {
   if (stockKernel !== undefined) return;
   const stock = tf.getKernel(tf.BatchMatMul, "wasm");
   const transpose = tf.getKernel(tf.Transpose, "wasm");
@@ -196,6 +213,15 @@ export function installWasmBatchMatMul(): void {
     setupFunc: stock.setupFunc,
     kernelFunc: batchMatMul as unknown as tf.KernelFunc,
   });
+  const stockIdentity = tf.getKernel(tf.Identity, "wasm");
+  if (stockIdentity !== undefined) {
+    tf.unregisterKernel(tf.Identity, "wasm");
+    tf.registerKernel({
+      kernelName: tf.Identity,
+      backendName: "wasm",
+      kernelFunc: identity as unknown as tf.KernelFunc,
+    });
+  }
 }
 
-installWasmBatchMatMul();
+installWasmKernels();

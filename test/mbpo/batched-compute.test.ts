@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { selectBackend, tf } from "../../src/mbpo/backend.js";
 import { type EnsembleHyperparameters, ProbabilisticEnsemble } from "../../src/mbpo/ensemble.js";
+import { createBatch, type TransitionBatch } from "../../src/mbpo/replay-buffer.js";
+import { Sac } from "../../src/mbpo/sac.js";
 import { Rng } from "../../src/util/rng.js";
 
 await selectBackend("wasm");
@@ -35,7 +37,7 @@ function assertClose(
   assert.ok(worst <= tolerance, `${label}: largest difference ${worst} > ${tolerance}`);
 }
 
-describe("wasm BatchMatMul kernel (wasm-matmul.ts)", () => {
+describe("wasm BatchMatMul kernel (wasm-kernels.ts)", () => {
   const cases: { name: string; a: number[]; b: number[]; transposeA?: boolean; transposeB?: boolean }[] = [
     { name: "batch of 3", a: [3, 5, 4], b: [3, 4, 6] },
     { name: "batch of 1", a: [1, 5, 4], b: [1, 4, 6] },
@@ -205,6 +207,59 @@ describe("ProbabilisticEnsemble: batched and per-member paths agree", () => {
     assert.throws(
       () => new ProbabilisticEnsemble(3, 2, new Rng(1), SMALL, { path: "gpu" as "batched" }),
       /ProbabilisticEnsemble: compute path must be batched or per-member, got gpu/,
+    );
+  });
+});
+
+describe("Sac: batched and separate twin critics agree", () => {
+  function randomBatch(rows: number, rng: Rng): TransitionBatch {
+    const batch = createBatch(3, 2, rows);
+    for (const array of [batch.obs, batch.nextObs, batch.reward])
+      for (let i = 0; i < array.length; i++) array[i] = rng.normal();
+    for (let i = 0; i < batch.action.length; i++) batch.action[i] = rng.range(-1, 1);
+    for (let i = 0; i < rows; i++) batch.terminated[i] = rng.uniform() < 0.2 ? 1 : 0;
+    return batch;
+  }
+
+  it("gives the same targets, losses and weights over several updates", () => {
+    const options = { hiddenSizes: [16, 16], batchSize: 32 };
+    const batched = new Sac(3, 2, new Rng(5), options);
+    const separate = new Sac(3, 2, new Rng(5), options, { critics: "separate" });
+    assert.equal(batched.criticPath, "batched");
+    assert.equal(separate.criticPath, "separate");
+    const batch = randomBatch(32, new Rng(6));
+    const noise = randomValues(32 * 2, new Rng(7));
+    assertClose(batched.targets(batch, noise), separate.targets(batch, noise), 1e-5, "targets");
+    for (let i = 0; i < 5; i++) {
+      const [lb, ls] = [batched.update(batch), separate.update(batch)];
+      for (const key of ["qLoss", "policyLoss", "alphaLoss", "alpha", "qMean", "entropy"] as const) {
+        assert.ok(
+          Math.abs(lb[key] - ls[key]) <= 1e-4 * Math.max(1, Math.abs(ls[key])),
+          `${key}: ${lb[key]} vs ${ls[key]}`,
+        );
+      }
+    }
+    for (const name of ["actor", "q1", "q2", "q1Target", "q2Target"] as const) {
+      batched.getWeights(name).forEach((layer, k) => {
+        assertClose(layer.weight, separate.getWeights(name)[k].weight, 1e-5, `${name} weight ${k}`);
+      });
+    }
+    // Q1 and Q2 are separate networks inside the stack: setting one leaves the other alone.
+    const q2 = batched.getWeights("q2");
+    batched.setWeights(
+      "q1",
+      batched.getWeights("q1").map((l) => ({ ...l, weight: l.weight.map(() => 0) })),
+    );
+    assert.deepEqual(batched.getWeights("q2"), q2);
+    assert.ok(batched.getWeights("q1")[0].weight.every((w) => w === 0));
+    batched.dispose();
+    separate.dispose();
+  });
+
+  it("rejects an unknown critic path", () => {
+    assert.throws(
+      () => new Sac(3, 2, new Rng(1), {}, { critics: "fused" as "batched" }),
+      /Sac: critic path must be batched or separate, got fused/,
     );
   });
 });

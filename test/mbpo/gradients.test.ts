@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
 import { LEARNER_GRADIENT_KERNELS } from "../../src/mbpo/gradients.js";
 // The learner's wasm BatchMatMul kernel: the batched cases below run through it.
-import "../../src/mbpo/wasm-matmul.js";
+import "../../src/mbpo/wasm-kernels.js";
 import { Rng } from "../../src/util/rng.js";
 
 await tf.setBackend("wasm");

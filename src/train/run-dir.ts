@@ -69,6 +69,7 @@ export const METRICS_COLUMNS = [
   "hold_tick_max_us",
   "hold_late_p99_us",
   "hold_late_max_us",
+  /** Safety filter interventions during the episode (its reset move included), all kinds. */
   "safety_interventions",
 ] as const;
 

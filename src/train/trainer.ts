@@ -269,7 +269,6 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
         });
         recorder.use(policy);
         placeAtStart(stack, episode);
-        const countsBefore = totalInterventions(stack);
         const t0 = performance.now();
         const result = await stack.runner.runEpisode(index, episode, recorder, { signal, onTransition });
         const episodeSeconds = (performance.now() - t0) / 1000;
@@ -302,7 +301,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
           episodeSeconds,
           updateSeconds,
           hold: episodeTimer.summary(),
-          interventions: totalInterventions(stack) - countsBefore,
+          interventions: Object.values(result.interventions).reduce((a, b) => a + b, 0),
         });
         if (!(await finishRow(row))) {
           interrupted = true;
@@ -502,14 +501,6 @@ function makeTransitionSink(
     input.effort = t.effort;
     packer.push(input);
   };
-}
-
-function totalInterventions(stack: ControlStack): number {
-  let total = 0;
-  for (const [kind, count] of Object.entries(stack.safety.counts as Record<string, number>)) {
-    if (kind !== "faultStop") total += count;
-  }
-  return total;
 }
 
 /** The actor's weights must build the control loop's MLP (finite, right sizes) for this task. */

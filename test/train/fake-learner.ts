@@ -4,7 +4,10 @@
  * a linear layer whose weights are a function of every real transition it was given and of the
  * number of updates run. It can also fail on purpose, to test how the host handles a crash:
  * spec.hyperparameters.test.fail = "throw" (update rejects), "crash" (an uncaught exception in the
- * worker thread), "exit" (the thread exits), each on update number test.failOnUpdate (1-based).
+ * worker thread), "exit" (the thread exits), each on update number test.failOnUpdate (1-based);
+ * test.delayMs makes every update take that long. The same settings may come as JSON in the
+ * environment variable MBPO_FAKE_LEARNER (for runs whose spec is checked against the real
+ * learner's hyperparameters).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -51,7 +54,7 @@ class FakeLearner implements Learner {
   async update(): Promise<UpdateReport> {
     const s = this.state;
     s.updates++;
-    const test = (this.spec.hyperparameters?.test ?? {}) as {
+    const test = (this.spec.hyperparameters?.test ?? JSON.parse(process.env.MBPO_FAKE_LEARNER ?? "{}")) as {
       fail?: string;
       failOnUpdate?: number;
       delayMs?: number;

@@ -249,6 +249,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
       throw new Error(`train: the learner could not start: ${(worker.failure ?? (error as Error)).message}`);
     }
     learnerStarted = true;
+    prepared.write();
     logger.info(`train: TensorFlow.js backend ${backend.name} (${describeTried(backend)})`);
     options.onStart?.({ realSteps: host.realSteps, stepsTarget: settings.steps, backend });
     try {
@@ -343,10 +344,15 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
 
 class SafetyStop extends Error {}
 
-function prepareNewRun(
-  out: string,
-  options: TrainOptions,
-): { run: RunFile; config: Config; host: HostState } {
+/** A run ready to start: `write` puts its files in place once the learner has started. */
+interface PreparedRun {
+  run: RunFile;
+  config: Config;
+  host: HostState;
+  write: () => void;
+}
+
+function prepareNewRun(out: string, options: TrainOptions): PreparedRun {
   const { config, settings } = options;
   if (config === undefined || settings === undefined)
     throw new Error("train: a new run needs config and settings");
@@ -372,22 +378,21 @@ function prepareNewRun(
   };
   // Bad hyperparameters are a one-line error now, not a learner failure later.
   resolveHyperparameters(spec.hyperparameters ?? {}, spec.profile);
-  mkdirSync(out, { recursive: true });
   const run: RunFile = { version: 1, settings, learner: spec };
-  writeConfigYaml(out, config);
-  writeRunFile(out, run);
-  writeMetrics(out, []);
   return {
     run,
     config,
     host: { version: 1, episodes: 0, realSteps: 0, evals: 0, rows: [], elapsedSeconds: 0 },
+    write: () => {
+      mkdirSync(out, { recursive: true });
+      writeConfigYaml(out, config);
+      writeRunFile(out, run);
+      writeMetrics(out, []);
+    },
   };
 }
 
-function prepareResume(
-  out: string,
-  options: TrainOptions,
-): { run: RunFile; config: Config; host: HostState } {
+function prepareResume(out: string, options: TrainOptions): PreparedRun {
   if (!existsSync(out)) throw new Error(`--resume ${out}: no such directory`);
   recoverCheckpoint(out);
   if (!hasCheckpoint(out)) {
@@ -398,14 +403,19 @@ function prepareResume(
   const run = readRunFile(out);
   const config = loadConfig(join(out, RUN_FILES.config));
   const host = readHostState(out);
-  if (options.steps !== undefined && options.steps !== run.settings.steps) {
-    run.settings = { ...run.settings, steps: options.steps };
-    writeRunFile(out, run);
-  }
+  const newTarget = options.steps !== undefined && options.steps !== run.settings.steps;
+  if (newTarget) run.settings = { ...run.settings, steps: options.steps as number };
   checkSettings(run.settings);
-  // Rows written after the checkpoint are dropped: the resumed run writes them again.
-  writeMetrics(out, host.rows);
-  return { run, config, host };
+  return {
+    run,
+    config,
+    host,
+    write: () => {
+      if (newTarget) writeRunFile(out, run);
+      // Rows written after the checkpoint are dropped: the resumed run writes them again.
+      writeMetrics(out, host.rows);
+    },
+  };
 }
 
 function checkSettings(s: TrainSettings): void {

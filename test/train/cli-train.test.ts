@@ -1,0 +1,186 @@
+/**
+ * `mbpo-arm train` as a user runs it, with the real MBPO learner (tiny networks so that it takes
+ * seconds): a run, Ctrl-C (a real SIGINT) and --resume giving the same numbers, evaluating the saved
+ * actor with `run --policy checkpoint:DIR`, and the one-line errors.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { packageRoot } from "../../src/util/paths.js";
+
+const main = join(packageRoot(), "dist", "src", "cli", "main.js");
+const env = { ...process.env, MBPO_ARM_LOG_DIR: mkdtempSync(join(tmpdir(), "mbpo-log-")) };
+
+/** A tiny MBPO: 25-step episodes, 3 × 16×16 ensemble, 16×16 SAC, few rollouts and updates. */
+const TINY = [
+  "-p",
+  "task.episode_steps=25",
+  "--eval-every",
+  "2",
+  "--eval-episodes",
+  "2",
+  "--checkpoint-every",
+  "100",
+  ...[
+    "mbpo.initialExplorationSteps=50",
+    "mbpo.modelRetrainEvery=50",
+    "mbpo.rolloutsPerRealStep=4",
+    "mbpo.sacUpdatesPerRealStep=1",
+    "sac.hiddenSizes=[16,16]",
+    "sac.batchSize=32",
+    "ensemble.hiddenSizes=[16,16]",
+    "ensemble.weightDecays=[0,0,0]",
+    "ensemble.members=3",
+    "ensemble.elites=2",
+    "ensemble.maxEpochs=3",
+    "ensemble.batchSize=32",
+  ].flatMap((hp) => ["--hp", hp]),
+];
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [main, ...args], { encoding: "utf8", env, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function errorLines(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("(run with --help"));
+}
+
+/** Metrics rows without the wall-clock columns, which differ from run to run. */
+function deterministicMetrics(dir: string): string[][] {
+  const [header, ...rows] = readFileSync(join(dir, "metrics.csv"), "utf8")
+    .trimEnd()
+    .split("\n")
+    .map((l) => l.split(","));
+  const keep = header
+    .map((h, i) => (h.startsWith("seconds_") || h.startsWith("hold_") ? -1 : i))
+    .filter((i) => i >= 0);
+  return [header, ...rows].map((r) => keep.map((i) => r[i]));
+}
+
+describe("mbpo-arm train (real learner)", () => {
+  const root = mkdtempSync(join(tmpdir(), "cli-train-"));
+  const whole = join(root, "whole");
+  const args = (out: string) => [
+    "train",
+    "--driver",
+    "sim",
+    "--task",
+    "reach",
+    "--steps",
+    "100",
+    "--seed",
+    "5",
+    "--out",
+    out,
+    ...TINY,
+  ];
+
+  it("trains, writes the run directory and prints JSON lines", () => {
+    const r = cli([...args(whole), "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.map((l) => l.type),
+      ["episode", "episode", "episode", "episode", "summary"],
+    );
+    const summary = lines[4];
+    assert.equal(summary.completed, true);
+    assert.equal(summary.realSteps, 100);
+    assert.match(summary.backend, /^(node-gpu|node|wasm|cpu)$/);
+    // After the 50 exploration steps the model is trained and SAC updates run.
+    assert.equal(lines[2].policy, "actor");
+    assert.equal(lines[2].model_trained, 1);
+    assert.ok(Number.isFinite(lines[2].model_holdout_mse));
+    assert.equal(lines[2].sac_updates, 25);
+    for (const file of [
+      "metrics.csv",
+      "summary.json",
+      "curve.svg",
+      "config.yaml",
+      "run.json",
+      "checkpoint/actor.json",
+    ]) {
+      assert.ok(existsSync(join(whole, file)), file);
+    }
+  });
+
+  it("Ctrl-C saves a checkpoint, and --resume finishes with the same numbers", async () => {
+    const out = join(root, "interrupted");
+    const child = spawn(process.execPath, [main, ...args(out)], { env });
+    let stderr = "";
+    let signalled = false;
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      // In the 2nd or 3rd episode, or the update or evaluation after one of them.
+      if (!signalled && /episode 2 \(/.test(stderr)) {
+        signalled = true;
+        child.kill("SIGINT");
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /SIGINT: stopping safely/);
+    assert.match(stderr, /continue with: mbpo-arm train --resume/);
+    const interrupted = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
+    assert.equal(interrupted.interrupted, true);
+    assert.ok(interrupted.realSteps < 100);
+
+    const resumed = cli(["train", "--resume", out, "--json"]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(deterministicMetrics(out), deterministicMetrics(whole));
+    assert.equal(
+      readFileSync(join(out, "checkpoint", "actor.json"), "utf8"),
+      readFileSync(join(whole, "checkpoint", "actor.json"), "utf8"),
+    );
+  });
+
+  it("run --policy checkpoint:DIR evaluates the saved actor", () => {
+    const r = cli([
+      "run",
+      "--policy",
+      `checkpoint:${whole}`,
+      "--episodes",
+      "2",
+      "--json",
+      "--no-transition-log",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.equal(lines.at(-1).type, "summary");
+    assert.equal(lines.at(-1).episodes, 2);
+  });
+
+  it("bad flags and a --resume without a checkpoint are one-line errors", () => {
+    const empty = join(root, "empty");
+    mkdirSync(empty);
+    const cases: [string[], RegExp][] = [
+      [["train", "--steps", "abc", "--out", empty], /--steps must be an integer ≥ 1/],
+      [["train", "--steps", "0", "--out", empty], /--steps must be an integer ≥ 1/],
+      [["train", "--out", empty], /--steps N is required/],
+      [["train", "--steps", "10"], /--out DIR is required/],
+      [["train", "--resume", empty], /--resume .*empty: no checkpoint there/],
+      [["train", "--resume", join(root, "nothing")], /no such directory/],
+      [["train", "--steps", "10", "--out", whole], /already holds a training run/],
+      [["train", "--steps", "10", "--out", empty, "--tf-backend", "bogus"], /unknown backend "bogus"/],
+      [["train", "--steps", "10", "--out", empty, "--hp", "sac.nope=1"], /unknown key "sac.nope"/],
+      [["train", "--steps", "10", "--out", empty, "--algo", "ppo"], /argument 'ppo' is invalid/],
+    ];
+    for (const [argv, pattern] of cases) {
+      const r = cli([...argv, "--no-log-file"]);
+      assert.equal(r.code, 1, `${argv.join(" ")}: ${r.stderr}`);
+      const lines = errorLines(r.stderr);
+      assert.equal(lines.length, 1, `${argv.join(" ")}: ${r.stderr}`);
+      assert.match(lines[0], pattern);
+    }
+  });
+});

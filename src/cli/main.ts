@@ -17,6 +17,7 @@ import { registerDynamixelCommand } from "./dynamixel-command.js";
 import { runEnvServe } from "./env-command.js";
 import { runLogSummary } from "./log-command.js";
 import { closeLogger, createLogger, type Logger } from "./logger.js";
+import { runNodeCommand } from "./node-command.js";
 import { runCommand } from "./run-command.js";
 import { trainCommand } from "./train-command.js";
 
@@ -310,6 +311,46 @@ withCommonFlags(
     await closeLogger(logger);
   }
 });
+
+program
+  .command("node")
+  .description(
+    "run the ROS 2 node mbpo_arm (needs a sourced ROS 2 and rclnodejs); its settings are ROS parameters: append --ros-args -p key:=value or --params-file FILE",
+  )
+  .addOption(
+    new Option("--mode <mode>", "run episodes, learn, or follow teleop targets")
+      .choices(["run", "learn", "teleop"])
+      .default("run"),
+  )
+  .option("--policy <name>", "policy in run mode (zero | random | pd)", "pd")
+  .option("--episodes <n>", "episodes per ~/start (0: until ~/stop)", integer("--episodes", 0), 0)
+  .option("--autostart", "start at the first joint state instead of waiting for ~/start")
+  .option("--out <dir>", "run directory for transitions.mcap (default: ~/.mbpo-arm/runs/node-<time>/)")
+  .option("--no-transition-log", "do not write transitions.mcap")
+  .option("--log-file <file>", "JSON-lines log file (default: ~/.mbpo-arm/log/<command>-<time>.jsonl)")
+  .option("--no-log-file", "do not write a log file")
+  .option("-v, --verbose", "debug output on the console")
+  // Everything after --ros-args belongs to rcl (remaps, -p name:=value, --params-file).
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (flags) => {
+    const logger = startLogging(flags, "node");
+    const signal = stopOnSignals(logger);
+    try {
+      await runNodeCommand({
+        mode: flags.mode,
+        policy: flags.policy,
+        episodes: flags.episodes,
+        autostart: flags.autostart === true,
+        argv: process.argv,
+        logger,
+        signal,
+        outDir: flags.transitionLog === false ? undefined : resolve(flags.out ?? defaultRunDir("node")),
+      });
+    } finally {
+      await closeLogger(logger);
+    }
+  });
 
 program
   .command("dynamics")

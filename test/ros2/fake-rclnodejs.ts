@@ -453,6 +453,11 @@ export class FakeRclnodejs implements Rclnodejs {
     return this.shut;
   }
 
+  signalHandlersRemoved = false;
+  removeSignalHandlers(): void {
+    this.signalHandlersRemoved = true;
+  }
+
   /** Moves the clock on by `seconds` (exact nanoseconds). */
   advance(seconds: number): void {
     this.clockNs += BigInt(Math.round(seconds * 1e9));

@@ -147,6 +147,8 @@ export class MbpoArmNode {
   episodesDone = 0;
   lastResult: EpisodeResult | undefined;
   transitionsRecorded = 0;
+  /** Where real transitions go (set before start(), e.g. the transition log); undefined: nowhere. */
+  recorder: TransitionSink | undefined;
 
   private readonly rcl: Rclnodejs;
   private readonly node: RclNode;
@@ -213,7 +215,8 @@ export class MbpoArmNode {
     this.runner = this.buildRunner(config);
     this.hold = holdController(config.hold_damping);
     this.teleop = new TeleopController(jointNames, this.teleopGains());
-    this.teleopRecording = new TeleopRecording(this, options.recorder);
+    this.recorder = options.recorder;
+    this.teleopRecording = new TeleopRecording(this);
     this.episodeRng = new Rng(config.seed, 1);
     this.tickState = cloneState({
       stamp: 0,
@@ -429,7 +432,7 @@ export class MbpoArmNode {
 
   private recorderFor(): TransitionSink | undefined {
     const sinks: TransitionSink[] = [];
-    if (this.options.recorder !== undefined) sinks.push(this.options.recorder);
+    if (this.recorder !== undefined) sinks.push(this.recorder);
     if (this.mode === "learn" && this.learning && this.options.learner !== undefined)
       sinks.push(this.options.learner);
     if (sinks.length === 0) return undefined;
@@ -638,13 +641,15 @@ class TeleopRecording {
   private returnSum = 0;
   private interventions = 0;
   private readonly rng: Rng;
-  private readonly sink: TransitionSink | undefined;
   private pendingStep = false;
 
-  constructor(owner: MbpoArmNode, sink: TransitionSink | undefined) {
+  constructor(owner: MbpoArmNode) {
     this.owner = owner;
-    this.sink = sink;
     this.rng = new Rng(owner.config.seed, 2);
+  }
+
+  private get sink(): TransitionSink | undefined {
+    return this.owner.recorder;
   }
 
   begin(): void {

@@ -121,6 +121,8 @@ export interface Rclnodejs {
   spin(node: RclNode, timeout?: number): void;
   shutdown(): void;
   isShutdown(): boolean;
+  /** Stops rclnodejs from shutting ROS down on SIGINT, so the node can stop the arm first. */
+  removeSignalHandlers(): void;
   Parameter: new (name: string, type: ParameterTypeValue, value?: unknown) => RclParameter;
   ParameterDescriptor: new (
     name: string,

@@ -6,6 +6,7 @@
 import type { Config } from "../config/config.js";
 import type { Driver } from "../drivers/driver.js";
 import { createDynamixelDriver, DynamixelDriver } from "../drivers/dynamixel/index.js";
+import { StandaloneRos2Driver } from "../drivers/ros2/standalone.js";
 import { SimDriver } from "../drivers/sim.js";
 import { Dynamics } from "../robot/dynamics.js";
 import type { RobotModel } from "../robot/types.js";
@@ -76,8 +77,7 @@ function createDriver(config: Config, model: RobotModel): Driver {
     case "dynamixel":
       return createDynamixelDriver(config.dynamixel, model);
     case "ros2":
-      throw new Error(
-        `driver "${config.driver}" is not part of this build yet; use --driver sim (the embedded simulator)`,
-      );
+      // Loads rclnodejs in start(); `mbpo-arm node` is the full ROS node (parameters, services).
+      return new StandaloneRos2Driver({ jointNames: model.joints.map((j) => j.name) });
   }
 }

@@ -10,6 +10,7 @@ import { Ros2Driver } from "../../src/drivers/ros2/driver.js";
 import { jointOrder } from "../../src/drivers/ros2/joint-map.js";
 import type { Float64MultiArrayMsg, JointStateMsg } from "../../src/drivers/ros2/rclnodejs.js";
 import { loadRclnodejs, timeSeconds, toStamp } from "../../src/drivers/ros2/rclnodejs.js";
+import { StandaloneRos2Driver } from "../../src/drivers/ros2/standalone.js";
 import { FakeRclnodejs } from "./fake-rclnodejs.js";
 
 const JOINTS = ["joint1", "joint2", "joint3", "joint4"];
@@ -196,4 +197,29 @@ test("without a sourced ROS 2 or without rclnodejs, loading fails with one line 
     if (saved === undefined) delete process.env.AMENT_PREFIX_PATH;
     else process.env.AMENT_PREFIX_PATH = saved;
   }
+});
+
+test("the standalone driver (run --driver ros2) waits for the first joint state, or fails naming the topic", async () => {
+  const rcl = new FakeRclnodejs();
+  const driver = new StandaloneRos2Driver({ jointNames: JOINTS, rcl, firstStateTimeout: 2 });
+  const started = driver.start();
+  await new Promise((r) => setTimeout(r, 30));
+  const node = rcl.nodes[0];
+  node.deliver("/joint_states", jointState(JOINTS, [0.1, 0.2, 0.3, 0.4], [0, 0, 0, 0]));
+  await started;
+  assert.deepEqual(Array.from(driver.readState()!.position), [0.1, 0.2, 0.3, 0.4]);
+  driver.sendEffort(Float64Array.from([1, 1, 1, 1]));
+  await driver.stop();
+  assert.deepEqual(
+    Array.from(node.last<Float64MultiArrayMsg>("/effort_controller/commands")!.data),
+    [0, 0, 0, 0],
+  );
+  assert.equal(rcl.isShutdown(), true);
+
+  const silent = new StandaloneRos2Driver({
+    jointNames: JOINTS,
+    rcl: new FakeRclnodejs(),
+    firstStateTimeout: 0.05,
+  });
+  await assert.rejects(silent.start(), /no usable joint state on \/joint_states within 0.05 s/);
 });

@@ -18,6 +18,17 @@ export function option(name: string, fallback: string): string {
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
 
+/** A comma-separated list of positive integers (e.g. --threads 1,2), or a one-line error. */
+export function integerListOption(name: string, fallback: string): number[] {
+  const text = option(name, fallback);
+  const values = text.split(",").map(Number);
+  if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v <= 0)) {
+    console.error(`--${name}: expected positive integers separated by commas, got "${text}"`);
+    process.exit(2);
+  }
+  return values;
+}
+
 export function flag(name: string): boolean {
   return process.argv.includes(`--${name}`);
 }
@@ -139,4 +150,27 @@ export function printTable(header: string[], rows: (string | number)[][]): void 
 function formatNumber(v: number): string {
   if (!Number.isFinite(v)) return "—";
   return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+/** The anchor once per thread count (or a single "not run" entry with --no-torch). */
+export function runAnchors(threadCounts: number[], obs: number, act: number): AnchorResult[] {
+  if (flag("no-torch")) return [{ ok: false, reason: "--no-torch" }];
+  return threadCounts.map((threads) => runAnchor(threads, obs, act));
+}
+
+/** Column title of one anchor run: "torch 2t" (2 threads). */
+export function anchorLabel(run: AnchorResult, threads: number | undefined): string {
+  return run.ok ? `torch ${run.threads}t` : `torch ${threads ?? "—"}t`;
+}
+
+/** One line per anchor run: which Python, how many threads, how long it took, or why it did not run. */
+export function describeAnchors(runs: AnchorResult[]): void {
+  for (const run of runs) {
+    console.log(
+      run.ok
+        ? `torch: ${run.python}, ${run.threads} thread(s), ran ${run.seconds.toFixed(0)} s in this run`
+        : `torch: no figures (${run.reason})`,
+    );
+  }
+  console.log("ratios below 1: ours faster");
 }

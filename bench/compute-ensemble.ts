@@ -13,16 +13,27 @@
  *   forward_8000_all  8,000 rows through every member and the rollout draw (sample()): what
  *                     MBPO's rollouts with a disagreement filter need, 7× the member-rows
  *
- *   node dist/bench/compute-ensemble.js [--backends wasm,cpu] [--rounds 5] [--threads 2]
+ *   node dist/bench/compute-ensemble.js [--backends wasm,cpu] [--rounds 5] [--threads 1,2]
  *                                       [--no-torch] [--json]
  *
- * --threads is the anchor's torch thread count (default 2, this machine's cores); --json prints
- * one JSON object instead of tables.
+ * --threads lists the torch thread counts the anchor runs with, one run each (default 1 and 2:
+ * ours runs on one thread, and on this machine's 2 cores, shared with other work, torch's second
+ * thread can cost more than it brings); --json prints one JSON object instead of tables.
  */
 import { selectBackend, tf } from "../src/mbpo/backend.js";
 import { type EnsembleComputePath, ProbabilisticEnsemble } from "../src/mbpo/ensemble.js";
 import { Rng } from "../src/util/rng.js";
-import { flag, integerOption, option, printTable, runAnchor, timeInTurns } from "./compute-anchor.js";
+import {
+  anchorLabel,
+  describeAnchors,
+  flag,
+  integerListOption,
+  integerOption,
+  option,
+  printTable,
+  runAnchors,
+  timeInTurns,
+} from "./compute-anchor.js";
 
 const IN = 12;
 const OUT = 8;
@@ -31,7 +42,7 @@ const PATHS: EnsembleComputePath[] = ["batched", "per-member"];
 
 const backends = option("backends", "wasm,cpu").split(",").filter(Boolean);
 const rounds = integerOption("rounds", 5);
-const threads = integerOption("threads", 2);
+const threadCounts = integerListOption("threads", "1,2");
 const json = flag("json");
 
 /** The private step ProbabilisticEnsemble.train() runs, timed without the epoch around it. */
@@ -103,24 +114,15 @@ const results: BackendFigures[] = [];
 for (const name of backends) results.push(await measureBackend(name));
 
 // The anchor: obs 7, act 5 make its ensemble 12 → 8 like ours.
-const torch = flag("no-torch") ? ({ ok: false, reason: "--no-torch" } as const) : runAnchor(threads, 7, 5);
+const torchRuns = runAnchors(threadCounts, 7, 5);
+const labels = torchRuns.map((run, i) => anchorLabel(run, threadCounts[i]));
 const torchKeys: Record<string, string> = {
   train_step: "ensemble_train_step_ms",
   forward_8000: "ensemble_forward_8000_ms",
 };
-const oursOverTorch = torch.ok
-  ? Object.fromEntries(
-      results.map((r) => [
-        r.backend,
-        Object.fromEntries(
-          Object.entries(torchKeys).map(([measure, key]) => [
-            measure,
-            r.ms[measure].batched / (torch.figures[key] ?? Number.NaN),
-          ]),
-        ),
-      ]),
-    )
-  : undefined;
+/** The anchor's ms for a measure in each run (NaN where it has no such line). */
+const torchMs = (measure: string) =>
+  torchRuns.map((run) => (run.ok ? (run.figures[torchKeys[measure] ?? ""] ?? Number.NaN) : Number.NaN));
 
 if (json) {
   console.log(
@@ -129,8 +131,15 @@ if (json) {
         bench: "ensemble",
         sizes: { members: 7, hidden: [200, 200, 200, 200], batchPerMember: 256, input: IN, output: OUT },
         results,
-        torch,
-        oursBatchedOverTorch: oursOverTorch,
+        torch: torchRuns,
+        oursBatchedOverTorch: Object.fromEntries(
+          results.map((r) => [
+            r.backend,
+            Object.fromEntries(
+              Object.keys(torchKeys).map((m) => [m, torchMs(m).map((ms) => r.ms[m].batched / ms)]),
+            ),
+          ]),
+        ),
       },
       null,
       2,
@@ -143,29 +152,26 @@ if (json) {
   const rows: (string | number)[][] = [];
   for (const r of results) {
     for (const measure of Object.keys(r.ms)) {
-      const torchKey = torchKeys[measure];
-      const torchMs = torch.ok && torchKey !== undefined ? torch.figures[torchKey] : Number.NaN;
       rows.push([
         `${r.backend} ${measure}`,
         r.ms[measure].batched,
         r.ms[measure]["per-member"],
         r.batchedOverPerMember[measure],
-        torchMs,
-        r.ms[measure].batched / torchMs,
+        ...torchMs(measure).flatMap((ms) => [ms, r.ms[measure].batched / ms]),
       ]);
     }
   }
   printTable(
-    ["backend measure", "batched", "per-member", "batched/per-member", "torch", "batched/torch"],
+    [
+      "backend measure",
+      "batched",
+      "per-member",
+      "batched/per-member",
+      ...labels.flatMap((label) => [label, `batched/${label}`]),
+    ],
     rows,
   );
-  if (torch.ok) {
-    console.log(
-      `torch: ${torch.python}, ${torch.threads} threads, ran ${torch.seconds.toFixed(0)} s in this run; ratios below 1: ours faster`,
-    );
-  } else {
-    console.log(`torch: no figures (${torch.reason})`);
-  }
+  describeAnchors(torchRuns);
   for (const r of results) {
     if (r.tensorsLeft > 0)
       console.log(`${r.backend}: ${r.tensorsLeft} tensors still allocated after the bench`);

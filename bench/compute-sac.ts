@@ -1,119 +1,159 @@
 /**
- * Times one SAC update (twin critics, actor and temperature steps, Polyak update) at the sizes of
- * ../shared/anchors/torch_mbpo_step.py: obs 20, action 6, batch 256, 256×256 hidden layers.
- * Prints one JSON object; with PyTorch installed (`python3 -c "import torch"`), runs the anchor
- * in the same run and prints the ratio ours / torch.
+ * Times one SAC update (critic, actor and temperature steps, Polyak update of the targets) at the
+ * sizes of ../shared/anchors/torch_mbpo_step.py: obs 20, action 6, batch 256, 256 × 256 hidden
+ * layers, on each backend asked for, with both critic paths of Sac (batched: the twin critics as
+ * one stacked network, one batched product per layer; separate: two 2-D networks), in turns, and
+ * prints the ratio batched / separate. Then runs the anchor (PyTorch on the CPU) in the same run
+ * and prints ours / torch.
  *
- *   node dist/bench/compute-sac.js [--backend wasm|cpu] [--obs 20] [--act 6] [--updates 30]
- *                                  [--threads 2] [--profile]
+ *   node dist/bench/compute-sac.js [--backends wasm,cpu] [--obs 20] [--act 6] [--rounds 5]
+ *                                  [--threads 1,2] [--no-torch] [--profile] [--json]
  *
- * --profile adds the time per kernel (tf.profile) of one update, to show where it goes.
+ * --threads lists the torch thread counts the anchor runs with, one run each (default 1 and 2:
+ * ours runs on one thread, and on this machine's 2 cores, shared with other work, torch's second
+ * thread can cost more than it brings); --profile adds
+ * the time per kernel (tf.profile) of one batched update on each backend, to show where it goes.
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import * as tf from "@tensorflow/tfjs-core";
-import "@tensorflow/tfjs-backend-cpu";
-import "@tensorflow/tfjs-backend-wasm";
+import { selectBackend, tf } from "../src/mbpo/backend.js";
 import { createBatch } from "../src/mbpo/replay-buffer.js";
-import { Sac } from "../src/mbpo/sac.js";
+import { Sac, type SacCriticPath } from "../src/mbpo/sac.js";
 import { Rng } from "../src/util/rng.js";
+import {
+  anchorLabel,
+  describeAnchors,
+  flag,
+  integerListOption,
+  integerOption,
+  option,
+  printTable,
+  runAnchors,
+  timeInTurns,
+} from "./compute-anchor.js";
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+const PATHS: SacCriticPath[] = ["batched", "separate"];
+const backends = option("backends", "wasm,cpu").split(",").filter(Boolean);
+const obsSize = integerOption("obs", 20);
+const actSize = integerOption("act", 6);
+const rounds = integerOption("rounds", 5);
+const threadCounts = integerListOption("threads", "1,2");
+const json = flag("json");
+const profile = flag("profile");
+
+interface BackendFigures {
+  backend: string;
+  /** ms per update, by critic path. */
+  ms: Record<SacCriticPath, number>;
+  batchedOverSeparate: number;
+  /** The seeded Rng's share: 2 · batch · |A| normals per update. */
+  noiseMs: number;
+  kernels?: Record<string, { ms: number; calls: number }>;
+  tensorsLeft: number;
 }
 
-const backend = option("backend", "wasm");
-const obsSize = Number(option("obs", "20"));
-const actSize = Number(option("act", "6"));
-const updates = Number(option("updates", "30"));
-const threads = option("threads", "2");
-const profile = process.argv.includes("--profile");
-
-await tf.setBackend(backend);
-await tf.ready();
-
-const rng = new Rng(1);
-const sac = new Sac(obsSize, actSize, rng);
-const batch = createBatch(obsSize, actSize, sac.options.batchSize);
-for (const array of [batch.obs, batch.action, batch.reward, batch.nextObs]) {
-  for (let i = 0; i < array.length; i++) array[i] = rng.normal();
-}
-
-for (let i = 0; i < 3; i++) sac.update(batch); // warm-up: Adam's moments, wasm code paths
-const start = performance.now();
-for (let i = 0; i < updates; i++) sac.update(batch);
-const oursMs = (performance.now() - start) / updates;
-
-// The noise alone (2 · 256 · |A| normals from the seeded PCG32 Rng) is part of every update.
-const noiseStart = performance.now();
-for (let i = 0; i < 20 * 2 * batch.rows * actSize; i++) rng.normal();
-const noiseMs = (performance.now() - noiseStart) / 20;
-
-let kernels: Record<string, { ms: number; calls: number }> | undefined;
-if (profile) {
-  const info = await tf.profile(() => {
-    sac.update(batch);
-  });
-  kernels = {};
-  for (const k of info.kernels) {
-    const entry = kernels[k.name] ?? { ms: 0, calls: 0 };
-    entry.ms += typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
-    entry.calls++;
-    kernels[k.name] = entry;
+async function measureBackend(name: string): Promise<BackendFigures> {
+  const selection = await selectBackend(name);
+  process.stderr.write(`timing the SAC update on ${selection.name}…\n`);
+  const agents = Object.fromEntries(
+    PATHS.map((critics) => [critics, new Sac(obsSize, actSize, new Rng(1), {}, { critics })]),
+  ) as Record<SacCriticPath, Sac>;
+  const rng = new Rng(2);
+  const batch = createBatch(obsSize, actSize, agents.batched.options.batchSize);
+  for (const array of [batch.obs, batch.action, batch.reward, batch.nextObs]) {
+    for (let i = 0; i < array.length; i++) array[i] = rng.normal();
   }
-  kernels = Object.fromEntries(
-    Object.entries(kernels)
-      .sort((a, b) => b[1].ms - a[1].ms)
-      .map(([name, v]) => [name, { ms: Number(v.ms.toFixed(3)), calls: v.calls }]),
-  );
-}
-sac.dispose();
+  const slow = selection.name === "cpu";
+  const ms = timeInTurns(
+    Object.fromEntries(PATHS.map((path) => [path, () => agents[path].update(batch)])),
+    slow ? Math.min(rounds, 3) : rounds,
+    slow ? 2 : 5,
+    3,
+  ) as Record<SacCriticPath, number>;
 
-// The PyTorch anchor, when torch is importable.
-const here = dirname(fileURLToPath(import.meta.url));
-const anchor = [
-  resolve(here, "../../../shared/anchors/torch_mbpo_step.py"),
-  resolve("../shared/anchors/torch_mbpo_step.py"),
-].find(existsSync);
-let torch: { sacUpdateMs: number; output: string } | { unavailable: string };
-const hasTorch = spawnSync("python3", ["-c", "import torch"], { stdio: "ignore" }).status === 0;
-if (!hasTorch) {
-  torch = {
-    unavailable: "python3 cannot import torch (Debian: python3-torch, libopenblas0-pthread); no ratio",
+  const noiseStart = performance.now();
+  for (let i = 0; i < 20 * 2 * batch.rows * actSize; i++) rng.normal();
+  const noiseMs = (performance.now() - noiseStart) / 20;
+
+  let kernels: BackendFigures["kernels"];
+  if (profile) {
+    const info = await tf.profile(() => {
+      agents.batched.update(batch);
+    });
+    const byName: Record<string, { ms: number; calls: number }> = {};
+    for (const k of info.kernels) {
+      const entry = byName[k.name] ?? { ms: 0, calls: 0 };
+      entry.ms += typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
+      entry.calls++;
+      byName[k.name] = entry;
+    }
+    kernels = Object.fromEntries(
+      Object.entries(byName)
+        .sort((a, b) => b[1].ms - a[1].ms)
+        .map(([kernel, v]) => [kernel, { ms: Number(v.ms.toFixed(2)), calls: v.calls }]),
+    );
+  }
+  for (const agent of Object.values(agents)) agent.dispose();
+  return {
+    backend: selection.name,
+    ms,
+    batchedOverSeparate: ms.batched / ms.separate,
+    noiseMs,
+    kernels,
+    tensorsLeft: tf.memory().numTensors,
   };
-} else if (anchor === undefined) {
-  torch = { unavailable: "../shared/anchors/torch_mbpo_step.py not found; no ratio" };
-} else {
-  const output = execFileSync("python3", [anchor, threads, String(obsSize), String(actSize)], {
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  const match = /sac_update_ms ([\d.]+)/.exec(output);
-  torch = match
-    ? { sacUpdateMs: Number(match[1]), output: output.trim() }
-    : { unavailable: `anchor printed no sac_update_ms: ${output.trim()}` };
 }
 
-console.log(
-  JSON.stringify(
-    {
-      bench: "sac_update",
-      backend: tf.getBackend(),
-      obs: obsSize,
-      act: actSize,
-      batch: batch.rows,
-      hidden: sac.options.hiddenSizes,
-      updates,
-      sacUpdateMs: Number(oursMs.toFixed(3)),
-      noiseMsPerUpdate: Number(noiseMs.toFixed(3)),
-      torch,
-      ratioOursOverTorch: "sacUpdateMs" in torch ? Number((oursMs / torch.sacUpdateMs).toFixed(2)) : null,
-      ...(kernels ? { kernels } : {}),
-    },
-    null,
-    2,
-  ),
-);
+const results: BackendFigures[] = [];
+for (const name of backends) results.push(await measureBackend(name));
+const torchRuns = runAnchors(threadCounts, obsSize, actSize);
+const torchMs = torchRuns.map((run) => (run.ok ? (run.figures.sac_update_ms ?? Number.NaN) : Number.NaN));
+const labels = torchRuns.map((run, i) => anchorLabel(run, threadCounts[i]));
+
+if (json) {
+  console.log(
+    JSON.stringify(
+      {
+        bench: "sac_update",
+        sizes: { obs: obsSize, act: actSize, batch: 256, hidden: [256, 256] },
+        results,
+        torch: torchRuns,
+        oursBatchedOverTorch: Object.fromEntries(
+          results.map((r) => [r.backend, torchMs.map((ms) => r.ms.batched / ms)]),
+        ),
+      },
+      null,
+      2,
+    ),
+  );
+} else {
+  console.log(`\nSAC update: obs ${obsSize}, act ${actSize}, batch 256, 256 × 256 (ms per update, median)`);
+  printTable(
+    [
+      "backend",
+      "batched",
+      "separate",
+      "batched/separate",
+      "of which noise",
+      ...labels.flatMap((label) => [label, `batched/${label}`]),
+    ],
+    results.map((r) => [
+      r.backend,
+      r.ms.batched,
+      r.ms.separate,
+      r.batchedOverSeparate,
+      r.noiseMs,
+      ...torchMs.flatMap((ms) => [ms, r.ms.batched / ms]),
+    ]),
+  );
+  describeAnchors(torchRuns);
+  for (const r of results) {
+    if (r.kernels !== undefined) {
+      console.log(`\n${r.backend}: time per kernel in one batched update`);
+      printTable(
+        ["kernel", "ms", "calls"],
+        Object.entries(r.kernels)
+          .slice(0, 12)
+          .map(([kernel, v]) => [kernel, v.ms, v.calls]),
+      );
+    }
+  }
+}

@@ -30,7 +30,7 @@ export async function runNodeCommand(options: NodeCommandOptions): Promise<void>
   if (options.mode === "learn") {
     // The node has the hook (MbpoArmNodeOptions.learner); the learner worker is not wired in yet.
     throw new Error(
-      "--mode learn needs the MBPO learner worker, which this build does not wire into the node yet; use --mode run or --mode teleop",
+      "--mode learn: the MBPO learner is not wired into the ROS node yet; learn over ROS with `mbpo-arm train --driver ros2` (no node services), or use --mode run or --mode teleop",
     );
   }
   const rcl = options.rcl ?? (await loadRclnodejs());

@@ -26,6 +26,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../util/rng.js";
+import { restoreBiasCorrections } from "./adam-state.js";
 import "./gradients.js";
 import "./wasm-kernels.js";
 import { SAC_DEFAULTS, type SacHyperparameters } from "./hyperparameters.js";
@@ -792,6 +793,7 @@ async function restoreAdam(
     ...decode(json.secondMoments).map((v, i) => moment(v, i, "v")),
   ];
   await optimizer.setWeights(weights);
+  restoreBiasCorrections(optimizer); // setWeights' pow(β, t + 1) is not training's float32 product
   // setWeights made variables sharing these tensors' data; the tensors themselves can go.
   tf.dispose(weights.map((w) => w.tensor));
 }

@@ -4,6 +4,8 @@
  * time, in the order they arrive. A learner error becomes an error reply; anything thrown outside a
  * request crashes the thread, which the host sees as a failure.
  */
+import { readlinkSync } from "node:fs";
+import { getPriority, setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { selectBackend } from "./backend.js";
 import type { Learner, LearnerSpec } from "./learner.js";
@@ -16,8 +18,28 @@ interface LearnerModule {
   loadLearner(dir: string): Promise<Learner>;
 }
 
+/** Nice value of the learner's thread (0 normal, 19 lowest); the control thread stays at its own. */
+const LEARNER_NICE = 10;
+
 if (parentPort === null) throw new Error("worker-main: must run in a worker thread (see LearnerWorker)");
 const port = parentPort;
+
+/**
+ * Learning yields the CPU to the control thread: on Linux the nice value is per thread, so the
+ * worker lowers its own (threads it starts, e.g. libtensorflow's pool, inherit it). Elsewhere, or
+ * where it is not permitted, learning runs at normal priority.
+ */
+function lowerThreadPriority(): string {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (!Number.isInteger(tid)) return "not lowered (no thread id)";
+    setPriority(tid, LEARNER_NICE);
+    return `nice ${getPriority(tid)}`;
+  } catch (error) {
+    return `not lowered (${(error as Error).message.split("\n")[0]})`;
+  }
+}
+const priority = lowerThreadPriority();
 const { learnerModule } = workerData as LearnerWorkerData;
 const learnerApi = (await import(learnerModule)) as LearnerModule;
 
@@ -38,14 +60,22 @@ async function handle(message: HostMessage): Promise<unknown> {
     case "init": {
       if (learner !== undefined) throw new Error("init: a learner already exists");
       const backend = await selectBackend(message.spec.backend);
-      post({ type: "log", level: "info", message: `learner: TensorFlow.js backend ${backend.name}` });
+      post({
+        type: "log",
+        level: "debug",
+        message: `learner: TensorFlow.js backend ${backend.name}, thread ${priority}`,
+      });
       learner = await learnerApi.createLearner(message.spec);
       return { backend };
     }
     case "load": {
       if (learner !== undefined) throw new Error("load: a learner already exists");
       const backend = await selectBackend(message.backend);
-      post({ type: "log", level: "info", message: `learner: TensorFlow.js backend ${backend.name}` });
+      post({
+        type: "log",
+        level: "debug",
+        message: `learner: TensorFlow.js backend ${backend.name}, thread ${priority}`,
+      });
       learner = await learnerApi.loadLearner(message.dir);
       return { spec: learner.spec, backend };
     }

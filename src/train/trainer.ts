@@ -127,9 +127,23 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
       // A failure while starting is reported once, as the start-up error.
       if (learnerStarted) logger.error(`learner failed: ${error.message}; safety stop latched`);
     },
-    onLog: (level, message) => (level === "warn" ? logger.warn(message) : logger.info(message)),
+    onLog: (level, message) => {
+      if (level === "warn") logger.warn(message);
+      else if (level === "info") logger.info(message);
+      else logger.debug(message);
+    },
   });
   const hold = async <T>(work: Promise<T>) => holdWhile(stack, work, timers);
+  signal?.addEventListener(
+    "abort",
+    () => {
+      if (worker.busy)
+        logger.warn(
+          "train: the arm is held until the learner's current step ends, then a checkpoint is saved",
+        );
+    },
+    { once: true },
+  );
 
   const packer = new RealTransitionPacker(
     {

@@ -176,7 +176,7 @@ withCommonFlags(
     .option("--no-gravity-compensation", "do not add gravity compensation to commands")
     .option(
       "--port <n>",
-      "serve on this local TCP port instead of stdin/stdout (0: any free port)",
+      "serve on this local TCP port instead of stdin/stdout (0: any free port); a servo bus's serial device is -p dynamixel.port=DEVICE",
       integer("--port", 0),
     )
     .option("--host <address>", "address to listen on with --port", "127.0.0.1")

@@ -23,7 +23,7 @@ ARGS = ["--no-log-file"]
 def run_command(*args):
     """Episode lines printed by `mbpo-arm run ... --json`."""
     out = subprocess.run(
-        server_command() + ["run", "--no-log-file", "--json", *args],
+        server_command() + ["run", "--no-log-file", "--no-transition-log", "--json", *args],
         check=True, capture_output=True, text=True,
     ).stdout
     return [e for e in map(json.loads, out.splitlines()) if e["type"] == "episode"]

@@ -48,7 +48,18 @@ function randomActions(count: number, seed: number): number[][] {
 function runCommandReturns(seed: number, episodes: number): number[] {
   const r = spawnSync(
     process.execPath,
-    [MAIN, "run", "--policy", "random", "--seed", String(seed), "--episodes", String(episodes), "--json"],
+    [
+      MAIN,
+      "run",
+      "--policy",
+      "random",
+      "--seed",
+      String(seed),
+      "--episodes",
+      String(episodes),
+      "--json",
+      "--no-transition-log",
+    ],
     {
       encoding: "utf8",
       env: { ...process.env, MBPO_ARM_LOG_DIR: mkdtempSync(join(tmpdir(), "mbpo-env-log-")) },

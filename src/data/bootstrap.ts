@@ -131,6 +131,8 @@ class Collector {
    * clock, commands on the recorder's (receive) clock until the two are related at the end.
    */
   private origin: bigint | undefined;
+  private originSec = 0;
+  private originNanosec = 0;
   private commandOrigin: bigint | undefined;
   /** logTime − header stamp of joint states (ns), to put command receive times on the stamp clock. */
   private readonly clockOffsets: number[] = [];
@@ -186,11 +188,21 @@ class Collector {
   private addJointState(m: JointStateMessage, logTime: bigint): void {
     if (m.name !== this.lastNames && !sameNames(m.name, this.lastNames)) this.matchJoints(m.name);
     this.lastNames = m.name;
-    const stampNs = BigInt(m.header.stamp.sec) * 1_000_000_000n + BigInt(m.header.stamp.nanosec);
-    const measured = stampNs > 0n ? stampNs : logTime;
-    if (stampNs > 0n && this.clockOffsets.length < 1001) this.clockOffsets.push(Number(logTime - stampNs));
-    if (this.origin === undefined) this.origin = measured;
-    const row = this.states.push(Number(measured - this.origin) / 1e9);
+    const { sec, nanosec } = m.header.stamp;
+    const stamped = sec !== 0 || nanosec !== 0;
+    if (this.origin === undefined) {
+      this.origin = stamped ? BigInt(sec) * 1_000_000_000n + BigInt(nanosec) : logTime;
+      this.originSec = Number(this.origin / 1_000_000_000n);
+      this.originNanosec = Number(this.origin % 1_000_000_000n);
+    }
+    if (stamped && this.clockOffsets.length < 1001) {
+      this.clockOffsets.push(Number(logTime - (BigInt(sec) * 1_000_000_000n + BigInt(nanosec))));
+    }
+    // Relative seconds in plain numbers (exact to well below a nanosecond over days of recording).
+    const time = stamped
+      ? sec - this.originSec + (nanosec - this.originNanosec) / 1e9
+      : Number(logTime - this.origin) / 1e9;
+    const row = this.states.push(time);
     const v = this.states.values;
     const n = this.dof;
     const hasVelocity = m.velocity.length === m.name.length;
@@ -353,97 +365,113 @@ function finiteDifferenceVelocity(q: Float64Array, qd: Float64Array, rows: numbe
 /**
  * Cuts runs of consecutive steps into episodes of the task's length and fills each as the control
  * loop would have: observations with the hindsight goal, derived actions, the task's rewards.
+ * Steps are copied straight into the episode's recording; nothing is allocated per step.
  */
 class WindowBuilder {
   clipped = 0;
   private readonly done: EpisodeRecording[] = [];
-  private pending: {
-    t: number;
-    q: Float64Array;
-    qd: Float64Array;
-    nq: Float64Array;
-    nqd: Float64Array;
-    tau: Float64Array;
-  }[] = [];
+  private current: EpisodeRecording | undefined;
   private readonly torqueScale: Float64Array;
   private readonly gravity: Float64Array;
   private readonly originSeconds: number;
   private readonly goal: HindsightGoal;
+  private readonly q: Float64Array;
+  private readonly qd: Float64Array;
+  private readonly obs: Float32Array;
+  private readonly nextObs: Float32Array;
+  private readonly action: Float32Array;
 
   constructor(
     private readonly context: BootstrapContext,
     origin: bigint,
   ) {
-    const { model, config } = context;
+    const { model, config, task } = context;
     this.torqueScale = Float64Array.from(model.joints, (j) => j.effort * config.action_torque_fraction);
     this.gravity = new Float64Array(model.dof);
     this.originSeconds = Number(origin) / 1e9;
-    this.goal = new HindsightGoal(context.task, model);
+    this.goal = new HindsightGoal(task, model);
+    this.q = new Float64Array(model.dof);
+    this.qd = new Float64Array(model.dof);
+    this.obs = new Float32Array(task.observationSize);
+    this.nextObs = new Float32Array(task.observationSize);
+    this.action = new Float32Array(task.actionSize);
   }
 
+  /** Adds step k of a stretch's grid (states gq, gqd at k and k+1) with the effort tau. */
   add(t: number, gq: Float64Array, gqd: Float64Array, k: number, tau: Float64Array): void {
-    const n = this.context.model.dof;
-    this.pending.push({
-      t,
-      q: gq.slice(k * n, (k + 1) * n),
-      qd: gqd.slice(k * n, (k + 1) * n),
-      nq: gq.slice((k + 1) * n, (k + 2) * n),
-      nqd: gqd.slice((k + 1) * n, (k + 2) * n),
-      tau: tau.slice(),
-    });
-    if (this.pending.length === this.context.task.episodeSteps) this.endRun();
+    const { task, model } = this.context;
+    const n = model.dof;
+    if (this.current === undefined) {
+      const shape = {
+        dof: n,
+        obsSize: task.observationSize,
+        actSize: task.actionSize,
+        goalSize: task.goalSize,
+      };
+      this.current = createRecording(shape, this.done.length, task.episodeSteps);
+    }
+    const r = this.current;
+    const i = r.rows;
+    r.stamp[i] = this.originSeconds + t;
+    r.step[i] = i;
+    for (let j = 0; j < n; j++) {
+      r.position[i * n + j] = gq[k * n + j];
+      r.velocity[i * n + j] = gqd[k * n + j];
+      r.nextPosition[i * n + j] = gq[(k + 1) * n + j];
+      r.nextVelocity[i * n + j] = gqd[(k + 1) * n + j];
+      r.effort[i * n + j] = tau[j];
+    }
+    r.rows = i + 1;
+    if (r.rows === r.capacity) this.endRun();
   }
 
   /** Closes the episode in progress (end of a run of steps, or the task's length reached). */
   endRun(): void {
-    const steps = this.pending;
-    this.pending = [];
-    if (steps.length === 0) return;
+    const r = this.current;
+    this.current = undefined;
+    if (r === undefined || r.rows === 0) return;
     const { task, dynamics, config, model } = this.context;
     const n = model.dof;
-    const r = createRecording(
-      { dof: n, obsSize: task.observationSize, actSize: task.actionSize, goalSize: task.goalSize },
-      this.done.length,
-      steps.length,
-    );
-    const last = steps[steps.length - 1];
-    this.goal.of(last.nq, r.goal);
+    const o = task.observationSize;
+    const { q, qd, obs, nextObs, action } = this;
     const dt = 1 / config.control_rate_hz;
-    const obs = new Float32Array(task.observationSize);
-    const nextObs = new Float32Array(task.observationSize);
-    const action = new Float32Array(task.actionSize);
-    steps.forEach((s, i) => {
-      task.observe(s.q, s.qd, r.goal, obs);
-      task.observe(s.nq, s.nqd, r.goal, nextObs);
-      if (config.gravity_compensation) dynamics.gravity(s.q, this.gravity);
+    const last = r.rows - 1;
+    copyRow(r.nextPosition, last, q);
+    this.goal.of(q, r.goal);
+    r.measuredEffort.fill(Number.NaN);
+    r.nextMeasuredEffort.fill(Number.NaN);
+    for (let i = 0; i < r.rows; i++) {
+      copyRow(r.position, i, q);
+      // Rows are consecutive grid steps: this row's observation is the last row's next one.
+      if (i === 0) {
+        copyRow(r.velocity, 0, qd);
+        task.observe(q, qd, r.goal, obs);
+      } else {
+        for (let j = 0; j < o; j++) obs[j] = nextObs[j];
+      }
+      if (config.gravity_compensation) dynamics.gravity(q, this.gravity);
       else this.gravity.fill(0);
       let clipped = false;
       for (let j = 0; j < n; j++) {
-        const a = (s.tau[j] - this.gravity[j]) / this.torqueScale[j];
+        const a = (r.effort[i * n + j] - this.gravity[j]) / this.torqueScale[j];
         if (a > 1 || a < -1) clipped = true;
         action[j] = Math.max(-1, Math.min(1, a));
       }
       if (clipped) this.clipped++;
-      const reward = task.reward(obs, action, nextObs);
+      copyRow(r.nextPosition, i, q);
+      copyRow(r.nextVelocity, i, qd);
+      task.observe(q, qd, r.goal, nextObs);
       const terminated = task.terminated(nextObs);
-      r.stamp[i] = this.originSeconds + s.t;
-      r.nextStamp[i] = this.originSeconds + s.t + dt;
-      r.step[i] = i;
-      r.position.set(s.q, i * n);
-      r.velocity.set(s.qd, i * n);
-      r.nextPosition.set(s.nq, i * n);
-      r.nextVelocity.set(s.nqd, i * n);
-      r.measuredEffort.fill(Number.NaN, i * n, (i + 1) * n);
-      r.nextMeasuredEffort.fill(Number.NaN, i * n, (i + 1) * n);
-      r.effort.set(s.tau, i * n);
-      r.observation.set(obs, i * task.observationSize);
-      r.nextObservation.set(nextObs, i * task.observationSize);
-      r.action.set(action, i * task.actionSize);
-      r.reward[i] = reward;
+      r.nextStamp[i] = r.stamp[i] + dt;
+      for (let j = 0; j < o; j++) {
+        r.observation[i * o + j] = obs[j];
+        r.nextObservation[i * o + j] = nextObs[j];
+      }
+      for (let j = 0; j < action.length; j++) r.action[i * action.length + j] = action[j];
+      r.reward[i] = task.reward(obs, action, nextObs);
       r.terminated[i] = terminated ? 1 : 0;
-      r.truncated[i] = !terminated && i === steps.length - 1 ? 1 : 0;
-      r.rows = i + 1;
-    });
+      r.truncated[i] = !terminated && i === last ? 1 : 0;
+    }
     this.done.push(r);
   }
 
@@ -451,6 +479,12 @@ class WindowBuilder {
     this.endRun();
     return this.done;
   }
+}
+
+/** Row `row` of a row-major array with out.length columns, into out. */
+function copyRow(from: Float64Array, row: number, out: Float64Array): void {
+  const n = out.length;
+  for (let j = 0; j < n; j++) out[j] = from[row * n + j];
 }
 
 /** The goal a state achieves. For reach: the end effector's position, as the task computes it. */

@@ -1,5 +1,5 @@
 /**
- * Reads ROS 2 MCAP files (rosbag2's or our own) front to back with @mcap/core's streaming reader,
+ * Reads ROS 2 MCAP files (rosbag2's or our own) front to back (mcap-scan.ts),
  * so that a file without its summary (a recorder killed mid-write) or cut short (a copy interrupted,
  * a full disk) yields every message before the damage, and the damage is described in one line
  * rather than thrown. Messages are decoded from CDR with @foxglove/rosmsg2-serialization, using the
@@ -10,8 +10,10 @@ import { basename } from "node:path";
 import { parse } from "@foxglove/rosmsg";
 import { MessageReader } from "@foxglove/rosmsg2-serialization";
 import type { McapTypes } from "@mcap/core";
-import { hasMcapPrefix, McapStreamReader } from "@mcap/core";
+import { hasMcapPrefix } from "@mcap/core";
 import { loadDecompressHandlers } from "@mcap/support";
+import { fastDecoderFor, NotPlainLittleEndian } from "./cdr-fast.js";
+import { scanMcapFile } from "./mcap-scan.js";
 
 /** A file we cannot read at all: not MCAP, a sqlite3 bag, missing. The message is one line. */
 export class BagFormatError extends Error {}
@@ -93,11 +95,15 @@ export function checkMcapFile(file: string): void {
 
 /** Decoders per channel, built from the channel's schema on first use. */
 class Decoders {
-  private readonly byChannel = new Map<number, MessageReader | null>();
+  private readonly byChannel = new Map<number, (data: Uint8Array) => unknown>();
 
-  get(channel: McapTypes.Channel, schema: McapTypes.Schema | undefined, file: string): MessageReader {
-    let reader = this.byChannel.get(channel.id);
-    if (reader !== undefined && reader !== null) return reader;
+  get(
+    channel: McapTypes.Channel,
+    schema: McapTypes.Schema | undefined,
+    file: string,
+  ): (data: Uint8Array) => unknown {
+    const known = this.byChannel.get(channel.id);
+    if (known !== undefined) return known;
     if (channel.messageEncoding !== "cdr") {
       throw new BagFormatError(
         `${file}: topic ${channel.topic} has message encoding "${channel.messageEncoding}"; expected "cdr" (ROS 2)`,
@@ -108,9 +114,22 @@ class Decoders {
         `${file}: topic ${channel.topic} has ${schema === undefined ? "no schema" : `schema encoding "${schema.encoding}"`}; expected "ros2msg"`,
       );
     }
-    reader = new MessageReader(parse(new TextDecoder().decode(schema.data), { ros2: true }));
-    this.byChannel.set(channel.id, reader);
-    return reader;
+    const text = new TextDecoder().decode(schema.data);
+    const reader = new MessageReader(parse(text, { ros2: true }));
+    const fast = fastDecoderFor(schema.name, text);
+    const decode =
+      fast === undefined
+        ? (data: Uint8Array) => reader.readMessage(data)
+        : (data: Uint8Array) => {
+            try {
+              return fast(data);
+            } catch (err) {
+              if (err instanceof NotPlainLittleEndian) return reader.readMessage(data);
+              throw err;
+            }
+          };
+    this.byChannel.set(channel.id, decode);
+    return decode;
   }
 }
 
@@ -121,10 +140,10 @@ class Decoders {
  */
 export async function readRos2Mcap(file: string, options: ReadOptions = {}): Promise<ReadReport> {
   checkMcapFile(file);
-  const decompressHandlers = await loadDecompressHandlers();
-  const reader = new McapStreamReader({ decompressHandlers, validateCrcs: true });
+  const decompress = await loadDecompressHandlers();
   const schemas = new Map<number, McapTypes.Schema>();
-  const rawChannels = new Map<number, McapTypes.Channel>();
+  const channels = new Map<number, McapTypes.Channel>();
+  const topicCounts: number[] = [];
   const report: ReadReport = {
     file,
     profile: "",
@@ -136,90 +155,78 @@ export async function readRos2Mcap(file: string, options: ReadOptions = {}): Pro
     complete: false,
   };
   const decoders = new Decoders();
-  const name = basename(file);
-  const fd = openSync(file, "r");
-  const block = new Uint8Array(options.blockSize ?? 1 << 20);
-  let appended = 0;
-  try {
-    for (;;) {
-      const n = readSync(fd, block, 0, block.byteLength, appended);
-      if (n === 0) break;
-      appended += n;
-      reader.append(block.subarray(0, n));
-      try {
-        for (let record = reader.nextRecord(); record !== undefined; record = reader.nextRecord()) {
-          switch (record.type) {
-            case "Header":
-              report.profile = record.profile;
-              report.library = record.library;
-              break;
-            case "Schema":
-              schemas.set(record.id, record);
-              break;
-            case "Channel": {
-              rawChannels.set(record.id, record);
-              const schema = schemas.get(record.schemaId);
-              report.channels.set(record.id, {
-                id: record.id,
-                topic: record.topic,
-                type: schema?.name ?? "",
-                messageEncoding: record.messageEncoding,
-                schemaEncoding: schema?.encoding ?? "",
-              });
-              if (!report.counts.has(record.topic)) report.counts.set(record.topic, 0);
-              break;
-            }
-            case "Message": {
-              const channel = rawChannels.get(record.channelId)!;
-              report.counts.set(channel.topic, (report.counts.get(channel.topic) ?? 0) + 1);
-              report.messages++;
-              if (options.onMessage === undefined) break;
-              if (options.topics !== undefined && !options.topics.has(channel.topic)) break;
-              const decoder = decoders.get(channel, schemas.get(channel.schemaId), file);
-              let message: unknown;
-              try {
-                message = decoder.readMessage(record.data);
-              } catch (err) {
-                throw new Error(
-                  `message on ${channel.topic} does not decode as ${schemas.get(channel.schemaId)?.name}: ${(err as Error).message}`,
-                );
-              }
-              options.onMessage({
-                topic: channel.topic,
-                type: schemas.get(channel.schemaId)?.name ?? "",
-                logTime: record.logTime,
-                publishTime: record.publishTime,
-                message,
-              });
-              break;
-            }
-            case "Footer":
-              report.complete = true;
-              break;
-            default:
-              break;
-          }
+  const wanted = new Map<number, (data: Uint8Array) => unknown>();
+  const { onMessage, topics } = options;
+  const scan = scanMcapFile(
+    file,
+    {
+      isFatal: (err) => err instanceof BagFormatError,
+      header(profile, library) {
+        report.profile = profile;
+        report.library = library;
+      },
+      schema(schema) {
+        schemas.set(schema.id, schema);
+      },
+      channel(channel) {
+        channels.set(channel.id, channel);
+        const schema = schemas.get(channel.schemaId);
+        report.channels.set(channel.id, {
+          id: channel.id,
+          topic: channel.topic,
+          type: schema?.name ?? "",
+          messageEncoding: channel.messageEncoding,
+          schemaEncoding: schema?.encoding ?? "",
+        });
+        topicCounts[channel.id] ??= 0;
+        if (onMessage !== undefined && (topics === undefined || topics.has(channel.topic))) {
+          wanted.set(channel.id, decoders.get(channel, schema, file));
         }
-      } catch (err) {
-        if (err instanceof BagFormatError) throw err;
-        const at = appended - reader.bytesRemaining();
-        report.bytes = appended;
-        report.problem = `${name}: damaged at byte ${at} (${(err as Error).message}); read ${report.messages} messages before it`;
-        return report;
-      }
-      if (reader.done()) break;
-    }
-  } finally {
-    closeSync(fd);
+      },
+      message(channelId, logTime, publishTime, data) {
+        if (topicCounts[channelId] === undefined) {
+          throw new Error(`a message on channel ${channelId}, which no Channel record declared`);
+        }
+        topicCounts[channelId]++;
+        report.messages++;
+        const decode = wanted.get(channelId);
+        if (decode === undefined) return;
+        const channel = channels.get(channelId)!;
+        let message: unknown;
+        try {
+          message = decode(data);
+        } catch (err) {
+          throw new Error(
+            `message on ${channel.topic} does not decode as ${schemas.get(channel.schemaId)?.name}: ${(err as Error).message}`,
+          );
+        }
+        onMessage!({
+          topic: channel.topic,
+          type: report.channels.get(channelId)!.type,
+          logTime,
+          publishTime,
+          message,
+        });
+      },
+    },
+    decompress,
+  );
+  for (const [id, channel] of channels) {
+    report.counts.set(channel.topic, (report.counts.get(channel.topic) ?? 0) + (topicCounts[id] ?? 0));
   }
-  report.bytes = appended;
-  report.complete = reader.done();
-  if (!report.complete) {
-    const left = reader.bytesRemaining();
+  report.bytes = scan.bytes;
+  report.complete = scan.complete;
+  const name = basename(file);
+  const p = scan.problem;
+  if (p !== undefined) {
     report.problem =
-      left > 0
-        ? `${name}: truncated at byte ${appended - left} (the last ${left} bytes are an incomplete record); read ${report.messages} messages before it`
-        : `${name}: ends without a summary or footer (the writer was stopped before closing it); read ${report.messages} messages`;
+      p.kind === "damaged"
+        ? `${name}: damaged at byte ${p.offset} (${p.detail}); read ${report.messages} messages before it`
+        : p.kind === "truncated"
+          ? `${name}: truncated at byte ${p.offset} (${p.detail}); read ${report.messages} messages before it`
+          : `${name}: ends without a summary or footer (the writer was stopped before closing it); read ${report.messages} messages`;
+  } else if (!scan.complete) {
+    report.problem = `${name}: truncated after its data section (summary or footer cut off); read all ${report.messages} messages`;
   }
   return report;
 }

@@ -181,7 +181,10 @@ describe("transition log", () => {
       writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length * fraction)));
       const s = await summarizeLog(cut);
       assert.equal(s.complete, false);
-      assert.match(s.problem ?? "", /^cut-[0-9.]+\.mcap: (truncated at byte \d+|ends without a summary)/);
+      assert.match(
+        s.problem ?? "",
+        /^cut-[0-9.]+\.mcap: (truncated at byte \d+|truncated after its data section|ends without a summary)/,
+      );
       assert.ok(!s.problem!.includes("\n"));
       // What was read is a prefix of the full log, episode by episode.
       assert.deepEqual(s.episodes, full.episodes.slice(0, s.episodes.length));

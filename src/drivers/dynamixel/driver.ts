@@ -51,7 +51,10 @@ export interface DynamixelDriverOptions {
   /** Serial device, e.g. /dev/ttyUSB0. */
   port: string;
   baud?: number;
-  /** Bus watchdog (s) set on every servo; a multiple of 20 ms, 0.02–2.54. Default 0.1. */
+  /**
+   * Bus watchdog (s) set on every servo; a multiple of 20 ms, 0.02–2.54. Default: 0.1 s, or 2.5 state
+   * read timeouts where that is longer (one slow read must not trip it while the driver still waits).
+   */
   busWatchdog?: number;
   /** State reads in a row without every reply before a fault latches. Default 3. */
   maxBadTicks?: number;
@@ -94,6 +97,8 @@ export class DynamixelDriver implements Driver {
   private readonly t0 = performance.now();
 
   private bus: DynamixelBus | undefined;
+  /** The bus watchdog (s) written to the servos (set at start-up). */
+  private busWatchdog = 0.1;
   private latched: string | undefined;
   private running = false;
   private stopping = false;
@@ -140,10 +145,11 @@ export class DynamixelDriver implements Driver {
       effort: new Float64Array(n),
     };
     this.torqueOffPacket = syncWritePacket(X_SERIES.torqueEnable.address, 1, this.ids, new Uint8Array(n));
-    const watchdog = options.busWatchdog ?? 0.1;
-    const units = Math.round(watchdog / BUS_WATCHDOG_UNIT);
-    if (!(units >= 1 && units <= 127))
-      throw new Error(`dynamixel driver: bus watchdog must be 0.02–2.54 s, got ${watchdog}`);
+    if (options.busWatchdog !== undefined) {
+      const units = Math.round(options.busWatchdog / BUS_WATCHDOG_UNIT);
+      if (!(units >= 1 && units <= 127))
+        throw new Error(`dynamixel driver: bus watchdog must be 0.02–2.54 s, got ${options.busWatchdog}`);
+    }
   }
 
   /** The latched fault, or undefined. */
@@ -247,7 +253,9 @@ export class DynamixelDriver implements Driver {
             `power-cycle it or run: mbpo-arm dynamixel reboot --port ${this.port} --id ${j.id}`,
         );
     }
-    const watchdogUnits = Math.round((this.options.busWatchdog ?? 0.1) / BUS_WATCHDOG_UNIT);
+    const readTimeout = bus.timeoutMs(20, this.dof * 21, this.dof) / 1000;
+    this.busWatchdog = this.options.busWatchdog ?? Math.max(0.1, 2.5 * readTimeout);
+    const watchdogUnits = Math.min(127, Math.ceil(this.busWatchdog / BUS_WATCHDOG_UNIT - 1e-9));
     for (let i = 0; i < this.dof; i++) {
       const j = this.joints[i];
       // 0 clears a watchdog error left by an earlier session.
@@ -353,7 +361,7 @@ export class DynamixelDriver implements Driver {
     for (let i = 0; i < this.dof; i++) {
       if (this.watchdogBlock[i] === BUS_WATCHDOG_EXPIRED) {
         this.latch(
-          `${this.servoName(this.ids[i])}: its bus watchdog expired (no instruction for over ${this.options.busWatchdog ?? 0.1} s: the control loop stalled) and it stopped`,
+          `${this.servoName(this.ids[i])}: its bus watchdog expired (no instruction for over ${this.busWatchdog.toFixed(2)} s: the control loop stalled) and it stopped`,
         );
         return;
       }
@@ -387,7 +395,8 @@ export class DynamixelDriver implements Driver {
   }
 
   private torqueOffAtExit(): void {
-    if (this.running && !this.stopping) this.bus?.transport.writeSync(this.torqueOffPacket);
+    // Also while stop() is under way: its own torque-off may not have left yet. Twice is harmless.
+    if (this.running) this.bus?.transport.writeSync(this.torqueOffPacket);
   }
 
   private servoName(id: number): string {

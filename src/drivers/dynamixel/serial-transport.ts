@@ -76,8 +76,9 @@ export class SerialTransport implements Transport {
     }
     this.closing = true;
     // Let queued bytes (the torque-off packets) leave before the port goes.
-    await new Promise<void>((resolve) => this.port.drain(() => resolve()));
-    await new Promise<void>((resolve) => this.port.close(() => resolve()));
+    // A wedged device must not hang the shutdown: give each step a bounded time.
+    await withinMs(500, new Promise<void>((resolve) => this.port.drain(() => resolve())));
+    await withinMs(500, new Promise<void>((resolve) => this.port.close(() => resolve())));
     this.markClosed("closed");
   }
 
@@ -98,4 +99,12 @@ function explainOpenError(err: Error): string {
     return "permission denied (add your user to the dialout group, then log in again)";
   if (/EBUSY|Resource busy|Cannot lock/i.test(text)) return "the port is in use by another program";
   return text.replace(/^Error: /, "");
+}
+
+function withinMs(ms: number, work: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

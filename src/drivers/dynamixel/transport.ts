@@ -40,9 +40,9 @@ export function usbLatencyTimerMs(path: string): number | undefined {
 /**
  * Latency (ms) assumed for a pseudo-terminal: no USB adapter holds bytes back, but the program on the
  * other end (an emulator, socat) is another process, and on a busy machine the scheduler can delay it
- * by tens of milliseconds.
+ * by tens of milliseconds (seen here: 70 ms on 2 cores with a dozen busy processes).
  */
-export const PTY_LATENCY_MS = 20;
+export const PTY_LATENCY_MS = 50;
 
 /** Whether the path is a pseudo-terminal (an emulator or a software bridge: no USB latency). */
 export function isPseudoTerminal(path: string): boolean {

@@ -75,7 +75,8 @@ describe("dynamixel driver on the emulated bus", () => {
         for (const s of emu.servos) {
           assert.equal(s.table[X_SERIES.operatingMode.address], 0, `servo ${s.id} in current mode`);
           assert.equal(readLE(s.table, X_SERIES.currentLimit.address, 2, false), 855); // 2.3 A / 2.69 mA
-          assert.equal(s.table[X_SERIES.busWatchdog.address], 5); // 0.1 s in 20 ms units
+          // 2.5 state-read timeouts on a pty (50 ms latency assumed): 0.26 s, rounded up to 20 ms units.
+          assert.equal(s.table[X_SERIES.busWatchdog.address], 14);
           assert.equal(s.table[X_SERIES.torqueEnable.address], 1);
         }
         const state = driver.readState()!;

@@ -36,6 +36,8 @@ export class PtyPair {
   private readonly dir: string;
   private readonly socat: ChildProcess;
   private exited = false;
+  /** Set once close() has cut the link. */
+  closed = false;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -64,6 +66,7 @@ export class PtyPair {
 
   /** Cuts the link (socat exits): both ends see their port go away, as when a USB adapter is pulled. */
   async close(): Promise<void> {
+    this.closed = true;
     if (!this.exited) {
       const gone = new Promise((r) => this.socat.once("exit", r));
       this.socat.kill("SIGTERM");

@@ -280,8 +280,16 @@ test("run mode: episodes through the ROS timer, every transition recorded, comma
 
 test("~/stop ends the episode at once and holds", async () => {
   const r = await rig(["-p", "reset.timeout:=0.5"]);
+  const control = r.node.timers[0];
+  let fired = 0;
+  const callback = control.callback;
+  control.callback = () => {
+    fired++;
+    callback();
+  };
   r.publishState();
   assert.equal(r.node.call("~/start").success, true);
+  assert.equal(r.commands().length, 0, "~/start itself sends nothing: the episode starts on the timer");
   await r.run(40);
   const stop = r.node.call("~/stop");
   assert.equal(stop.success, true);
@@ -291,6 +299,15 @@ test("~/stop ends the episode at once and holds", async () => {
   await r.run(10);
   assert.equal(r.arm.loop.ticks, ticks + 10, "the hold keeps ticking");
   assert.equal(r.arm.lastResult?.aborted, true);
+  const first = r.arm.lastResult!;
+  assert.equal(r.node.call("~/start").success, true);
+  await r.run(30);
+  // One command per control timer tick, through start, stop and start, except that the episode
+  // runner's reset move returns right after the tick that reaches the start pose and the first
+  // policy tick follows at once (src/control/episode.ts, moveTo): one extra command per reset
+  // that arrives.
+  const arrivals = Number(first.resetReached) + Number(r.arm.runner.result.resetReached);
+  assert.equal(r.commands().length, fired + arrivals);
 });
 
 test("a stale state latches a fault; the commands fall to zero; reset needs a fresh state", async () => {

@@ -291,6 +291,7 @@ export class MbpoArmNode {
       this.autostartPending = false;
       const reply = this.startRunning();
       if (!reply.success) this.log.warn(`autostart: ${reply.message}`);
+      // The episode loop is now waiting for its first tick: this one.
       if (this.loop.pulse()) return;
     }
     if (this.mode === "teleop" && this.running && this.safety.fault === undefined) {
@@ -340,6 +341,9 @@ export class MbpoArmNode {
     if (!this.running) return { success: true, message: "already stopped; holding" };
     this.running = false;
     this.abort?.abort();
+    // Wake an episode waiting for its tick now: it sees the abort and ends without ticking, so the
+    // next timer tick holds.
+    this.loop.pulse();
     if (this.mode === "teleop") this.teleopRecording.end(false);
     this.log.info(`stopped (${why}); holding`);
     return { success: true, message: "stopped; holding" };
@@ -378,6 +382,8 @@ export class MbpoArmNode {
 
   private async runEpisodes(signal: AbortSignal): Promise<void> {
     const total = this.options.episodes ?? 0;
+    // Every tick of the episodes happens on a timer tick (one per period): start on the next one.
+    await this.loop.wait();
     for (let i = 0; (total === 0 || i < total) && !signal.aborted; i++) {
       if (this.pendingConfig !== undefined) this.applyPendingConfig();
       const episode = this.task.sampleEpisode(this.episodeRng);
@@ -399,8 +405,10 @@ export class MbpoArmNode {
         return;
       }
       if (this.mode === "learn" && this.learning && this.options.learner !== undefined && !signal.aborted) {
+        // The timer holds the arm meanwhile; the next episode starts on a timer tick.
         const next = await this.options.learner.afterEpisode(result);
         if (next !== undefined) this.policy = next;
+        await this.loop.wait();
       }
     }
     if (!signal.aborted) {
@@ -618,7 +626,6 @@ export class MbpoArmNode {
     if (this.closed) return;
     this.stopRunning("shutdown");
     this.closed = true;
-    this.loop.pulse(); // let a waiting episode see the abort and end
     await this.activity;
     this.controlTimer?.cancel();
     this.diagnosticsTimer?.cancel();

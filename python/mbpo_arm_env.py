@@ -75,8 +75,9 @@ class Box:
 
 def _box(low: Any, high: Any, shape: Sequence[int]) -> Any:
     if _gym is not None:
-        return _gym.spaces.Box(low=np.asarray(low, np.float32), high=np.asarray(high, np.float32),
-                               shape=tuple(shape), dtype=np.float32)
+        lo = np.broadcast_to(np.asarray(low, np.float32), tuple(shape))
+        hi = np.broadcast_to(np.asarray(high, np.float32), tuple(shape))
+        return _gym.spaces.Box(low=lo, high=hi, dtype=np.float32)
     return Box(low, high, shape, np.float32)
 
 

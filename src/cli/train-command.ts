@@ -52,6 +52,16 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
         "train: --resume DIR continues the run in DIR; leave out --out (or give the same directory)",
       );
     }
+    const fixed = [
+      ["--seed", flags.seed],
+      ["--profile", flags.profile],
+      ["--hp", Object.keys(flags.hp).length > 0 ? flags.hp : undefined],
+    ].filter(([, value]) => value !== undefined);
+    if (fixed.length > 0) {
+      throw new Error(
+        `train --resume: ${fixed.map(([name]) => name).join(", ")} cannot change a run; it continues with its own settings (${flags.resume}/run.json)`,
+      );
+    }
     out = flags.resume;
   } else {
     if (flags.out === undefined) throw new Error("train: --out DIR is required (where the run is written)");

@@ -5,7 +5,7 @@
  * what it promises. The real learner is run end to end in cli-train.test.ts.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -209,6 +209,17 @@ describe("train (test-double learner)", () => {
     const latchedAt = stackSeen?.safety.fault?.since ?? Number.NaN;
     assert.ok(Number.isFinite(latchedAt));
     assert.ok(sent.length > 2 * 20 + (2 * 1500) / 20, `only ${sent.length} commands sent`);
+  });
+
+  it("resumes from the checkpoint left aside by a save interrupted between its renames", async () => {
+    const out = tempDir();
+    cpSync(base, out, { recursive: true });
+    renameSync(join(out, "checkpoint"), join(out, ".checkpoint-old"));
+    const resumed = await train({ out, resume: true, steps: 240, logger: quiet, learnerModule: FAKE });
+    assert.equal(resumed.summary.completed, true);
+    assert.equal(resumed.summary.realSteps, 240);
+    assert.equal(readRows(out).length, 12);
+    assert.ok(!existsSync(join(out, ".checkpoint-old")));
   });
 
   it("refuses a new run in a directory that holds one, and --resume without a checkpoint", async () => {

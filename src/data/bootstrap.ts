@@ -81,6 +81,8 @@ export async function loadBootstrap(
   const collector = new Collector(file, context, options, jointTopic, commandTopic);
   const read = await readRos2Mcap(file, {
     topics: new Set([TOPICS.transition, jointTopic, commandTopic]),
+    // The collector copies every value it keeps before the next message.
+    reuseMessages: true,
     onMessage: (m) => collector.add(m),
   });
   const topics = [...read.channels.values()];

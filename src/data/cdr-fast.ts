@@ -29,13 +29,21 @@ const FLOAT64_MULTI_ARRAY_SHAPE = shape(completeDefinition(FLOAT64_MULTI_ARRAY))
 
 export type FastDecoder = (data: Uint8Array) => unknown;
 
-/** A fast decoder for a schema, when it is one of the two standard types; else undefined. */
-export function fastDecoderFor(schemaName: string, schemaText: string): FastDecoder | undefined {
+/**
+ * A fast decoder for a schema, when it is one of the two standard types; else undefined. With
+ * `reuse`, each call returns the same object with its arrays overwritten (allocation-free while
+ * array lengths stay the same): for consumers that copy what they need before the next message.
+ */
+export function fastDecoderFor(
+  schemaName: string,
+  schemaText: string,
+  reuse = false,
+): FastDecoder | undefined {
   const name = schemaName.replace(/^(\w+)\/(\w+)$/, "$1/msg/$2");
   try {
-    if (name === JOINT_STATE && shape(schemaText) === JOINT_STATE_SHAPE) return jointStateDecoder();
+    if (name === JOINT_STATE && shape(schemaText) === JOINT_STATE_SHAPE) return jointStateDecoder(reuse);
     if (name === FLOAT64_MULTI_ARRAY && shape(schemaText) === FLOAT64_MULTI_ARRAY_SHAPE)
-      return multiArrayDecoder;
+      return multiArrayDecoder(reuse);
   } catch {
     return undefined;
   }
@@ -99,9 +107,10 @@ class Cdr {
   string(): string {
     return utf8.decode(this.stringBytes());
   }
-  float64s(): Float64Array {
+  /** A float64 sequence, into `into` when given and of the right length, else a new array. */
+  float64s(into?: Float64Array): Float64Array {
     const count = this.u32();
-    const out = new Float64Array(count);
+    const out = into !== undefined && into.length === count ? into : new Float64Array(count);
     if (count === 0) return out;
     this.align(8);
     if (this.offset + 8 * count > this.bytes.byteLength)
@@ -116,9 +125,18 @@ class Cdr {
 /** Thrown for encodings the fast path does not handle; the caller falls back to MessageReader. */
 export class NotPlainLittleEndian extends Error {}
 
-function jointStateDecoder(): FastDecoder {
+interface JointStateFields {
+  header: { stamp: { sec: number; nanosec: number }; frame_id: string };
+  name: string[];
+  position: Float64Array;
+  velocity: Float64Array;
+  effort: Float64Array;
+}
+
+function jointStateDecoder(reuse: boolean): FastDecoder {
   let lastNameBytes: Uint8Array | undefined;
   let lastNames: string[] = [];
+  let out: JointStateFields | undefined;
   return (data) => {
     const c = new Cdr(data);
     const sec = c.i32();
@@ -135,23 +153,46 @@ function jointStateDecoder(): FastDecoder {
       lastNames = Array.from({ length: again.u32() }, () => again.string());
       lastNameBytes = data.slice(start, start + length);
     }
-    return {
-      header: { stamp: { sec, nanosec }, frame_id },
-      name: lastNames,
-      position: c.float64s(),
-      velocity: c.float64s(),
-      effort: c.float64s(),
-    };
+    if (!reuse || out === undefined) {
+      const fresh: JointStateFields = {
+        header: { stamp: { sec, nanosec }, frame_id },
+        name: lastNames,
+        position: c.float64s(),
+        velocity: c.float64s(),
+        effort: c.float64s(),
+      };
+      if (reuse) out = fresh;
+      return fresh;
+    }
+    out.header.stamp.sec = sec;
+    out.header.stamp.nanosec = nanosec;
+    out.header.frame_id = frame_id;
+    out.name = lastNames;
+    out.position = c.float64s(out.position);
+    out.velocity = c.float64s(out.velocity);
+    out.effort = c.float64s(out.effort);
+    return out;
   };
 }
 
-function multiArrayDecoder(data: Uint8Array): unknown {
-  const c = new Cdr(data);
-  const dims = c.u32();
-  const dim = [];
-  for (let i = 0; i < dims; i++) dim.push({ label: c.string(), size: c.u32(), stride: c.u32() });
-  const data_offset = c.u32();
-  return { layout: { dim, data_offset }, data: c.float64s() };
+function multiArrayDecoder(reuse: boolean): FastDecoder {
+  let out: { layout: { dim: unknown[]; data_offset: number }; data: Float64Array } | undefined;
+  return (data) => {
+    const c = new Cdr(data);
+    const dims = c.u32();
+    const dim = [];
+    for (let i = 0; i < dims; i++) dim.push({ label: c.string(), size: c.u32(), stride: c.u32() });
+    const data_offset = c.u32();
+    if (!reuse || out === undefined) {
+      const fresh = { layout: { dim, data_offset }, data: c.float64s() };
+      if (reuse) out = fresh;
+      return fresh;
+    }
+    out.layout.dim = dim;
+    out.layout.data_offset = data_offset;
+    out.data = c.float64s(out.data);
+    return out;
+  };
 }
 
 function sameBytes(data: Uint8Array, start: number, length: number, previous: Uint8Array): boolean {

@@ -62,8 +62,11 @@ export interface ReadOptions {
   /** Topics to decode (others are counted, not decoded). Undefined: decode every topic. */
   topics?: ReadonlySet<string>;
   onMessage?: (m: DecodedMessage) => void;
-  /** Bytes read from the file per read call. */
-  blockSize?: number;
+  /**
+   * Let decoders hand out the same object for every message of a topic, overwritten by the next
+   * (for consumers that copy what they keep; saves the allocations of hot topics).
+   */
+  reuseMessages?: boolean;
 }
 
 const SQLITE_MAGIC = "SQLite format 3\0";
@@ -96,6 +99,7 @@ export function checkMcapFile(file: string): void {
 /** Decoders per channel, built from the channel's schema on first use. */
 class Decoders {
   private readonly byChannel = new Map<number, (data: Uint8Array) => unknown>();
+  constructor(private readonly reuse: boolean) {}
 
   get(
     channel: McapTypes.Channel,
@@ -116,7 +120,7 @@ class Decoders {
     }
     const text = new TextDecoder().decode(schema.data);
     const reader = new MessageReader(parse(text, { ros2: true }));
-    const fast = fastDecoderFor(schema.name, text);
+    const fast = fastDecoderFor(schema.name, text, this.reuse);
     const decode =
       fast === undefined
         ? (data: Uint8Array) => reader.readMessage(data)
@@ -154,7 +158,7 @@ export async function readRos2Mcap(file: string, options: ReadOptions = {}): Pro
     bytes: 0,
     complete: false,
   };
-  const decoders = new Decoders();
+  const decoders = new Decoders(options.reuseMessages === true);
   const wanted = new Map<number, (data: Uint8Array) => unknown>();
   const { onMessage, topics } = options;
   const scan = scanMcapFile(

@@ -16,7 +16,8 @@ function check(type: string, arbitrary: fc.Arbitrary<unknown>) {
   const writer = new MessageWriter(defs);
   const reader = new MessageReader(defs);
   const fast = fastDecoderFor(type, text);
-  assert.ok(fast !== undefined, `${type} has a fast decoder`);
+  const reusing = fastDecoderFor(type, text, true);
+  assert.ok(fast !== undefined && reusing !== undefined, `${type} has a fast decoder`);
   fc.assert(
     fc.property(arbitrary, (message) => {
       const bytes = writer.writeMessage(message);
@@ -24,7 +25,10 @@ function check(type: string, arbitrary: fc.Arbitrary<unknown>) {
       const chunk = new Uint8Array(bytes.byteLength + 7);
       chunk.set(bytes, 3);
       const view = chunk.subarray(3, 3 + bytes.byteLength);
-      assert.deepEqual(plain(fast(view)), plain(reader.readMessage(bytes)));
+      const expected = plain(reader.readMessage(bytes));
+      assert.deepEqual(plain(fast(view)), expected);
+      // The reusing decoder overwrites one object across messages of any lengths.
+      assert.deepEqual(plain(reusing(view)), expected);
     }),
     { numRuns: 300 },
   );

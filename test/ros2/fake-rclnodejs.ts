@@ -3,7 +3,7 @@
  * as rclnodejs does where it matters to us: timer periods must be bigint nanoseconds (rclnodejs
  * throws otherwise), integer parameters are bigint, float64[] fields are Float64Array, `~/name`
  * expands to `/<node>/name`, parameter overrides come from `--ros-args -p name:=value` and
- * `--params-file`, declareParameter applies them and rejects a wrong type or a value out of the
+ * `--params-file` (the node's own section beating `/**` and plain `-p`, as in rcl), declareParameter applies them and rejects a wrong type or a value out of the
  * descriptor's range, and setting a read-only parameter fails. Time is driven by the test.
  */
 import { readFileSync } from "node:fs";
@@ -289,7 +289,7 @@ export class FakeNode implements RclNode {
     if (this.parameters.has(parameter.name))
       throw new Error(`Parameter(${parameter.name}) already declared.`);
     const d = (descriptor ?? new ParameterDescriptor(parameter.name, parameter.type)) as ParameterDescriptor;
-    const override = this.fake.overrides.get(parameter.name);
+    const override = this.fake.override(parameter.name);
     const p = !ignoreOverride && override !== undefined ? override : parameter;
     d.validateParameter(p);
     this.descriptors.set(p.name, d);
@@ -401,7 +401,17 @@ function snapshot(message: unknown): unknown {
 
 export class FakeRclnodejs implements Rclnodejs {
   clockNs = 0n;
-  overrides = new Map<string, Parameter>();
+  /**
+   * Parameter overrides as rcl and rclnodejs resolve them: entries for this node (a params-file
+   * section named after it, `-p node:name:=value`) win over those for all nodes (`/**`, plain
+   * `-p name:=value`); within each, the later one on the command line wins.
+   */
+  readonly wildcardOverrides = new Map<string, Parameter>();
+  readonly nodeOverrides = new Map<string, Parameter>();
+
+  override(name: string): Parameter | undefined {
+    return this.nodeOverrides.get(name) ?? this.wildcardOverrides.get(name);
+  }
   nodes: FakeNode[] = [];
   initialized = false;
   shut = false;
@@ -420,17 +430,27 @@ export class FakeRclnodejs implements Rclnodejs {
       const arg = argv[i];
       if (arg === "--") break;
       if (arg === "-p" || arg === "--param") {
-        const [name, ...rest] = argv[++i].split(":=");
-        this.overrides.set(name, overrideParameter(name, parseValue(rest.join(":="))));
+        // `-p name:=value` applies to every node; `-p node:name:=value` to that node only.
+        const [target, ...rest] = argv[++i].split(":=");
+        const colon = target.indexOf(":");
+        const scope = colon >= 0 ? this.nodeOverrides : this.wildcardOverrides;
+        const name = colon >= 0 ? target.slice(colon + 1) : target;
+        scope.set(name, overrideParameter(name, parseValue(rest.join(":="))));
       } else if (arg === "--params-file") {
         const doc = parseYaml(readFileSync(argv[++i], "utf8"), { intAsBigInt: true }) as Record<
           string,
           unknown
         >;
         for (const [node, section] of Object.entries(doc)) {
-          if (node !== "mbpo_arm" && node !== "/**" && node !== "/mbpo_arm") continue;
+          const scope =
+            node === "/**"
+              ? this.wildcardOverrides
+              : node === "mbpo_arm" || node === "/mbpo_arm"
+                ? this.nodeOverrides
+                : undefined;
+          if (scope === undefined) continue;
           const params = (section as Record<string, unknown>).ros__parameters as Record<string, unknown>;
-          flatten("", params, this.overrides);
+          flatten("", params, scope);
         }
       } else if (arg === "-r" || arg === "--remap") i++;
     }

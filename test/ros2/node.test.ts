@@ -171,22 +171,28 @@ test("every setting of config/mbpo_arm.yaml is declared, typed, ranged, and read
   assert.equal(r.node.descriptors.get("reset.kp")!.readOnly, false);
 });
 
-test("--params-file and -p overrides set the config; later ones win", async () => {
+test("--params-file and -p overrides: the node's own entries win over plain -p, as in rcl", async () => {
   const r = await rig([
     "--params-file",
     CONFIG_FILE,
     "-p",
-    "safety.effort_scale:=0.5",
+    "mbpo_arm:safety.effort_scale:=0.5",
     "-p",
-    "task.episode_steps:=20",
+    "task.episode_steps:=20", // loses to the file's mbpo_arm section (100)
     "-p",
-    "driver:=ros2",
+    "hold_damping:=0.2", // the file sets it too: loses
+    "-p",
+    "teleop.kp:=7.0", // not in the file: applies
   ]);
   assert.equal(r.arm.config.safety.effort_scale, 0.5);
-  assert.equal(r.arm.config.task.episode_steps, 20);
-  assert.equal(r.arm.task.episodeSteps, 20);
+  assert.equal(r.arm.config.task.episode_steps, 100);
+  assert.equal(r.arm.config.hold_damping, 0.05);
+  assert.equal(r.arm.teleop.gains.kp, 7);
   assert.equal(r.arm.config.control_rate_hz, 50);
   assert.equal(r.node.timers[0].periodNs, 20_000_000n, "control timer period: bigint nanoseconds");
+  // Without a params file, plain -p sets a setting.
+  const plain = await rig(["-p", "task.episode_steps:=20"]);
+  assert.equal(plain.arm.task.episodeSteps, 20);
 });
 
 test("a bad parameter value is a one-line error naming the parameter", async () => {

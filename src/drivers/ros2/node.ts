@@ -179,7 +179,9 @@ export class MbpoArmNode {
     const defaults: Config = { ...defaultConfig(), driver: "ros2" };
     this.config = declareConfigParameters(rcl, node, defaults, this.specs);
     if (this.config.driver !== "ros2") {
-      this.log.warn(`parameter driver is "${this.config.driver}": the ROS 2 node always drives through ROS`);
+      this.log.info(
+        `parameter driver (${this.config.driver}) is not used: the ROS 2 node drives through ROS`,
+      );
     }
     const controllerJoints = this.declareNodeParameters();
     const config = this.config;

@@ -369,7 +369,7 @@ describe("createPolicy", () => {
     assert.deepEqual(POLICY_NAMES, ["zero", "random", "pd"]);
     assert.throws(
       () => createPolicy("sac", options),
-      /unknown policy "sac" \(known policies: zero, random, pd\)/,
+      /unknown policy "sac" \(known policies: zero, random, pd, checkpoint:DIR\)/,
     );
   });
 });

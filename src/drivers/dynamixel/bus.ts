@@ -85,7 +85,7 @@ interface Exchange {
   replies: (Uint8Array | undefined)[] | undefined;
   errors: Uint8Array;
   badPacketsAtStart: number;
-  resolve: (complete: boolean) => void;
+  resolve: (exchange: Exchange) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -99,6 +99,22 @@ export class DynamixelBus {
   readonly reader: PacketReader;
 
   private exchange: Exchange | undefined;
+  private readonly slot: Exchange = {
+    ids: [],
+    paramLength: 0,
+    received: new Uint8Array(256),
+    count: 0,
+    out: undefined,
+    replies: undefined,
+    errors: new Uint8Array(256),
+    badPacketsAtStart: 0,
+    resolve: () => undefined,
+    timer: undefined,
+  };
+  private readonly onTimeout = () => {
+    this.stats.timeouts++;
+    this.finish();
+  };
   /** The tail of the transaction queue. */
   private queue: Promise<unknown> = Promise.resolve();
   private closedReason: string | undefined;
@@ -125,7 +141,7 @@ export class DynamixelBus {
     transport.onData((chunk) => this.reader.push(chunk));
     transport.onClose((reason) => {
       this.closedReason = reason;
-      this.finish(false);
+      this.finish();
     });
   }
 
@@ -346,41 +362,38 @@ export class DynamixelBus {
     replies: (Uint8Array | undefined)[] | undefined,
     timeoutMs: number,
   ): Promise<Exchange> {
-    return new Promise<Exchange>((resolveExchange) => {
+    return new Promise<Exchange>((resolve) => {
       this.stats.transactions++;
       // Bytes left from an overdue reply must not pair up with this transaction's replies.
       if (this.reader.pending > 0) this.reader.reset();
-      const exchange: Exchange = {
-        ids,
-        paramLength,
-        received: new Uint8Array(ids.length),
-        count: 0,
-        out,
-        replies,
-        errors: new Uint8Array(ids.length),
-        badPacketsAtStart: this.badPackets,
-        resolve: () => resolveExchange(exchange),
-        timer: undefined,
-      };
+      // One transaction at a time (the queue): one exchange record, reused.
+      const exchange = this.slot;
+      exchange.ids = ids;
+      exchange.paramLength = paramLength;
+      exchange.received.fill(0, 0, ids.length);
+      exchange.errors.fill(0, 0, ids.length);
+      exchange.count = 0;
+      exchange.out = out;
+      exchange.replies = replies;
+      exchange.badPacketsAtStart = this.badPackets;
+      exchange.resolve = resolve;
       if (this.closedReason !== undefined) {
-        resolveExchange(exchange);
+        resolve(exchange);
         return;
       }
       this.exchange = exchange;
-      exchange.timer = setTimeout(() => {
-        this.stats.timeouts++;
-        this.finish(false);
-      }, timeoutMs);
+      exchange.timer = setTimeout(this.onTimeout, timeoutMs);
       this.transport.write(tx);
     });
   }
 
-  private finish(complete: boolean): void {
+  private finish(): void {
     const exchange = this.exchange;
     if (exchange === undefined) return;
     this.exchange = undefined;
     if (exchange.timer !== undefined) clearTimeout(exchange.timer);
-    exchange.resolve(complete);
+    exchange.timer = undefined;
+    exchange.resolve(exchange);
   }
 
   private onPacket(packet: ReceivedPacket): void {
@@ -406,7 +419,7 @@ export class DynamixelBus {
       exchange.out.set(packet.params, k * exchange.paramLength);
     }
     if (exchange.replies !== undefined) exchange.replies[k] = packet.params.slice();
-    if (exchange.count === exchange.ids.length) this.finish(true);
+    if (exchange.count === exchange.ids.length) this.finish();
   }
 }
 

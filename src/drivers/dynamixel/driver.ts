@@ -20,6 +20,10 @@
  * in a row with a missing or damaged reply, an expired bus watchdog, the serial link going away. On
  * a fault the driver turns torque off on every servo at once and stops commanding.
  *
+ * Allocation: packets are built and units converted in arrays made in the constructor; what the
+ * asynchronous I/O itself allocates per tick (a promise per transaction, serialport's buffers) is
+ * all that is left.
+ *
  * Torque off on every exit path: stop() (the run's finally block: normal end, Ctrl-C, errors), a
  * fault, a failed start, and process exit (a synchronous write of the torque-off packet, for the
  * second Ctrl-C). If the process dies without any of these, or the link is cut, the servos' own bus

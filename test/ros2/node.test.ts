@@ -263,6 +263,9 @@ test("run mode: episodes through the ROS timer, every transition recorded, comma
     recorder: sink,
     episodes: 2,
   });
+  for (let i = 0; i < 5; i++) await r.step({ publish: false });
+  assert.equal(r.commands().length, 0, "nothing is published before the first joint state");
+  assert.equal(r.arm.safety.fault, undefined, "and no fault latches while waiting for it");
   await r.run(3);
   assert.equal(r.arm.running, false);
   assert.equal(r.commands().length, 3, "holding: one command per timer tick before ~/start");

@@ -288,6 +288,10 @@ export class MbpoArmNode {
   /** The control timer: wakes an episode waiting for its tick, or ticks the hold or teleop itself. */
   onTimer(): void {
     if (this.closed) return;
+    // Until the first joint state arrives there is nothing to command and nothing for the
+    // watchdog to judge (a fault would only make the operator reset a node that never ran):
+    // publish nothing, so the effort controller keeps its initial zero command.
+    if (this.driver.readState() === undefined) return;
     if (this.loop.pulse()) return;
     if (this.autostartPending && this.driver.readState() !== undefined) {
       this.autostartPending = false;

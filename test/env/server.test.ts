@@ -403,4 +403,13 @@ describe("env serve on a paced robot (the twin on wall-clock time)", () => {
     await c.request({ cmd: "close" });
     assert.equal(await server.exited, 0);
   });
+
+  it("SIGTERM (as Ctrl-C) while holding stops the robot and exits cleanly", async () => {
+    const server = startStdioServer(["--realtime"]);
+    await server.client.request({ cmd: "reset", seed: 1 });
+    await server.client.request({ cmd: "step", action: [0, 0, 0, 0] });
+    server.child.kill("SIGTERM");
+    assert.equal(await server.exited, 0);
+    assert.match(server.stderr(), /SIGTERM: stopping safely[\s\S]*env serve: closed; robot stopped/);
+  });
 });

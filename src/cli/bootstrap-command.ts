@@ -24,6 +24,8 @@ export interface BootstrapCommandOptions {
   commandsTopic?: string;
   commandJoints?: string[];
   maxGap?: number;
+  /** Convert from joint states even when the bag is a transition log. */
+  fromJointStates?: boolean;
   logger: Logger;
 }
 
@@ -51,6 +53,7 @@ export async function runBootstrapCommand(options: BootstrapCommandOptions): Pro
     commandsTopic: options.commandsTopic,
     commandJoints: options.commandJoints,
     maxGap: options.maxGap,
+    from: options.fromJointStates === true ? "joint-states" : "auto",
   });
   if (result.read.problem !== undefined) logger.warn(result.read.problem);
   const report: BootstrapCommandReport = {
@@ -67,7 +70,7 @@ export async function runBootstrapCommand(options: BootstrapCommandOptions): Pro
   };
   if (result.kind === "transition-log") {
     logger.info(
-      `${options.bag} is already a transition log (${result.transitions.length} transitions); train --bootstrap takes it as it is`,
+      `${options.bag} is already a transition log (${result.transitions.length} transitions); train --bootstrap takes it as it is (--from-joint-states converts it as a demonstration instead)`,
     );
   } else {
     if (result.transitions.length === 0) {

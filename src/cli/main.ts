@@ -229,6 +229,7 @@ withCommonFlags(
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--realtime", "pace the simulator to wall-clock time")
     .option("--no-gravity-compensation", "do not add gravity compensation to commands")
+    .option("--no-transition-log", "do not write the run's transitions.mcap")
     .option("--json", "one JSON line per episode and a summary line on stdout"),
 ).action(async (flags) => {
   const logger = startLogging(flags, "train");
@@ -290,6 +291,7 @@ withCommonFlags(
     )
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--task <name>", "task whose rewards score the transitions (reach)")
+    .option("--from-joint-states", "convert from joint states and efforts even if the bag is a transition log")
     .option("--json", "print one JSON object"),
 ).action(async (flags) => {
   const logger = startLogging(flags, "bootstrap");
@@ -304,6 +306,7 @@ withCommonFlags(
       commandsTopic: flags.commands,
       commandJoints: flags.commandJoints?.split(",").map((s: string) => s.trim()),
       maxGap: flags.maxGap,
+      fromJointStates: flags.fromJointStates === true,
       logger,
     });
     if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -49,6 +49,12 @@ export interface BootstrapOptions {
   commandJoints?: readonly string[];
   /** Longest time without a joint state or command that is not a gap (s; default 3 control periods). */
   maxGap?: number;
+  /**
+   * "auto" (default): a transition log's /mbpo/transition messages when the file has them, else the
+   * joint states. "joint-states": always convert from joint states and efforts, as for teleop (e.g.
+   * to treat a scripted run's log as a demonstration with hindsight goals).
+   */
+  from?: "auto" | "joint-states";
 }
 
 export interface BootstrapResult {
@@ -79,14 +85,15 @@ export async function loadBootstrap(
   const jointTopic = options.jointStatesTopic ?? TOPICS.jointStates;
   const commandTopic = options.commandsTopic ?? TOPICS.commands;
   const collector = new Collector(file, context, options, jointTopic, commandTopic);
+  const fromLog = options.from !== "joint-states";
   const read = await readRos2Mcap(file, {
-    topics: new Set([TOPICS.transition, jointTopic, commandTopic]),
+    topics: new Set([...(fromLog ? [TOPICS.transition] : []), jointTopic, commandTopic]),
     // The collector copies every value it keeps before the next message.
     reuseMessages: true,
     onMessage: (m) => collector.add(m),
   });
   const topics = [...read.channels.values()];
-  const hasLog = (read.counts.get(TOPICS.transition) ?? 0) > 0;
+  const hasLog = fromLog && (read.counts.get(TOPICS.transition) ?? 0) > 0;
   if (hasLog) return collector.fromLog(read);
   const jointChannel = topics.find((c) => c.topic === jointTopic);
   if (jointChannel === undefined || (read.counts.get(jointTopic) ?? 0) === 0) {

@@ -67,6 +67,33 @@ describe("mbpo-arm log summary", () => {
     );
   });
 
+  it("a PD run's log converted as a demonstration: the derived actions are the policy's own", async () => {
+    const stack = createControlStack(defaultConfig());
+    const file = join(runDir, "transitions.mcap");
+    const logged: { action: Float32Array; safety_interventions: number; position: Float64Array }[] = [];
+    await readRos2Mcap(file, {
+      topics: new Set(["/mbpo/transition"]),
+      onMessage: (m) => logged.push(m.message as (typeof logged)[number]),
+    });
+    const demo = await loadBootstrap(file, stack, { from: "joint-states" });
+    assert.equal(demo.kind, "teleop");
+    assert.equal(demo.effortSource, "commands");
+    // Each episode is one stretch (the reset moves between them are not logged: gaps).
+    assert.equal(demo.segments, 2);
+    assert.equal(demo.transitions.length, logged.length);
+    let compared = 0;
+    demo.transitions.forEach((t, i) => {
+      for (let j = 0; j < 4; j++) assert.ok(Math.abs(t.q[j] - logged[i].position[j]) < 1e-9, `q ${i}`);
+      const a = logged[i].action;
+      if (logged[i].safety_interventions > 0 || a.some((x) => Math.abs(x) > 1)) return;
+      compared++;
+      for (let j = 0; j < 4; j++) {
+        assert.ok(Math.abs(t.action[j] - a[j]) < 1e-5, `action ${i}/${j}: ${t.action[j]} vs ${a[j]}`);
+      }
+    });
+    assert.ok(compared > 150, `${compared} transitions compared`);
+  });
+
   it("a truncated log: summary of what is there, the problem on stderr, exit code 2", () => {
     const bytes = readFileSync(join(runDir, "transitions.mcap"));
     const cut = join(dir, "cut.mcap");

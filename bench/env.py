@@ -79,6 +79,7 @@ def main():
     episodic = MbpoArmEnv(args=["--no-log-file"])
 
     best = {"in_process": 0.0, "stdio": 0.0, "tcp": 0.0, "episodes_stdio": 0.0}
+    ratios = []
     for r in range(args.rounds):
         round_rates = {
             "in_process": in_process_rate(args.steps),
@@ -88,6 +89,8 @@ def main():
         }
         for k, v in round_rates.items():
             best[k] = max(best[k], v)
+        # The ratio within a round compares measurements taken a few seconds apart.
+        ratios.append(round_rates["stdio"] / round_rates["in_process"])
         if not args.json:
             print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in round_rates.items()),
                   file=sys.stderr)
@@ -103,8 +106,9 @@ def main():
         "tcp_steps_per_s": best["tcp"],
         "episodes_with_resets_steps_per_s": best["episodes_stdio"],
         "in_process_steps_per_s": best["in_process"],
-        "stdio_over_in_process": best["stdio"] / best["in_process"],
-        "protocol_us_per_step": 1e6 / best["stdio"] - 1e6 / best["in_process"],
+        "stdio_over_in_process_median_of_rounds": float(np.median(ratios)),
+        "stdio_over_in_process_best_of_each": best["stdio"] / best["in_process"],
+        "protocol_us_per_step_best_of_each": 1e6 / best["stdio"] - 1e6 / best["in_process"],
         "target_stdio_steps_per_s": 5000,
         "meets_target": best["stdio"] > 5000,
         "load_average": os.getloadavg(),

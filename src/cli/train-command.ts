@@ -26,6 +26,8 @@ export interface TrainCommandFlags {
   /** `--hp section.key=value` overrides, already split at "=" (values parsed as YAML). */
   hp: Record<string, unknown>;
   json: boolean;
+  /** false with --no-transition-log. */
+  transitionLog?: boolean;
 }
 
 export interface TrainCommandOptions {
@@ -88,6 +90,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
       resume: flags.resume !== undefined,
       steps: flags.resume !== undefined ? flags.steps : undefined,
       tfBackend: flags.tfBackend,
+      transitionLog: flags.transitionLog !== false,
       signal,
       logger,
       onStart: (info) => {

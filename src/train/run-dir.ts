@@ -7,6 +7,8 @@
  *   summary.json       the run so far (rewritten at each checkpoint and at the end)
  *   curve.svg          the learning curve: eval success and training success against real steps
  *   checkpoint/        learner/ (Learner.save), actor.json (the actor as MlpJson), host.json
+ *   transitions.mcap   every real transition (src/data/transition-log.ts); a resumed session
+ *                      writes its own transitions-from-episode-N.mcap
  *
  * A checkpoint is written into a temporary directory and renamed into place, so `checkpoint/` is
  * always a complete one; a crash between the two renames leaves `.checkpoint-old`, which
@@ -139,6 +141,8 @@ export interface TrainSummary {
   interrupted: boolean;
   fault?: string;
   checkpoint: string | null;
+  /** This session's transition log (every real transition, training and evaluation), or null. */
+  transitionLog: { path: string; episodes: number; messages: number; bytes: number } | null;
 }
 
 export const RUN_FILES = {

@@ -19,6 +19,8 @@ import { MlpPolicy } from "../control/policies/mlp.js";
 import type { Policy, PolicyContext } from "../control/policy.js";
 import { type ControlStack, createControlStack } from "../control/stack.js";
 import { TickTimer, type TimingSummary } from "../control/tick-timer.js";
+import { TRANSITIONS_FILE, TransitionLog } from "../data/transition-log.js";
+import type { JointState } from "../drivers/driver.js";
 import { SimDriver } from "../drivers/sim.js";
 import type { BackendSelection } from "../mbpo/backend.js";
 import { resolveHyperparameters } from "../mbpo/hyperparameters.js";
@@ -59,6 +61,8 @@ import {
 const TRAIN_EPISODE_STREAM = 1_000_000;
 const TRAIN_NOISE_STREAM = 2_000_000;
 const EVAL_EPISODE_STREAM = 3_000_000;
+/** Evaluation episodes are numbered from here (in the transition log), apart from training ones. */
+const EVAL_EPISODE_INDEX = 1_000_000;
 
 export interface TrainLogger {
   info(message: string): void;
@@ -87,6 +91,8 @@ export interface TrainOptions {
   onStart?: (info: { realSteps: number; stepsTarget: number; backend: BackendSelection }) => void;
   /** Tests only: a test double of the learner module (see LearnerWorkerOptions.learnerModule). */
   learnerModule?: string;
+  /** Write every real transition to DIR/transitions*.mcap (default true). */
+  transitionLog?: boolean;
   /** Tests only: sees the control stack once built (e.g. to record what the driver is sent). */
   inspectStack?: (stack: ControlStack) => void;
 }
@@ -155,7 +161,10 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     stack.task.episodeSteps,
   );
   const recorder = new RecordingPolicy(stack.model.dof, stack.task.goalSize);
-  const onTransition = makeTransitionSink(stack, recorder, packer);
+  /** Every real transition of this session (training and evaluation), in DIR/transitions*.mcap. */
+  let transitionLog: TransitionLog | undefined;
+  const trainingSink = makeTransitionSink(stack, recorder, packer, () => transitionLog);
+  const evaluationSink = makeTransitionSink(stack, recorder, undefined, () => transitionLog);
 
   const started = performance.now();
   let backend: BackendSelection | undefined;
@@ -176,6 +185,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
       interrupted,
       fault,
       checkpoint: hasCheckpoint(out) ? checkpointDir(out) : null,
+      transitionLog: transitionLog?.stats() ?? null,
     });
     writeSummary(out, summary);
     writeCurve(out, host.rows, `${settings.algo.toUpperCase()} on ${spec.task.name}, seed ${settings.seed}`);
@@ -205,14 +215,19 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const evaluate = async (): Promise<{ success: number; return: number; seconds: number } | undefined> => {
     if (actor === undefined || settings.evalEpisodes === 0)
       return { success: Number.NaN, return: Number.NaN, seconds: 0 };
-    const policy = MlpPolicy.fromActor(actor, { name: "actor (mean action)" });
+    recorder.use(MlpPolicy.fromActor(actor, { name: "actor (mean action)" }));
     const t0 = performance.now();
     let successes = 0;
     let returns = 0;
     for (let j = 0; j < settings.evalEpisodes; j++) {
       const episode = stack.task.sampleEpisode(new Rng(settings.seed, EVAL_EPISODE_STREAM + j));
       placeAtStart(stack, episode);
-      const result = await stack.runner.runEpisode(j, episode, policy, { signal });
+      const index = EVAL_EPISODE_INDEX + host.evals * settings.evalEpisodes + j;
+      const result = await stack.runner.runEpisode(index, episode, recorder, {
+        signal,
+        onTransition: evaluationSink,
+      });
+      transitionLog?.endEpisode(result);
       if (result.aborted) return undefined;
       if (result.fault !== undefined) throw new SafetyStop(result.fault);
       successes += result.success ? 1 : 0;
@@ -264,6 +279,22 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     }
     learnerStarted = true;
     prepared.write();
+    if (options.transitionLog !== false) {
+      // One file per session: a resumed run does not touch the earlier ones.
+      const file =
+        host.episodes === 0 ? TRANSITIONS_FILE : `transitions-from-episode-${host.episodes + 1}.mcap`;
+      const opening = TransitionLog.open(join(out, file), {
+        jointNames: stack.model.joints.map((j) => j.name),
+        dof: stack.model.dof,
+        obsSize: stack.task.observationSize,
+        actSize: stack.task.actionSize,
+        goalSize: stack.task.goalSize,
+        episodeSteps: stack.task.episodeSteps,
+      });
+      // The writer thread takes a moment to start: the arm is held meanwhile.
+      transitionLog = (await hold(opening)).value;
+      transitionLog.onError = (message) => logger.error(`transition log stopped: ${message}`);
+    }
     logger.info(`train: TensorFlow.js backend ${backend.name} (${describeTried(backend)})`);
     options.onStart?.({ realSteps: host.realSteps, stepsTarget: settings.steps, backend });
     try {
@@ -285,8 +316,13 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
         recorder.use(policy);
         placeAtStart(stack, episode);
         const t0 = performance.now();
-        const result = await stack.runner.runEpisode(index, episode, recorder, { signal, onTransition });
+        const result = await stack.runner.runEpisode(index, episode, recorder, {
+          signal,
+          onTransition: trainingSink,
+        });
         const episodeSeconds = (performance.now() - t0) / 1000;
+        // The log keeps every real episode, also one cut short (which the learner does not get).
+        transitionLog?.endEpisode(result);
         if (result.aborted) {
           // Ctrl-C mid-episode: drop it; the resumed run runs this episode again from its start.
           packer.clear();
@@ -347,12 +383,19 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
       await saveCheckpoint();
     }
     const completed = fault === undefined && !interrupted && host.realSteps >= settings.steps;
+    // Until the driver stops the arm, it is held: while the log flushes and the learner ends too.
+    await hold(worker.dispose());
+    if (transitionLog !== undefined) {
+      const stats = (await hold(transitionLog.close())).value;
+      logger.info(`transition log: ${stats.episodes} episodes, ${stats.messages} messages in ${stats.path}`);
+    }
     const summary = writeArtifacts(completed);
     if (interrupted) logger.warn(`train: stopped; continue with: mbpo-arm train --resume ${out}`);
     return { summary, out };
   } finally {
     await worker.dispose();
     await stack.driver.stop();
+    await transitionLog?.close();
   }
 }
 
@@ -461,20 +504,28 @@ function placeAtStart(stack: ControlStack, episode: TaskEpisode): void {
  * joint state each action was chosen at, and the episode's goal. Copies into preallocated arrays.
  */
 class RecordingPolicy implements Policy {
-  readonly name = "recording";
-  readonly q: Float64Array;
-  readonly qd: Float64Array;
+  /** The joint state the last action was chosen at (a copy). */
+  readonly observed: JointState;
   readonly goal: Float64Array;
   private inner: Policy | undefined;
 
   constructor(dof: number, goalSize: number) {
-    this.q = new Float64Array(dof);
-    this.qd = new Float64Array(dof);
+    this.observed = {
+      stamp: 0,
+      position: new Float64Array(dof),
+      velocity: new Float64Array(dof),
+      effort: new Float64Array(dof),
+    };
     this.goal = new Float64Array(goalSize);
   }
 
   use(policy: Policy): void {
     this.inner = policy;
+  }
+
+  /** The wrapped policy's name: the wrapper changes nothing the policy does. */
+  get name(): string {
+    return this.inner?.name ?? "none";
   }
 
   reset(episode: TaskEpisode): void {
@@ -483,17 +534,25 @@ class RecordingPolicy implements Policy {
   }
 
   act(obs: Float32Array, ctx: PolicyContext, out: Float32Array): void {
-    this.q.set(ctx.state.position);
-    this.qd.set(ctx.state.velocity);
+    const { stamp, position, velocity, effort } = ctx.state;
+    this.observed.stamp = stamp;
+    this.observed.position.set(position);
+    this.observed.velocity.set(velocity);
+    if (effort.length === this.observed.effort.length) this.observed.effort.set(effort);
+    else this.observed.effort.fill(Number.NaN);
     (this.inner as Policy).act(obs, ctx, out);
   }
 }
 
-/** The onTransition callback: one reused RealTransitionInput filled and packed per tick. */
+/**
+ * The onTransition callback: one reused RealTransitionInput filled and packed for the learner per
+ * tick (when there is a packer), and the transition recorded in the log (when there is one).
+ */
 function makeTransitionSink(
   stack: ControlStack,
   recorder: RecordingPolicy,
-  packer: RealTransitionPacker,
+  packer: RealTransitionPacker | undefined,
+  log: () => TransitionLog | undefined,
 ): (t: Transition) => void {
   const dof = stack.model.dof;
   const nextQ = new Float64Array(dof);
@@ -504,8 +563,8 @@ function makeTransitionSink(
     reward: 0,
     nextObs: new Float32Array(0),
     terminated: false,
-    q: recorder.q,
-    qd: recorder.qd,
+    q: recorder.observed.position,
+    qd: recorder.observed.velocity,
     effort: stack.loop.sent,
     nextQ,
     nextQd,
@@ -515,6 +574,8 @@ function makeTransitionSink(
     // The runner has already read the state the action led to; it is the driver's current state.
     const next = stack.driver.readState();
     if (next === undefined) return;
+    log()?.record(t, recorder.observed, next, recorder.goal);
+    if (packer === undefined) return;
     nextQ.set(next.position);
     nextQd.set(next.velocity);
     input.obs = t.obs;
@@ -618,6 +679,7 @@ function summarise(p: {
   interrupted: boolean;
   fault?: string;
   checkpoint: string | null;
+  transitionLog: TrainSummary["transitionLog"];
 }): TrainSummary {
   const rows = p.host.rows;
   const evals = rows.filter((r) => typeof r.eval_success === "number" && Number.isFinite(r.eval_success));
@@ -655,6 +717,7 @@ function summarise(p: {
     interrupted: p.interrupted,
     ...(p.fault !== undefined ? { fault: p.fault } : {}),
     checkpoint: p.checkpoint,
+    transitionLog: p.transitionLog,
   };
 }
 

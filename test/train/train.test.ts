@@ -5,7 +5,7 @@
  * what it promises. The real learner is run end to end in cli-train.test.ts.
  */
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -134,6 +134,11 @@ describe("train (test-double learner)", () => {
     assert.ok(existsSync(join(base, "checkpoint", "actor.json")));
     assert.ok(existsSync(join(base, "checkpoint", "learner", "fake-learner.json")));
 
+    // Every real episode, training and evaluation, is in the transition log.
+    assert.equal(s.transitionLog?.path, join(base, "transitions.mcap"));
+    assert.equal(s.transitionLog?.episodes, 10 + 4 * 2);
+    assert.ok(statSync(join(base, "transitions.mcap")).size > 1000);
+
     // The control loop never stopped commanding the arm for the learner.
     const gaps = sent.slice(1).map((t, i) => t - sent[i]);
     assert.ok(Math.max(...gaps) < 500, `longest gap between commands ${Math.max(...gaps).toFixed(0)} ms`);
@@ -160,8 +165,13 @@ describe("train (test-double learner)", () => {
       const host = JSON.parse(readFileSync(join(out, "checkpoint", "host.json"), "utf8"));
       assert.equal(host.pendingRow !== undefined, when === "mid-evaluation");
 
+      // The episode cut short is kept in the log (the learner does not get it).
+      assert.equal(first.summary.transitionLog?.episodes, when === "mid-episode" ? 4 + 1 + 2 : 6 + 2 + 1);
+
       const resumed = await train({ out, resume: true, logger: quiet, learnerModule: FAKE });
       assert.equal(resumed.summary.completed, true);
+      const next = when === "mid-episode" ? 5 : 7;
+      assert.equal(resumed.summary.transitionLog?.path, join(out, `transitions-from-episode-${next}.mcap`));
       assert.equal(resumed.summary.realSteps, 200);
       assert.deepEqual(deterministic(readRows(out)), deterministic(readRows(base)));
       assert.equal(csvRows(out).length, 11);

@@ -1,0 +1,196 @@
+/**
+ * The bus (transactions, timeouts, bounded retries, status errors, alerts, a lost link) against the
+ * servo emulator over an in-memory link that can split, merge and pollute the byte stream.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { DynamixelBus, DynamixelError } from "../../../src/drivers/dynamixel/bus.js";
+import { loadCalibration } from "../../../src/drivers/dynamixel/calibration.js";
+import { STATE_BLOCK, X_SERIES } from "../../../src/drivers/dynamixel/control-table.js";
+import type { Transport } from "../../../src/drivers/dynamixel/transport.js";
+import { loadUrdf } from "../../../src/robot/urdf.js";
+import { packageRoot } from "../../../src/util/paths.js";
+import { ServoBusEmulator } from "./emulator.js";
+
+const model = loadUrdf(`${packageRoot()}/urdf/arm.urdf`);
+const calibration = loadCalibration(
+  `${packageRoot()}/calibration/arm.yaml`,
+  model.joints.map((j) => j.name),
+);
+const ids = calibration.joints.map((j) => j.id);
+
+/** One end of an in-memory link; bytes arrive on the next turn of the event loop, like real I/O. */
+class MemoryLink implements Transport {
+  readonly path = "memory";
+  readonly baud = 1_000_000;
+  peer!: MemoryLink;
+  /** Deliver in chunks of this many bytes (0: whole writes). */
+  chunk = 0;
+  /** Line noise sent before each write. */
+  noise: number[] = [];
+  private open = true;
+  private dataHandlers: ((c: Uint8Array) => void)[] = [];
+  private closeHandlers: ((r: string) => void)[] = [];
+
+  static pair(): [MemoryLink, MemoryLink] {
+    const a = new MemoryLink();
+    const b = new MemoryLink();
+    a.peer = b;
+    b.peer = a;
+    return [a, b];
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  write(bytes: Uint8Array): void {
+    if (!this.open) return;
+    const all = Uint8Array.from([...this.noise, ...bytes]);
+    const size = this.chunk > 0 ? this.chunk : all.length;
+    for (let at = 0; at < all.length; at += size) {
+      const piece = all.slice(at, at + size);
+      setImmediate(() => this.peer.deliver(piece));
+    }
+  }
+
+  writeSync(): boolean {
+    return false;
+  }
+
+  onData(handler: (c: Uint8Array) => void): void {
+    this.dataHandlers.push(handler);
+  }
+
+  onClose(handler: (r: string) => void): void {
+    this.closeHandlers.push(handler);
+  }
+
+  async close(): Promise<void> {
+    this.cut("closed");
+  }
+
+  /** The cable is pulled: both ends see it. */
+  cut(reason: string): void {
+    for (const end of [this, this.peer]) {
+      if (!end.open) continue;
+      end.open = false;
+      for (const h of end.closeHandlers) h(reason);
+    }
+  }
+
+  private deliver(bytes: Uint8Array): void {
+    if (this.open) for (const h of this.dataHandlers) h(bytes);
+  }
+}
+
+function setup() {
+  const [host, servos] = MemoryLink.pair();
+  const emu = new ServoBusEmulator(model, calibration.joints);
+  emu.attach(servos);
+  const bus = new DynamixelBus(host, { latencyMs: 50, retries: 2 });
+  return { host, servos, emu, bus, done: () => emu.close() };
+}
+
+describe("dynamixel bus", () => {
+  it("pings, reads and writes; replies split into single bytes behind line noise still arrive", async () => {
+    const { servos, bus, emu, done } = setup();
+    try {
+      servos.chunk = 1;
+      servos.noise = [0x00, 0xff, 0xff, 0x13, 0xfd];
+      assert.deepEqual(await bus.ping(12), { id: 12, modelNumber: 1020, model: "XM430-W350", firmware: 46 });
+      await bus.write(12, X_SERIES.goalCurrent, -300);
+      assert.equal(await bus.readValue(12, X_SERIES.goalCurrent, true), -300);
+      // The stream is the same on every attempt, so success means the reader parsed it; on a loaded
+      // machine an attempt may still time out, so count the noise rather than the attempts.
+      assert.ok(
+        bus.reader.stats.garbageBytes >= 5 * 3,
+        `noise skipped: ${bus.reader.stats.garbageBytes} bytes`,
+      );
+      assert.equal(bus.reader.stats.crcErrors, 0);
+      assert.ok(emu.counts.instructions >= 3);
+    } finally {
+      await done();
+    }
+  });
+
+  it("retries a dropped reply a bounded number of times, then names the servo", async () => {
+    const { bus, emu, done } = setup();
+    try {
+      emu.faults.silent.add(13);
+      const started = performance.now();
+      await assert.rejects(bus.ping(13), (e: Error) => {
+        assert.ok(e instanceof DynamixelError && e.kind === "timeout");
+        assert.match(e.message, /ping servo 13: no reply after 3 attempts/);
+        return true;
+      });
+      const elapsed = performance.now() - started;
+      assert.equal(emu.counts.instructions, 3, "three attempts, no more");
+      // Three timeouts of about 2·50 ms + 2 ms + wire time each.
+      assert.ok(elapsed < 3 * bus.timeoutMs(10, 14, 1) + 200, `gave up after ${elapsed.toFixed(0)} ms`);
+      emu.faults.silent.clear();
+      assert.equal((await bus.ping(13)).id, 13, "the bus is usable again");
+    } finally {
+      await done();
+    }
+  });
+
+  it("reports damaged replies as CRC trouble, and does not retry a status error", async () => {
+    const { bus, emu, done } = setup();
+    try {
+      emu.faults.corruptCrc = true;
+      await assert.rejects(bus.ping(11), /ping servo 11: 1 damaged reply \(CRC mismatch\) after 3 attempts/);
+      const out = new Uint8Array(STATE_BLOCK.size * ids.length);
+      const o = await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, ids, out);
+      assert.equal(o.ok, false);
+      assert.equal(o.missing, 4);
+      assert.equal(o.badPackets, 4);
+      emu.faults.corruptCrc = false;
+      await bus.write(11, X_SERIES.torqueEnable, 1);
+      const before = emu.counts.instructions;
+      // EEPROM is locked while torque is on: the servo says "access error", once.
+      await assert.rejects(bus.write(11, X_SERIES.operatingMode, 0), /the servo answered "access error"/);
+      assert.equal(emu.counts.instructions - before, 1);
+    } finally {
+      await done();
+    }
+  });
+
+  it("sync read fills every servo's block and flags a hardware alert; reboot clears it", async () => {
+    const { bus, emu, done } = setup();
+    try {
+      const out = new Uint8Array(STATE_BLOCK.size * ids.length);
+      const ok = await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, ids, out);
+      assert.equal(ok.ok, true);
+      emu.raiseHardwareError(14, 0x04);
+      const alert = await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, ids, out);
+      assert.equal(alert.ok, false);
+      assert.equal(alert.alertId, 14);
+      await assert.rejects(bus.read(14, X_SERIES.presentPosition), /servo 14 reports a hardware alert/);
+      assert.equal(await bus.readValue(14, X_SERIES.hardwareErrorStatus), 0x04);
+      await bus.reboot(14);
+      assert.equal((await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, ids, out)).ok, true);
+    } finally {
+      await done();
+    }
+  });
+
+  it("a broadcast scan finds every servo; a cut link fails the transaction in flight and all after", async () => {
+    const { host, bus, emu, done } = setup();
+    try {
+      assert.deepEqual(
+        (await bus.scan()).map((s) => s.id),
+        ids,
+      );
+      emu.faults.silent.add(11);
+      const pending = bus.ping(11);
+      setTimeout(() => host.cut("unplugged"), 2);
+      await assert.rejects(pending, (e: Error) => e instanceof DynamixelError && e.kind === "closed");
+      await assert.rejects(bus.ping(12), /unplugged/);
+      const o = await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, ids, new Uint8Array(40));
+      assert.equal(o.closed, true);
+    } finally {
+      await done();
+    }
+  });
+});

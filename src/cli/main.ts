@@ -291,7 +291,10 @@ withCommonFlags(
     )
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--task <name>", "task whose rewards score the transitions (reach)")
-    .option("--from-joint-states", "convert from joint states and efforts even if the bag is a transition log")
+    .option(
+      "--from-joint-states",
+      "convert from joint states and efforts even if the bag is a transition log",
+    )
     .option("--json", "print one JSON object"),
 ).action(async (flags) => {
   const logger = startLogging(flags, "bootstrap");

@@ -228,6 +228,9 @@ withCommonFlags(
     .option("--hp <section.key=value>", "override one hyperparameter, e.g. --hp sac.batchSize=128", collectParam, {})
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--realtime", "pace the simulator to wall-clock time")
+    .option("--port <device>", "dynamixel: serial device of the servo bus (default /dev/ttyUSB0)")
+    .option("--baud <n>", "dynamixel: bus baud rate (default 1000000)", integer("--baud", 1))
+    .option("--calibration <file>", "dynamixel: servo calibration (default calibration/arm.yaml)")
     .option("--no-gravity-compensation", "do not add gravity compensation to commands")
     .option("--no-transition-log", "do not write the run's transitions.mcap")
     .option("--json", "one JSON line per episode and a summary line on stdout"),
@@ -246,6 +249,9 @@ withCommonFlags(
           seed: flags.seed,
           urdf: flags.urdf,
           "sim.realtime": flags.realtime,
+          "dynamixel.port": flags.port,
+          "dynamixel.baud": flags.baud,
+          "dynamixel.calibration": flags.calibration,
           gravity_compensation: flags.gravityCompensation === false ? false : undefined,
         }),
     });

@@ -245,11 +245,10 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const finishRow = async (row: MetricsRow): Promise<boolean> => {
     const due = host.episodes % settings.evalEvery === 0 || host.realSteps >= settings.steps;
     if (due) {
+      // Pending until evaluated: a checkpoint saved on the way out (Ctrl-C, a safety fault) keeps it.
+      host.pendingRow = row;
       const result = await evaluate();
-      if (result === undefined) {
-        host.pendingRow = row;
-        return false;
-      }
+      if (result === undefined) return false;
       row.eval_success = result.success;
       row.eval_return = result.return;
       row.seconds_eval = result.seconds;

@@ -517,27 +517,49 @@ class HindsightGoal {
   }
 }
 
-/** Real transitions viewing the episodes' arrays (no copies). */
+/**
+ * Real transitions viewing the episodes' arrays (no copies). Rows of an episode are consecutive
+ * grid steps, so a row's next state is the following row's state: the same views serve both.
+ */
 function realTransitions(episodes: EpisodeRecording[], task: Task): RealTransitionInput[] {
   const out: RealTransitionInput[] = [];
   const o = task.observationSize;
   const a = task.actionSize;
   for (const r of episodes) {
     const n = r.dof;
-    for (let i = 0; i < r.rows; i++) {
+    const last = r.rows - 1;
+    let q = r.position.subarray(0, n);
+    let qd = r.velocity.subarray(0, n);
+    let obs = r.observation.subarray(0, o);
+    for (let i = 0; i <= last; i++) {
+      const nextQ =
+        i < last
+          ? r.position.subarray((i + 1) * n, (i + 2) * n)
+          : r.nextPosition.subarray(i * n, (i + 1) * n);
+      const nextQd =
+        i < last
+          ? r.velocity.subarray((i + 1) * n, (i + 2) * n)
+          : r.nextVelocity.subarray(i * n, (i + 1) * n);
+      const nextObs =
+        i < last
+          ? r.observation.subarray((i + 1) * o, (i + 2) * o)
+          : r.nextObservation.subarray(i * o, (i + 1) * o);
       out.push({
-        obs: r.observation.subarray(i * o, (i + 1) * o),
+        obs,
         action: r.action.subarray(i * a, (i + 1) * a),
         reward: r.reward[i],
-        nextObs: r.nextObservation.subarray(i * o, (i + 1) * o),
+        nextObs,
         terminated: r.terminated[i] === 1,
-        q: r.position.subarray(i * n, (i + 1) * n),
-        qd: r.velocity.subarray(i * n, (i + 1) * n),
+        q,
+        qd,
         effort: r.effort.subarray(i * n, (i + 1) * n),
-        nextQ: r.nextPosition.subarray(i * n, (i + 1) * n),
-        nextQd: r.nextVelocity.subarray(i * n, (i + 1) * n),
+        nextQ,
+        nextQd,
         goal: r.goal,
       });
+      q = nextQ;
+      qd = nextQd;
+      obs = nextObs;
     }
   }
   return out;

@@ -21,6 +21,7 @@ import type {
 import { ParameterType, toStamp } from "../../src/drivers/ros2/rclnodejs.js";
 import { SimDriver } from "../../src/drivers/sim.js";
 import { Dynamics } from "../../src/robot/dynamics.js";
+import { INTERVENTION_KINDS } from "../../src/safety/filter.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { type FakeNode, FakeRclnodejs } from "./fake-rclnodejs.js";
 
@@ -406,6 +407,10 @@ test("teleop mode follows /teleop/joint_targets at a bounded speed and records t
   assert.ok(sink.transitions.length >= 195, `${sink.transitions.length} transitions`);
   assert.ok(sink.episodes.length >= 3, "segments of the task's episode length");
   assert.equal(sink.episodes[0].steps, 50);
+  for (const e of sink.episodes) {
+    for (const kind of Object.keys(e.interventions))
+      assert.ok(INTERVENTION_KINDS.includes(kind as never), kind);
+  }
   // The recorded effort is what was published (in the controller's order, here the URDF's).
   const published = r.commands();
   const lastT = sink.transitions.at(-1)!.t;

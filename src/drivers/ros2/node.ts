@@ -652,7 +652,7 @@ class TeleopRecording {
   private index = 0;
   private step = 0;
   private returnSum = 0;
-  private interventions = 0;
+  private countsBefore: Record<string, number> = {};
   private readonly rng: Rng;
   private pendingStep = false;
 
@@ -670,7 +670,7 @@ class TeleopRecording {
     this.episode = task.sampleEpisode(this.rng);
     this.step = 0;
     this.returnSum = 0;
-    this.interventions = 0;
+    this.countsBefore = { ...this.owner.safety.counts };
     this.prev = undefined;
     const dof = this.owner.model.dof;
     this.transition ??= {
@@ -708,7 +708,6 @@ class TeleopRecording {
       t.action[i] = Math.max(-1, Math.min(1, (loop.sent[i] - loop.gravity[i]) / scale[i]));
     }
     t.interventions = intervened ? 1 : 0;
-    if (intervened) this.interventions++;
     this.pendingStep = true;
   }
 
@@ -738,6 +737,12 @@ class TeleopRecording {
   /** Closes the current segment (stop, fault or full length). */
   end(full: boolean): void {
     if (this.sink === undefined || this.episode === undefined || this.step === 0) return;
+    // Safety interventions during the segment, by kind (as EpisodeRunner reports them).
+    const interventions: Record<string, number> = {};
+    for (const [kind, count] of Object.entries(this.owner.safety.counts as Record<string, number>)) {
+      const delta = count - (this.countsBefore[kind] ?? 0);
+      if (delta > 0) interventions[kind] = delta;
+    }
     const result: EpisodeResult = {
       episode: this.index,
       steps: this.step,
@@ -745,7 +750,7 @@ class TeleopRecording {
       success: false,
       finalDistance: Number.NaN,
       resetReached: true,
-      interventions: this.interventions > 0 ? { teleop: this.interventions } : {},
+      interventions,
       peakEffortFraction: [],
       aborted: !full,
     };

@@ -32,6 +32,7 @@
  * shuffles, sampling), so the same seed on the same backend gives the same numbers.
  */
 import type { Rng } from "../util/rng.js";
+import { restoreBiasCorrections } from "./adam-state.js";
 import { tf } from "./backend.js";
 import "./wasm-kernels.js";
 import { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparameters.js";
@@ -988,5 +989,6 @@ async function restoreAdam(
     ...json.secondMoments.map((v, i) => moment(v, i, "v")),
   ];
   await optimizer.setWeights(weights);
+  restoreBiasCorrections(optimizer); // setWeights' pow(β, t + 1) is not training's float32 product
   tf.dispose(weights.map((w) => w.tensor));
 }

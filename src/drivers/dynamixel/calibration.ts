@@ -125,8 +125,8 @@ function parseJoint(raw: unknown, source: string, joint: string): JointCalibrati
       throw new CalibrationError(`${where}: unknown field "${issue.keys[0]}"`);
     const field = String(issue.path[0] ?? "?");
     const value = (raw as Record<string, unknown>)[field];
-    const got = value === undefined ? "it is missing" : `got ${JSON.stringify(value)}`;
-    throw new CalibrationError(`${where}: field "${field}": ${issue.message} (${got})`);
+    if (value === undefined) throw new CalibrationError(`${where}: field "${field}" is missing`);
+    throw new CalibrationError(`${where}: field "${field}": ${issue.message} (got ${JSON.stringify(value)})`);
   }
   const f = parsed.data;
   const refusal = currentModeRefusal(f.model);

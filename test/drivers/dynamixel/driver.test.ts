@@ -201,7 +201,7 @@ describe("dynamixel driver on the emulated bus", () => {
     );
     assert.throws(
       parse((j) => delete j.torque_constant),
-      /joint "joint2": field "torque_constant": .*missing/,
+      /joint "joint2": field "torque_constant" is missing/,
     );
     assert.throws(
       parse((j) => (j.current_limit = 5)),

@@ -135,6 +135,35 @@ describe("dynamixel driver on the emulated bus", () => {
     });
   });
 
+  it("notices servos stopped by their bus watchdog after a stall, latches a fault and turns torque off", async (t) => {
+    if (socatMissing) return t.skip("socat is not installed");
+    await withBus(shipped.joints, async (pair, emu) => {
+      const driver = new DynamixelDriver({
+        model,
+        calibration: shipped,
+        port: pair.driverPath,
+        healthEvery: 1,
+      });
+      const faults: string[] = [];
+      driver.onFault = (d) => faults.push(d);
+      await driver.start();
+      // The control loop stalls for longer than the watchdog (0.28 s on a pty)...
+      await sleep(450);
+      assert.ok(emu.allOutputsOffAtMs() !== undefined, "the servos stopped themselves");
+      // ...and the next tick finds out.
+      driver.sendEffort(new Float64Array(4));
+      for (let k = 0; k < 100 && faults.length === 0; k++) await sleep(10);
+      assert.equal(faults.length, 1);
+      assert.match(
+        faults[0],
+        /joint "joint1" \(servo ID 11\): its bus watchdog expired .*the control loop stalled/,
+      );
+      assert.equal(driver.fault, faults[0]);
+      await driver.stop();
+      for (const s of emu.servos) assert.equal(emu.torqueOn(s.id), false);
+    });
+  });
+
   it("refuses a servo whose model is not the calibration's, and one without current control by name", async (t) => {
     if (socatMissing) return t.skip("socat is not installed");
     const xl330 = modelByName("XL330-M288")!;

@@ -163,6 +163,8 @@ test("every setting of config/mbpo_arm.yaml is declared, typed, ranged, and read
   assert.equal(scale.type, ParameterType.PARAMETER_DOUBLE);
   assert.equal(scale.readOnly, true);
   assert.deepEqual([scale.range?.fromValue, scale.range?.toValue], [0, 1]);
+  assert.equal(scale.additionalConstraints, "range [0, 1]");
+  assert.equal(r.node.descriptors.get("hold_damping")!.additionalConstraints, "range [0, inf]");
   assert.match(scale.description, /fraction of the URDF effort limit/, "description from the YAML comment");
   const steps = r.node.getParameter("task.episode_steps");
   assert.equal(steps.type, ParameterType.PARAMETER_INTEGER);

@@ -216,6 +216,9 @@ export function declareConfigParameters(
     }
     const descriptor = new rcl.ParameterDescriptor(spec.name, type, spec.description, spec.readOnly, range);
     if (spec.choices !== undefined) descriptor.additionalConstraints = `one of: ${spec.choices.join(", ")}`;
+    // Also in words: rclnodejs 1.9 enforces the range but leaves it out of describe_parameters.
+    else if (range !== undefined)
+      descriptor.additionalConstraints = `range [${spec.min ?? "-inf"}, ${spec.max ?? "inf"}]`;
     try {
       node.declareParameter(new rcl.Parameter(spec.name, type, value), descriptor);
     } catch (err) {

@@ -58,6 +58,8 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
       ["--seed", flags.seed],
       ["--profile", flags.profile],
       ["--hp", Object.keys(flags.hp).length > 0 ? flags.hp : undefined],
+      // The learner restores the backend it was saved with (numbers differ between backends).
+      ["--tf-backend", flags.tfBackend],
     ].filter(([, value]) => value !== undefined);
     if (fixed.length > 0) {
       throw new Error(
@@ -97,6 +99,11 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
         logger.info(
           `train: ${flags.resume !== undefined ? "resuming" : "starting"} in ${out} at ${info.realSteps} of ${info.stepsTarget} real steps`,
         );
+        if (info.realSteps >= info.stepsTarget) {
+          logger.info(
+            `train: the run has reached its ${info.stepsTarget} steps; --steps N sets a higher target`,
+          );
+        }
         progress.start(info.stepsTarget, info.realSteps);
       },
       onEpisode: (row, info) => {

@@ -133,7 +133,11 @@ export interface TrainSummary {
   wallSeconds: number;
   /** Summed wall-clock seconds per phase over the run. */
   seconds: { episodes: number; update: number; model: number; rollouts: number; sac: number; eval: number };
-  /** Control tick compute time during episodes, and hold ticks while the learner worked (µs). */
+  /**
+   * Control tick compute time (every tick), and the hold ticks while the learner worked: compute
+   * time and lateness (µs). These three cover this session only (a resumed run starts them afresh);
+   * metrics.csv has the hold figures of every episode.
+   */
   episodeTicks: TimingSummary;
   holdTicks: TimingSummary;
   holdLateness: TimingSummary;

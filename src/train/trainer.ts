@@ -81,7 +81,10 @@ export interface TrainOptions {
   resume?: boolean;
   /** Resume only: a new target of real steps (to train on past the original one). */
   steps?: number;
-  /** Force a TensorFlow.js backend (see src/mbpo/backend.ts); default the fastest present. */
+  /**
+   * A new run: force a TensorFlow.js backend (see src/mbpo/backend.ts); default the fastest
+   * present. A resumed run uses the one it was saved with.
+   */
   tfBackend?: string;
   signal?: AbortSignal;
   logger: TrainLogger;
@@ -267,7 +270,8 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
       // The arm is held while TensorFlow.js and the learner start (or load).
       if (options.resume) {
         const learnerDir = join(checkpointDir(out), "learner");
-        backend = (await hold(worker.load(learnerDir, options.tfBackend ?? spec.backend))).value.backend;
+        // The learner restores the backend it was saved with (loadLearner selects spec.backend).
+        backend = (await hold(worker.load(learnerDir, spec.backend))).value.backend;
       } else {
         backend = (await hold(worker.init(spec))).value.backend;
       }
@@ -278,7 +282,8 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     }
     learnerStarted = true;
     prepared.write();
-    if (options.transitionLog !== false) {
+    const workToDo = host.realSteps < settings.steps || host.pendingRow !== undefined;
+    if (options.transitionLog !== false && workToDo) {
       // One file per session: a resumed run does not touch the earlier ones.
       const file =
         host.episodes === 0 ? TRANSITIONS_FILE : `transitions-from-episode-${host.episodes + 1}.mcap`;

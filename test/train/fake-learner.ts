@@ -5,7 +5,8 @@
  * number of updates run. It can also fail on purpose, to test how the host handles a crash:
  * spec.hyperparameters.test.fail = "throw" (update rejects), "crash" (an uncaught exception in the
  * worker thread), "exit" (the thread exits), each on update number test.failOnUpdate (1-based);
- * test.delayMs makes every update take that long. The same settings may come as JSON in the
+ * test.delayMs makes every update take that long; test.nanWeightsAfter = n makes the actor's
+ * weights contain a NaN from update n on. The same settings may come as JSON in the
  * environment variable MBPO_FAKE_LEARNER (for runs whose spec is checked against the real
  * learner's hyperparameters).
  */
@@ -89,6 +90,10 @@ class FakeLearner implements Learner {
 
   actorWeights(): ActorWeights {
     const s = this.state;
+    const misbehave = (this.spec.hyperparameters?.test ??
+      JSON.parse(process.env.MBPO_FAKE_LEARNER ?? "{}")) as {
+      nanWeightsAfter?: number;
+    };
     const A = s.actSize;
     const O = s.obsSize;
     const weight = new Float32Array(O * 2 * A);
@@ -100,6 +105,8 @@ class FakeLearner implements Learner {
       }
     }
     const bias = new Float32Array(2 * A).fill(-1);
+    if (misbehave.nanWeightsAfter !== undefined && s.updates >= misbehave.nanWeightsAfter)
+      weight[3] = Number.NaN;
     return {
       sizes: [O, 2 * A],
       activation: "relu",

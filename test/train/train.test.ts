@@ -221,6 +221,34 @@ describe("train (test-double learner)", () => {
     assert.ok(sent.length > 2 * 20 + (2 * 1500) / 20, `only ${sent.length} commands sent`);
   });
 
+  it("a learner that hands over NaN weights latches the safe stop instead of reaching the arm", async () => {
+    const out = tempDir();
+    let stackSeen: ControlStack | undefined;
+    process.env.MBPO_FAKE_LEARNER = JSON.stringify({ nanWeightsAfter: 2 });
+    let outcome: Awaited<ReturnType<typeof train>>;
+    try {
+      outcome = await train({
+        out,
+        config: config(),
+        settings: settings(),
+        logger: quiet,
+        learnerModule: FAKE,
+        inspectStack: (stack) => {
+          stackSeen = stack;
+        },
+      });
+    } finally {
+      delete process.env.MBPO_FAKE_LEARNER;
+    }
+    assert.match(
+      outcome.summary.fault ?? "",
+      /^learner: unusable actor weights: mlp: weights\[0\]\[3\] is NaN/,
+    );
+    assert.equal(stackSeen?.safety.fault?.reason, "learner");
+    assert.equal(outcome.summary.episodes, 1, "no episode ran on the bad weights");
+    assert.equal(outcome.summary.completed, false);
+  });
+
   it("resumes from the checkpoint left aside by a save interrupted between its renames", async () => {
     const out = tempDir();
     cpSync(base, out, { recursive: true });

@@ -94,6 +94,16 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
+/** Every server started, so that a failed test cannot leave one running (and the test runner waiting). */
+const running = new Set<ChildProcessWithoutNullStreams>();
+
+/** Kills the servers still running; call from an `after` hook. */
+export function killServers(): void {
+  for (const child of running)
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  running.clear();
+}
+
 export function startServer(args: string[]): ServerProcess {
   const child = spawn(process.execPath, [MAIN, "env", "serve", "--no-log-file", ...args], {
     env: { ...process.env, MBPO_ARM_LOG_DIR: mkdtempSync(join(tmpdir(), "mbpo-env-log-")) },
@@ -102,7 +112,13 @@ export function startServer(args: string[]): ServerProcess {
   child.stderr.on("data", (c) => {
     stderr += c.toString();
   });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   return { child, stderr: () => stderr, exited };
 }
 

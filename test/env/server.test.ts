@@ -18,12 +18,15 @@ import { createControlStack } from "../../src/control/stack.js";
 import {
   connectTcp,
   type EnvClient,
+  killServers,
   MAIN,
   numbers,
   type Response,
   startStdioServer,
   startTcpServer,
 } from "./helpers.js";
+
+after(killServers);
 
 const SEED = 4;
 const EPISODES = 2;
@@ -163,13 +166,19 @@ describe("env serve over a pipe", () => {
   const actions = randomActions(EPISODES * STEPS, SEED);
   let expectedReturns: number[];
   let expected: Awaited<ReturnType<typeof inProcessTransitions>>;
+  /** One server for the tests on default settings: each starts with a seeded reset, so none depends on another. */
+  let shared: ReturnType<typeof startStdioServer>;
   before(async () => {
+    shared = startStdioServer();
     expectedReturns = runCommandReturns(SEED, EPISODES);
     expected = await inProcessTransitions(SEED, EPISODES);
   });
+  after(() => {
+    if (shared.child.exitCode === null) shared.child.kill();
+  });
 
   it("spec names sizes, bounds, episode length, control rate, joints and the task", async () => {
-    const server = startStdioServer();
+    const server = shared;
     const spec = await server.client.request({ cmd: "spec", id: "s1" });
     assert.equal(spec.id, "s1");
     assert.equal(spec.observation_size, OBS);
@@ -187,13 +196,11 @@ describe("env serve over a pipe", () => {
     assert.equal(task.params.successRadius, 0.02);
     assert.equal(spec.driver, "sim");
     assert.equal(spec.timing, "stepped");
-    assert.deepEqual(await server.client.request({ cmd: "close" }), { ok: true });
-    assert.equal(await server.exited, 0);
   });
 
   it("episodes played with run's actions and seed give run's returns, bit for bit", async () => {
     assert.equal(expectedReturns.length, EPISODES);
-    const server = startStdioServer();
+    const server = shared;
     const { returns, steps } = await playEpisodes(server.client, actions);
     assert.deepEqual(returns, expectedReturns);
     // Step by step: the same observations and rewards as the in-process run.
@@ -206,8 +213,6 @@ describe("env serve over a pipe", () => {
     const last = steps[steps.length - 1].info as { episode: { return: number; steps: number } };
     assert.equal(last.episode.return, expectedReturns[EPISODES - 1]);
     assert.equal(last.episode.steps, STEPS);
-    await server.client.request({ cmd: "close" });
-    assert.equal(await server.exited, 0);
   });
 
   it("hostile lines get an error naming the problem, and serving goes on unchanged", async () => {
@@ -231,7 +236,7 @@ describe("env serve over a pipe", () => {
   });
 
   it("reset with a seed repeats its episode whatever came before; another seed differs", async () => {
-    const server = startStdioServer();
+    const server = shared;
     const c = server.client;
     const first = await c.request({ cmd: "reset", seed: 9 });
     for (let i = 0; i < 30; i++) await c.request({ cmd: "step", action: actions[i] });
@@ -251,13 +256,17 @@ describe("env serve over a pipe", () => {
     assert.deepEqual(await fresh.client.request({ cmd: "reset", seed: 9 }), first);
     fresh.child.stdin.end();
     assert.equal(await fresh.exited, 0, "the end of stdin closes the server");
-    await c.request({ cmd: "close" });
-    assert.equal(await server.exited, 0);
   });
 
-  it("an episode ends at its length: truncated, then steps are refused until reset", async () => {
-    const server = startStdioServer(["-p", "task.episode_steps=3"]);
+  it("an episode ends at its length: truncated, then refused until reset; the safety filter's work is reported", async () => {
+    const server = startStdioServer(["-p", "task.episode_steps=3", "-p", "safety.torque_rate_limit=50"]);
     const c = server.client;
+    await c.request({ cmd: "reset", seed: 1 });
+    // A full-scale action from rest (2.05 N·m) exceeds a 50 N·m/s torque-rate limit (1 N·m per
+    // 20 ms tick): the filter acts, and the step says so.
+    const limited = await c.request({ cmd: "step", action: [1, -1, 1, -1] });
+    const limitedInfo = limited.info as { interventions: Record<string, number> };
+    assert.ok((limitedInfo.interventions.rateLimit ?? 0) > 0, JSON.stringify(limitedInfo));
     await c.request({ cmd: "reset", seed: 1 });
     const flags: [unknown, unknown][] = [];
     for (let i = 0; i < 3; i++) {
@@ -282,19 +291,8 @@ describe("env serve over a pipe", () => {
     assert.equal(await server.exited, 0);
   });
 
-  it("the safety filter acts on a step and the step reports it", async () => {
-    const server = startStdioServer(["-p", "safety.torque_rate_limit=1"]);
-    const c = server.client;
-    await c.request({ cmd: "reset", seed: 2 });
-    const r = await c.request({ cmd: "step", action: [1, -1, 1, -1] });
-    const info = r.info as { interventions: Record<string, number>; effort: number[] };
-    assert.ok((info.interventions.rateLimit ?? 0) > 0, JSON.stringify(info));
-    await c.request({ cmd: "close" });
-    assert.equal(await server.exited, 0);
-  });
-
   it("reward scores a batch exactly as the steps did; null (a non-finite value) is an invalid state", async () => {
-    const server = startStdioServer();
+    const server = shared;
     const c = server.client;
     await c.request({ cmd: "reset", seed: 3 });
     const rows = { obs: [] as number[][], action: [] as number[][], next_obs: [] as number[][] };
@@ -329,8 +327,12 @@ describe("env serve over a pipe", () => {
       next_obs: [rows.next_obs[0]],
     });
     assert.deepEqual(nanAction.reward, [null]);
-    await c.request({ cmd: "close" });
-    assert.equal(await server.exited, 0);
+  });
+
+  it("close answers ok and ends the server with exit code 0", async () => {
+    assert.deepEqual(await shared.client.request({ cmd: "close", id: "bye" }), { ok: true, id: "bye" });
+    assert.equal(await shared.client.nextLine(), undefined);
+    assert.equal(await shared.exited, 0);
   });
 });
 

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { packageRoot } from "../../src/util/paths.js";
 
 const main = join(packageRoot(), "dist", "src", "cli", "main.js");
@@ -63,6 +63,10 @@ function deterministicMetrics(dir: string): string[][] {
 
 describe("mbpo-arm train (real learner)", () => {
   const root = mkdtempSync(join(tmpdir(), "cli-train-"));
+  after(() => {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(env.MBPO_ARM_LOG_DIR, { recursive: true, force: true });
+  });
   const whole = join(root, "whole");
   const args = (out: string) => [
     "train",

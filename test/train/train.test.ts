@@ -5,10 +5,10 @@
  * what it promises. The real learner is run end to end in cli-train.test.ts.
  */
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { XMLValidator } from "fast-xml-parser";
 import { type Config, defaultConfig, loadConfig, withOverrides } from "../../src/config/config.js";
 import type { Policy } from "../../src/control/policy.js";
@@ -29,8 +29,16 @@ function settings(extra: Partial<TrainSettings> = {}): TrainSettings {
   return { algo: "mbpo", steps: 200, seed: 4, evalEvery: 3, evalEpisodes: 2, checkpointEvery: 4, ...extra };
 }
 
+/** Every temporary directory of this file, removed at the end. */
+const temporary: string[] = [];
+after(() => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
+
 function tempDir(): string {
-  return join(mkdtempSync(join(tmpdir(), "train-")), "run");
+  const dir = mkdtempSync(join(tmpdir(), "train-"));
+  temporary.push(dir);
+  return join(dir, "run");
 }
 
 /** Records the wall-clock time of every command sent to the driver. */
@@ -270,7 +278,7 @@ describe("train (test-double learner)", () => {
       train({ out: empty, resume: true, logger: quiet, learnerModule: FAKE }),
       /--resume .*: no such directory/,
     );
-    const fresh = mkdtempSync(join(tmpdir(), "train-"));
+    const fresh = join(tempDir(), "..");
     await assert.rejects(
       train({ out: fresh, resume: true, logger: quiet, learnerModule: FAKE }),
       /--resume .*: no checkpoint there/,

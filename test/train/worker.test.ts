@@ -3,7 +3,7 @@
  * packed transitions, and every way the worker can fail turning into one failure report.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -124,6 +124,7 @@ describe("LearnerWorker", () => {
     assert.deepEqual(await restored.actorWeights(), weights);
     assert.equal((await restored.update()).realSteps, 5);
     await restored.dispose();
+    rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(errors, []);
   });
 

@@ -21,6 +21,7 @@
  * [2, B, ·] × [2, ·, ·]) and one Polyak update per tensor. getWeights / setWeights / toJSON still
  * present Q1 and Q2 (and their moments) as separate networks. The "separate" critic path runs the
  * same parameters as two 2-D networks (the reference the benchmark and tests compare against).
+ * Measured in one run of bench/compute-sac.ts (batched / separate): wasm 0.89, cpu 0.98.
  *
  * Backend: this file only uses @tensorflow/tfjs-core; whoever creates a Sac selects the backend first.
  */

@@ -3,7 +3,9 @@
 What a learner waits on: MbpoArmEnv.step() through the stdio server (target: above 5,000 steps/s),
 the same through TCP, and whole 100-step episodes with their reset moves. Beside them, in the same
 run, the server's own work per step (bench/env.ts: EpisodeRunner.step in process), so the ratio
-shows what the protocol and the client cost on top of the control period itself. Rounds alternate
+shows what the protocol and the client cost on top of the control period itself, and a bare
+round trip (node answering each line with a canned response of the same size, parsed by Python as
+the client does) shows the floor any JSON-lines protocol has on this machine. Rounds alternate
 the measurements and the best round of each is kept (the machine is shared and noisy).
 
     npx tsc -p . && python3 bench/env.py [--steps N] [--rounds R] [--json]
@@ -52,6 +54,38 @@ def episode_rate(env, episodes, rng):
     return steps / (time.perf_counter() - start)
 
 
+# The floor of any JSON-lines protocol here: node answering each line with a canned step response
+# of the same size, no work. The client side reads it as MbpoArmEnv.step does.
+ECHO_JS = (
+    "const r = JSON.stringify({obs: Array(17).fill(-0.04400278255343437), reward: -0.08670530996434775,"
+    " terminated: false, truncated: false, info: {step: 0, success: false, distance: 0.0868053099643477,"
+    " interventions: {}, effort: Array(4).fill(0.12345678901234567)}}) + '\\n';"
+    " process.stdin.on('data', (c) => { for (let i = 0; i < c.length; i++) if (c[i] === 10) process.stdout.write(r); });"
+)
+
+
+def echo_rate(steps, rng):
+    proc = subprocess.Popen(["node", "-e", ECHO_JS], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    actions = rng.uniform(-1, 1, size=(steps, 4))
+    try:
+        def exchange(a):
+            line = '{"cmd":"step","action":[' + ",".join(map(repr, a.tolist())) + "]}\n"
+            proc.stdin.write(line.encode())
+            proc.stdin.flush()
+            r = json.loads(proc.stdout.readline())
+            np.array(r["obs"], dtype=np.float32)
+        for a in actions[:1000]:
+            exchange(a)
+        start = time.perf_counter()
+        for a in actions:
+            exchange(a)
+        return steps / (time.perf_counter() - start)
+    finally:
+        proc.stdin.close()
+        proc.wait()
+        proc.stdout.close()
+
+
 def in_process_rate(steps):
     out = subprocess.run(
         ["node", os.path.join(ROOT, "dist", "bench", "env.js"), "--steps", str(steps)],
@@ -78,11 +112,12 @@ def main():
     tcp = MbpoArmEnv(port=port)
     episodic = MbpoArmEnv(args=["--no-log-file"])
 
-    best = {"in_process": 0.0, "stdio": 0.0, "tcp": 0.0, "episodes_stdio": 0.0}
+    best = {"in_process": 0.0, "echo": 0.0, "stdio": 0.0, "tcp": 0.0, "episodes_stdio": 0.0}
     ratios = []
     for r in range(args.rounds):
         round_rates = {
             "in_process": in_process_rate(args.steps),
+            "echo": echo_rate(args.steps, rng),
             "stdio": step_rate(stdio, args.steps, rng),
             "tcp": step_rate(tcp, args.steps, rng),
             "episodes_stdio": episode_rate(episodic, args.episodes, rng),
@@ -106,6 +141,8 @@ def main():
         "tcp_steps_per_s": best["tcp"],
         "episodes_with_resets_steps_per_s": best["episodes_stdio"],
         "in_process_steps_per_s": best["in_process"],
+        "echo_round_trips_per_s": best["echo"],
+        "stdio_over_echo_best_of_each": best["stdio"] / best["echo"],
         "stdio_over_in_process_median_of_rounds": float(np.median(ratios)),
         "stdio_over_in_process_best_of_each": best["stdio"] / best["in_process"],
         "protocol_us_per_step_best_of_each": 1e6 / best["stdio"] - 1e6 / best["in_process"],

@@ -148,6 +148,9 @@ export class EpisodeRunner {
       move.advance(period);
       const report = this.loop.tick(move.source);
       if (report.faulted) return false;
+      // Wait out this tick's period before judging (and before the caller's next command), so
+      // that a command is never followed by another within the same period.
+      await this.loop.wait();
       const state = this.loop.driver.readState();
       if (
         move.referenceArrived &&
@@ -156,7 +159,6 @@ export class EpisodeRunner {
       ) {
         return true;
       }
-      await this.loop.wait();
     }
     return false;
   }

@@ -1,19 +1,22 @@
 /** The mbpo-arm command as a user runs it: a real subprocess, its stdout, stderr and exit code. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { packageRoot } from "../../src/util/paths.js";
 
 const main = join(packageRoot(), "dist", "src", "cli", "main.js");
+/** Logs and run directories of these runs go here, not under the user's ~/.mbpo-arm. */
+const scratch = mkdtempSync(join(tmpdir(), "mbpo-cli-"));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 function cli(args: string[], input?: string) {
   const r = spawnSync(process.execPath, [main, ...args], {
     input,
     encoding: "utf8",
-    env: { ...process.env, MBPO_ARM_LOG_DIR: mkdtempSync(join(tmpdir(), "mbpo-log-")) },
+    env: { ...process.env, MBPO_ARM_LOG_DIR: join(scratch, "log"), MBPO_ARM_RUNS_DIR: join(scratch, "runs") },
     timeout: 120_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };

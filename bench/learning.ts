@@ -8,9 +8,11 @@
  *   node dist/bench/learning.js [--algos mbpo,sac] [--seeds 1,2,3] [--steps 5000]
  *                               [--profile quick] [--eval-every 500] [--eval-episodes 20]
  *                               [--backend wasm] [--out DIR] [--json]
+ *                               [--set section.key=JSON ...]
  *
  * --profile names a set of hyperparameter overrides (src/mbpo/hyperparameters.ts,
- * HYPERPARAMETER_PROFILES); without it the papers' defaults run. Prints a line per episode
+ * HYPERPARAMETER_PROFILES); without it the papers' defaults run. --set overrides one value on top
+ * (e.g. --set mbpo.sacUpdatesPerRealStep=10 --set sac.hiddenSizes=[128,128]). Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
  * (default bench-results/learning).
  */
@@ -45,6 +47,21 @@ const evalEpisodes = Number(option("eval-episodes", "20"));
 const backend = option("backend", "wasm");
 const outDir = resolve(option("out", "bench-results/learning"));
 const json = process.argv.includes("--json");
+/** --set section.key=JSON overrides, by section. */
+const overrides: Record<string, Record<string, unknown>> = {};
+process.argv.forEach((arg, i) => {
+  if (arg !== "--set") return;
+  const text = process.argv[i + 1] ?? "";
+  const match = /^(\w+)\.(\w+)=(.+)$/.exec(text);
+  if (match === null) throw new Error(`--set: expected section.key=JSON, got "${text}"`);
+  const [, section, key, value] = match;
+  overrides[section] ??= {};
+  try {
+    overrides[section][key] = JSON.parse(value);
+  } catch {
+    throw new Error(`--set ${section}.${key}: "${value}" is not a JSON value`);
+  }
+});
 const SUCCESS_TARGET = 0.9;
 
 /** The actor as the control loop runs it. */
@@ -97,6 +114,7 @@ interface RunResult {
   algo: Algorithm;
   seed: number;
   profile: string | null;
+  overrides: Record<string, Record<string, unknown>>;
   backend: string;
   stepsTo90: number | null;
   realSteps: number;
@@ -119,6 +137,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     seed,
     backend,
     profile,
+    hyperparameters: overrides,
     control: controlSpecFromConfig(config),
   });
   const episodeRng = new Rng(seed, 1);
@@ -214,6 +233,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     algo,
     seed,
     profile: profile ?? null,
+    overrides,
     backend: learner.backend ?? backend,
     stepsTo90,
     realSteps,

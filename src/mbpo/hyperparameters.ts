@@ -149,6 +149,16 @@ export const MBPO_DEFAULTS = {
    * well below it, so it only cuts branches that wander where the model has not been.
    */
   disagreementThreshold: 0.5,
+  /**
+   * SAC's networks see observations standardised per feature, (obs − mean) / std, with the
+   * statistics of the real data at the first update after exploration, then frozen (inputs that keep their
+   * meaning; the actor handed to the control loop has the standardisation folded into its first
+   * layer). Not in MBPO or the SAC paper, whose MuJoCo observations are all of order one; reach's
+   * are metres, and 2 cm decides success. Both algorithms use it alike.
+   */
+  normalizeObservations: true,
+  /** Floor of that std (in the feature's own units): a feature the exploration hardly moved is not blown up. */
+  observationMinStd: 0.01,
 };
 
 export type MbpoHyperparameters = typeof MBPO_DEFAULTS;

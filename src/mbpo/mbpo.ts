@@ -42,6 +42,7 @@ import {
   type RealTransitionInput,
   type UpdateReport,
 } from "./learner.js";
+import { Normalizer, type NormalizerJSON } from "./normalizer.js";
 import {
   createBatch,
   mixedBatch,
@@ -97,6 +98,8 @@ interface LearnerCheckpoint {
   schedule: ScheduleState;
   rng: Record<RngName, RngState>;
   sac: SacJSON;
+  /** SAC's observation standardisation (null: not fitted yet, or switched off). */
+  observationNormalizer: NormalizerJSON | null;
   ensemble: EnsembleJSON | null;
   buffers: { real: BufferHeader; model: BufferHeader | null };
 }
@@ -143,7 +146,7 @@ export async function createLearner(spec: LearnerSpec): Promise<Learner> {
     modelTrainings: 0,
     realRejected: 0,
   };
-  return new MbpoLearner(parts, sac, ensemble, real, undefined, schedule);
+  return new MbpoLearner(parts, sac, ensemble, real, undefined, undefined, schedule);
 }
 
 /** Restores a learner that save(dir) wrote; it continues exactly where the saved one stood. */
@@ -177,9 +180,13 @@ export async function loadLearner(dir: string): Promise<Learner> {
     checkpoint.buffers.model === null
       ? undefined
       : ReplayBuffer.fromJSON(await readBuffer(dir, checkpoint.buffers.model));
+  const observations =
+    checkpoint.observationNormalizer === null
+      ? undefined
+      : Normalizer.fromJSON(checkpoint.observationNormalizer, `${path}: observationNormalizer`);
   // Restored last: building the networks above drew from these streams.
   for (const name of Object.keys(RNG_STREAMS) as RngName[]) parts.rng[name].setState(checkpoint.rng[name]);
-  return new MbpoLearner(parts, sac, ensemble, real, model, { ...checkpoint.schedule });
+  return new MbpoLearner(parts, sac, ensemble, real, model, observations, { ...checkpoint.schedule });
 }
 
 class MbpoLearner implements Learner {
@@ -196,6 +203,8 @@ class MbpoLearner implements Learner {
   private readonly real: RealReplayBuffer;
   /** D_model (MBPO only), created at the first rollouts and resized when k changes. */
   private model: ReplayBuffer | undefined;
+  /** SAC's observation standardisation, fitted at the first update after exploration. */
+  private observations: Normalizer | undefined;
   private readonly schedule: ScheduleState;
 
   constructor(
@@ -204,6 +213,7 @@ class MbpoLearner implements Learner {
     ensemble: ProbabilisticEnsemble | undefined,
     real: RealReplayBuffer,
     model: ReplayBuffer | undefined,
+    observations: Normalizer | undefined,
     schedule: ScheduleState,
   ) {
     this.spec = parts.spec;
@@ -217,6 +227,7 @@ class MbpoLearner implements Learner {
     this.ensemble = ensemble;
     this.real = real;
     this.model = model;
+    this.observations = observations;
     this.schedule = schedule;
   }
 
@@ -258,6 +269,10 @@ class MbpoLearner implements Learner {
     const newSteps = realSteps - Math.max(schedule.stepsLearned, hp.mbpo.initialExplorationSteps);
     schedule.stepsLearned = Math.max(schedule.stepsLearned, realSteps);
     if (newSteps <= 0) return report;
+    if (hp.mbpo.normalizeObservations && this.observations === undefined) {
+      this.observations = new Normalizer(this.task.observationSize, hp.mbpo.observationMinStd);
+      this.observations.fit(this.real.obs, this.real.size);
+    }
 
     if (this.ensemble !== undefined) {
       // 1. The model, on its schedule (and at the first update after exploration).
@@ -301,8 +316,11 @@ class MbpoLearner implements Learner {
     return report;
   }
 
+  /** The actor for raw observations: the standardisation is folded into its first layer. */
   actorWeights(): ActorWeights {
-    return this.sac.actorWeights();
+    const weights = this.sac.actorWeights();
+    if (this.observations !== undefined) foldStandardisation(weights, this.observations);
+    return weights;
   }
 
   async save(dir: string): Promise<void> {
@@ -318,6 +336,7 @@ class MbpoLearner implements Learner {
       schedule: { ...this.schedule },
       rng,
       sac: await this.sac.toJSON(),
+      observationNormalizer: this.observations?.toJSON() ?? null,
       ensemble: this.ensemble === undefined ? null : await this.ensemble.toJSON(),
       buffers: {
         real: await writeBuffer(dir, "real-buffer", this.real.toJSON()),
@@ -339,8 +358,15 @@ class MbpoLearner implements Learner {
     const model = this.modelBufferFor(k);
     const rng = this.rng.rollouts;
     const task = this.task;
-    const policy = (obs: Float32Array, rows: number, out: Float32Array): void =>
-      this.sac.act(obs, rows, out, "sample", rng);
+    const observations = this.observations;
+    let scratch = new Float32Array(0);
+    const policy = (obs: Float32Array, rows: number, out: Float32Array): void => {
+      if (observations === undefined) return this.sac.act(obs, rows, out, "sample", rng);
+      if (scratch.length < rows * task.observationSize)
+        scratch = new Float32Array(rows * task.observationSize);
+      observations.normalize(obs, scratch, rows);
+      this.sac.act(scratch, rows, out, "sample", rng);
+    };
     const starts = createRolloutStarts(Math.min(branches, ROLLOUT_CHUNK), task.dof, task.goalSize);
     const options = { length: k, disagreementThreshold: this.hp.mbpo.disagreementThreshold };
     for (let done = 0; done < branches; done += ROLLOUT_CHUNK) {
@@ -458,6 +484,29 @@ function checkMbpoHyperparameters(hp: Hyperparameters): void {
       throw new Error(`hyperparameters: buffer.${key} must be a positive integer, got ${hp.buffer[key]}`);
     }
   }
+}
+
+/**
+ * Rewrites the actor's first layer y = x'·W + b, x' = (x − mean) / std, as y = x·W' + b' with
+ * W'[i][j] = W[i][j] / std[i] and b'[j] = b[j] − Σ_i mean[i] / std[i] · W[i][j] (sums in float64).
+ */
+function foldStandardisation(weights: ActorWeights, observations: Normalizer): void {
+  const first = weights.layers[0];
+  const inputs = weights.sizes[0];
+  const outputs = weights.sizes[1];
+  const { mean, std } = observations;
+  const weight = new Float32Array(first.weight.length);
+  const bias = new Float32Array(outputs);
+  for (let j = 0; j < outputs; j++) {
+    let shift = 0;
+    for (let i = 0; i < inputs; i++) {
+      const w = first.weight[i * outputs + j];
+      weight[i * outputs + j] = w / std[i];
+      shift += (mean[i] / std[i]) * w;
+    }
+    bias[j] = first.bias[j] - shift;
+  }
+  weights.layers[0] = { weight, bias };
 }
 
 /** Copies the newest min(size, capacity) transitions of `from` into `to`, oldest first. */

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { defaultConfig } from "../../src/config/config.js";
+import { MlpPolicy } from "../../src/control/policies/mlp.js";
 import { RandomPolicy } from "../../src/control/policies/random.js";
 import type { Policy, PolicyContext } from "../../src/control/policy.js";
 import { createControlStack } from "../../src/control/stack.js";
@@ -22,6 +23,8 @@ import {
   type UpdateReport,
 } from "../../src/mbpo/learner.js";
 import { createLearner, loadLearner } from "../../src/mbpo/mbpo.js";
+import { Normalizer } from "../../src/mbpo/normalizer.js";
+import { Sac } from "../../src/mbpo/sac.js";
 import type { TaskEpisode } from "../../src/tasks/task.js";
 import { Rng } from "../../src/util/rng.js";
 
@@ -283,6 +286,50 @@ describe("MBPO learner", () => {
       assert.ok(readFileSync(join(dirA, file)).equals(readFileSync(join(dirB, file))), file);
     uninterrupted.dispose();
     resumed.dispose();
+  });
+
+  it("hands the control loop an actor for raw observations, standardisation folded in", async () => {
+    const learner = await createLearner(spec("mbpo", 4));
+    await feed(learner, 0, 3);
+    const dir = temporaryDirectory();
+    await learner.save(dir);
+    const checkpoint = JSON.parse(readFileSync(join(dir, "learner.json"), "utf8"));
+    // Fitted on the real data held at the first update after exploration (3 episodes), then frozen.
+    const normalizer = Normalizer.fromJSON(checkpoint.observationNormalizer);
+    const seen = data.slice(0, 3).flat();
+    const O = seen[0].obs.length;
+    for (let j = 0; j < O; j++) {
+      const mean = seen.reduce((sum, t) => sum + t.obs[j], 0) / seen.length;
+      assert.ok(Math.abs(normalizer.mean[j] - mean) < 1e-6, `feature ${j}`);
+    }
+    await feed(learner, 3, 4);
+    await learner.save(dir);
+    const after = JSON.parse(readFileSync(join(dir, "learner.json"), "utf8"));
+    assert.deepEqual(after.observationNormalizer, checkpoint.observationNormalizer);
+
+    const sac = await Sac.fromJSON(after.sac, new Rng(0));
+    const weights = learner.actorWeights();
+    const policy = new MlpPolicy({
+      sizes: weights.sizes,
+      activation: weights.activation,
+      weights: weights.layers.map((l) => l.weight),
+      biases: weights.layers.map((l) => l.bias),
+      actionSize: weights.actionSize,
+      logStdMin: weights.logStdMin,
+      logStdMax: weights.logStdMax,
+    });
+    for (const t of data[5].slice(0, 10)) {
+      const raw = Float32Array.from(t.obs);
+      const standardised = new Float32Array(O);
+      normalizer.normalize(raw, standardised, 1);
+      const expected = new Float32Array(4);
+      sac.act(standardised, 1, expected, "mean");
+      const got = new Float32Array(4);
+      policy.act(raw, undefined as unknown as PolicyContext, got);
+      for (let i = 0; i < 4; i++) assert.ok(Math.abs(got[i] - expected[i]) < 1e-4, `${got} vs ${expected}`);
+    }
+    sac.dispose();
+    learner.dispose();
   });
 
   it("says what is wrong with a directory that holds no checkpoint", async () => {

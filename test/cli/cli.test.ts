@@ -69,7 +69,7 @@ describe("mbpo-arm CLI", () => {
   });
 
   it("a bad config key or value is one line naming it, with exit code 1", () => {
-    const dir = mkdtempSync(join(tmpdir(), "mbpo-cfg-"));
+    const dir = mkdtempSync(join(scratch, "cfg-"));
     const file = join(dir, "bad.yaml");
     writeFileSync(file, "mbpo_arm:\n  ros__parameters:\n    safety:\n      effort_scal: 0.5\n");
     const r = cli(["run", "--config", file, "--episodes", "1", "--no-log-file"]);
@@ -81,7 +81,7 @@ describe("mbpo-arm CLI", () => {
   });
 
   it("a malformed URDF is one line naming the file and element", () => {
-    const dir = mkdtempSync(join(tmpdir(), "mbpo-urdf-"));
+    const dir = mkdtempSync(join(scratch, "urdf-"));
     const file = join(dir, "broken.urdf");
     writeFileSync(
       file,

@@ -314,12 +314,10 @@ test("~/stop ends the episode at once and holds", async () => {
   const first = r.arm.lastResult!;
   assert.equal(r.node.call("~/start").success, true);
   await r.run(30);
-  // One command per control timer tick, through start, stop and start, except that the episode
-  // runner's reset move returns right after the tick that reaches the start pose and the first
-  // policy tick follows at once (src/control/episode.ts, moveTo): one extra command per reset
-  // that arrives.
-  const arrivals = Number(first.resetReached) + Number(r.arm.runner.result.resetReached);
-  assert.equal(r.commands().length, fired + arrivals);
+  // One command per control timer tick, through start, stop and start (the reset move waits out
+  // its last period before the first policy tick, so no two commands share a tick).
+  assert.ok(first.resetReached || r.arm.runner.result.resetReached, "a reset move arrived");
+  assert.equal(r.commands().length, fired);
 });
 
 test("a stale state latches a fault; the commands fall to zero; reset needs a fresh state", async () => {

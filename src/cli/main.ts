@@ -222,10 +222,20 @@ withCommonFlags(
     .option("--resume <dir>", "continue the interrupted run in <dir> from its checkpoint")
     .option("--eval-every <k>", "evaluate after every k-th episode", integer("--eval-every", 1), 5)
     .option("--eval-episodes <m>", "episodes per evaluation (mean action)", integer("--eval-episodes", 0), 10)
-    .option("--checkpoint-every <k>", "checkpoint after every k-th episode", integer("--checkpoint-every", 1), 10)
+    .option(
+      "--checkpoint-every <k>",
+      "checkpoint after every k-th episode",
+      integer("--checkpoint-every", 1),
+      10,
+    )
     .option("--tf-backend <name>", "force a TensorFlow.js backend: node-gpu, node, wasm, cpu or tensorflow")
     .option("--profile <name>", "hyperparameter profile (quick: small networks, for slow machines)")
-    .option("--hp <section.key=value>", "override one hyperparameter, e.g. --hp sac.batchSize=128", collectParam, {})
+    .option(
+      "--hp <section.key=value>",
+      "override one hyperparameter, e.g. --hp sac.batchSize=128",
+      collectParam,
+      {},
+    )
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--realtime", "pace the simulator to wall-clock time")
     .option("--port <device>", "dynamixel: serial device of the servo bus (default /dev/ttyUSB0)")

@@ -35,6 +35,8 @@ export class EnvWorker {
   private head = 0;
   private wake: (() => void) | undefined;
   private stopped = false;
+  /** The input has ended: answer what is queued, then end run(). */
+  private finishing = false;
   /** Requests answered, and those answered with an error. */
   requests = 0;
   errors = 0;
@@ -54,7 +56,13 @@ export class EnvWorker {
     this.notify();
   }
 
-  /** Serves until stop() or a `close` request. */
+  /** Ends run() once every request already queued has been answered (the input has ended). */
+  finish(): void {
+    this.finishing = true;
+    this.notify();
+  }
+
+  /** Serves until stop(), a `close` request, or finish() and an empty queue. */
   async run(): Promise<void> {
     while (!this.stopped) {
       const work = this.take();
@@ -63,6 +71,7 @@ export class EnvWorker {
         else if (await this.answer(work.item, work.reply)) this.stopped = true;
         continue;
       }
+      if (this.finishing) break;
       if (this.session.paced) {
         await this.session.hold();
       } else {
@@ -173,9 +182,10 @@ export async function serveStreams(
     worker.push({ kind: "line", item, reply: write }),
   );
   const onData = (chunk: Buffer) => splitter.push(chunk);
+  // A client may write all its requests and close its end at once: answer them all first.
   const onEnd = () => {
     splitter.end();
-    worker.stop();
+    worker.finish();
   };
   input.on("data", onData);
   input.on("end", onEnd);

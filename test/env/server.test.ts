@@ -415,3 +415,30 @@ describe("env serve on a paced robot (the twin on wall-clock time)", () => {
     assert.match(server.stderr(), /SIGTERM: stopping safely[\s\S]*env serve: closed; robot stopped/);
   });
 });
+
+describe("env serve when the input ends", () => {
+  it("answers every request written before the end of stdin, in order, then exits 0", () => {
+    const steps = 250; // more than two episodes: truncation errors and resets are answered too
+    const lines = [JSON.stringify({ cmd: "reset", seed: 1, id: 0 })];
+    for (let i = 1; i <= steps; i++) {
+      lines.push(JSON.stringify({ cmd: "step", action: [0.1, -0.1, 0.2, 0], id: i }));
+    }
+    lines.push(JSON.stringify({ cmd: "spec", id: steps + 1 }));
+    const r = spawnSync(process.execPath, [MAIN, "env", "serve", "--no-log-file"], {
+      input: `${lines.join("\n")}\n`,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const answers = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { id: number; error?: string });
+    assert.deepEqual(
+      answers.map((a) => a.id),
+      lines.map((_, i) => i),
+    );
+    // Steps past the episode's end are refused, not dropped.
+    assert.equal(answers.filter((a) => a.error !== undefined).length, steps - STEPS);
+  });
+});

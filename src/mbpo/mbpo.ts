@@ -10,6 +10,8 @@
  *              with the current policy, filtered (uncertainty, joint limits) → model buffer D_model
  *           3. G · N SAC updates, each batch realFraction from D_env and the rest from D_model
  *     SAC   3. G · N SAC updates on D_env alone (same SAC, same G, same exploration)
+ *   SAC's networks see observations standardised with statistics frozen at the first learning
+ *   update (MBPO_DEFAULTS.normalizeObservations); actorWeights() folds that into the first layer.
  *   actorWeights() → the control loop's MlpPolicy (stochastic while training, mean for evaluation)
  *
  * Every hyperparameter is in hyperparameters.ts, with where its default comes from; a spec may

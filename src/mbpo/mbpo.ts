@@ -363,7 +363,10 @@ class MbpoLearner implements Learner {
     const observations = this.observations;
     let scratch = new Float32Array(0);
     const policy = (obs: Float32Array, rows: number, out: Float32Array): void => {
-      if (observations === undefined) return this.sac.act(obs, rows, out, "sample", rng);
+      if (observations === undefined) {
+        this.sac.act(obs, rows, out, "sample", rng);
+        return;
+      }
       if (scratch.length < rows * task.observationSize)
         scratch = new Float32Array(rows * task.observationSize);
       observations.normalize(obs, scratch, rows);

@@ -196,9 +196,16 @@ export const HYPERPARAMETER_PROFILES: Record<string, HyperparameterOverrides> = 
    * updates per real step; the algorithm is unchanged.
    */
   quick: {
-    sac: { hiddenSizes: [64, 64], batchSize: 128 },
+    sac: {
+      hiddenSizes: [64, 64],
+      batchSize: 128,
+      // Reach's rewards are about −0.3 per step; at α = 1 the entropy bonus (about 4 nats a step
+      // at the start) outweighs them for the thousands of updates α takes to fall. With fewer
+      // updates per real step that is most of a short run, so α starts lower.
+      initialAlpha: 0.05,
+    },
     ensemble: { hiddenSizes: [64, 64, 64], weightDecays: [2.5e-5, 5e-5, 7.5e-5, 1e-4], maxEpochs: 40 },
-    mbpo: { rolloutsPerRealStep: 50, sacUpdatesPerRealStep: 5, rolloutSchedule: [500, 2500, 1, 3] },
+    mbpo: { rolloutsPerRealStep: 100, sacUpdatesPerRealStep: 10, rolloutSchedule: [500, 2500, 1, 3] },
   },
 };
 

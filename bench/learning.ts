@@ -8,17 +8,19 @@
  *   node dist/bench/learning.js [--algos mbpo,sac] [--seeds 1,2,3] [--steps 5000]
  *                               [--profile quick] [--eval-every 500] [--eval-episodes 20]
  *                               [--backend wasm] [--out DIR] [--json]
- *                               [--set section.key=JSON ...]
+ *                               [--set section.key=JSON ...] [--param key=JSON ...]
  *
  * --profile names a set of hyperparameter overrides (src/mbpo/hyperparameters.ts,
  * HYPERPARAMETER_PROFILES); without it the papers' defaults run. --set overrides one value on top
- * (e.g. --set mbpo.sacUpdatesPerRealStep=10 --set sac.hiddenSizes=[128,128]). Prints a line per episode
+ * (e.g. --set mbpo.sacUpdatesPerRealStep=10 --set sac.hiddenSizes=[128,128]); --param sets one
+ * of the node's parameters (config/mbpo_arm.yaml, dotted, e.g. --param action_damping=0.2 or
+ * --param task.success_radius=0.03) for the control stack and the learner alike. Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
  * (default bench-results/learning).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { defaultConfig } from "../src/config/config.js";
+import { defaultConfig, withOverrides } from "../src/config/config.js";
 import { MlpPolicy } from "../src/control/policies/mlp.js";
 import type { Policy, PolicyContext } from "../src/control/policy.js";
 import { createControlStack } from "../src/control/stack.js";
@@ -60,6 +62,19 @@ process.argv.forEach((arg, i) => {
     overrides[section][key] = JSON.parse(value);
   } catch {
     throw new Error(`--set ${section}.${key}: "${value}" is not a JSON value`);
+  }
+});
+/** --param key=JSON overrides of the node's parameters. */
+const params: Record<string, unknown> = {};
+process.argv.forEach((arg, i) => {
+  if (arg !== "--param") return;
+  const text = process.argv[i + 1] ?? "";
+  const match = /^([\w.]+)=(.+)$/.exec(text);
+  if (match === null) throw new Error(`--param: expected key=JSON, got "${text}"`);
+  try {
+    params[match[1]] = JSON.parse(match[2]);
+  } catch {
+    throw new Error(`--param ${match[1]}: "${match[2]}" is not a JSON value`);
   }
 });
 const SUCCESS_TARGET = 0.9;
@@ -107,6 +122,8 @@ interface CurvePoint {
   realSteps: number;
   evalSuccess: number;
   evalReturn: number;
+  /** Median over the evaluation episodes of the final end-effector distance to the target (m). */
+  evalMedianDistance: number;
   seconds: number;
 }
 
@@ -115,6 +132,7 @@ interface RunResult {
   seed: number;
   profile: string | null;
   overrides: Record<string, Record<string, unknown>>;
+  params: Record<string, unknown>;
   backend: string;
   stepsTo90: number | null;
   realSteps: number;
@@ -124,16 +142,13 @@ interface RunResult {
 }
 
 async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
-  const config = defaultConfig();
+  const config = withOverrides(defaultConfig(), params, "--param");
   const stack = createControlStack(config);
   const { task, runner } = stack;
   const learner: Learner = await createLearner({
     algo,
     urdf: stack.urdfPath,
-    task: {
-      name: config.task.name,
-      params: { episodeSteps: config.task.episode_steps, successRadius: config.task.success_radius },
-    },
+    task: { name: task.name, params: task.params() },
     seed,
     backend,
     profile,
@@ -161,21 +176,25 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     const policy = actorPolicy(learner.actorWeights(), false, actionRng);
     let successes = 0;
     let returns = 0;
+    const distances: number[] = [];
     for (const [i, episode] of evalSet.entries()) {
       const result = await runner.runEpisode(i, episode, policy);
       if (result.success) successes++;
       returns += result.return;
+      distances.push(result.finalDistance);
     }
+    distances.sort((a, b) => a - b);
     seconds.eval += (performance.now() - t) / 1000;
     const point = {
       realSteps,
       evalSuccess: successes / evalSet.length,
       evalReturn: returns / evalSet.length,
+      evalMedianDistance: distances[Math.floor(distances.length / 2)],
       seconds: (performance.now() - started) / 1000,
     };
     curve.push(point);
     process.stderr.write(
-      `[${algo} seed ${seed}] eval at ${realSteps} real steps: success ${(100 * point.evalSuccess).toFixed(0)}%, return ${point.evalReturn.toFixed(2)} (${point.seconds.toFixed(0)} s)\n`,
+      `[${algo} seed ${seed}] eval at ${realSteps} real steps: success ${(100 * point.evalSuccess).toFixed(0)}%, return ${point.evalReturn.toFixed(2)}, median final distance ${(100 * point.evalMedianDistance).toFixed(1)} cm (${point.seconds.toFixed(0)} s)\n`,
     );
     if (stepsTo90 === null && point.evalSuccess >= SUCCESS_TARGET) stepsTo90 = realSteps;
   };
@@ -234,6 +253,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     seed,
     profile: profile ?? null,
     overrides,
+    params,
     backend: learner.backend ?? backend,
     stepsTo90,
     realSteps,
@@ -283,10 +303,11 @@ mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, "results.json"), `${JSON.stringify(runs, null, 2)}\n`);
 writeFileSync(
   join(outDir, "curves.csv"),
-  `algo,seed,real_steps,eval_success,eval_return,seconds\n${runs
+  `algo,seed,real_steps,eval_success,eval_return,eval_median_distance,seconds\n${runs
     .flatMap((r) =>
       r.curve.map(
-        (p) => `${r.algo},${r.seed},${p.realSteps},${p.evalSuccess},${p.evalReturn},${p.seconds.toFixed(1)}`,
+        (p) =>
+          `${r.algo},${r.seed},${p.realSteps},${p.evalSuccess},${p.evalReturn},${p.evalMedianDistance},${p.seconds.toFixed(1)}`,
       ),
     )
     .join("\n")}\n`,

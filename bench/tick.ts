@@ -61,7 +61,15 @@ async function measure(realtime: boolean, episodes: number) {
       if (policyUs.length < 20_000) {
         obs.set(t.obs);
         const started = process.hrtime.bigint();
-        policy.act(obs, { state: stack.driver.readState()!, torqueScale: stack.runner.torqueScale }, action);
+        policy.act(
+          obs,
+          {
+            state: stack.driver.readState()!,
+            torqueScale: stack.runner.torqueScale,
+            actionDamping: stack.config.action_damping,
+          },
+          action,
+        );
         policyUs.push(Number(process.hrtime.bigint() - started) / 1000);
       }
     },

@@ -58,6 +58,8 @@ const TaskSchema = z
     episode_steps: z.number().int().positive().default(100),
     /** Distance (m) within which the end effector counts as on target. */
     success_radius: positive.default(0.02),
+    /** Goal joint poses lie within ±target_spread (rad) of the home pose (reach; larger: more workspace). */
+    target_spread: positive.default(0.6),
   })
   .strict();
 
@@ -90,6 +92,13 @@ export const ConfigSchema = z
     gravity_compensation: z.boolean().default(true),
     /** Torque per unit of normalised action, as a fraction of each joint's effort limit. */
     action_torque_fraction: z.number().gt(0).lte(1).default(0.5),
+    /**
+     * Joint damping (N·m·s/rad) added to every policy command: τ = a·scale − action_damping·q̇
+     * (+ gravity). The policy still commands torque, but the arm it drives coasts to rest instead
+     * of drifting, so holding a pose asks for no action and every learner only has to learn where
+     * to push. Keep action_damping·dt / (smallest joint inertia) well below 2 (stable at 0.3 here).
+     */
+    action_damping: nonNegative.default(0.3),
     /** Joint damping (N·m·s/rad) of the hold between episodes, on top of gravity compensation. */
     hold_damping: nonNegative.default(0.05),
     seed: z.number().int().nonnegative().default(0),

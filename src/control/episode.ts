@@ -18,6 +18,8 @@ import type { Policy, PolicyContext } from "./policy.js";
 export interface EpisodeOptions {
   /** Torque per unit of normalised action, as a fraction of each joint's effort limit. */
   actionTorqueFraction: number;
+  /** Joint damping (N·m·s/rad) in every policy command: τ = a·torqueScale − actionDamping·q̇. */
+  actionDamping: number;
   holdDamping: number;
   reset: { kp: number; kd: number; speed: number; tolerance: number; timeout: number };
 }
@@ -113,9 +115,14 @@ export class EpisodeRunner {
       truncated: false,
       interventions: 0,
     };
-    this.context = { state: undefined as unknown as JointState, torqueScale: this.torqueScale };
+    this.context = {
+      state: undefined as unknown as JointState,
+      torqueScale: this.torqueScale,
+      actionDamping: options.actionDamping,
+    };
     // Each tick observes the state it acts on; after the wait, the state the action led to is
     // observed into the other buffer, and the two buffers swap roles each step.
+    const damping = options.actionDamping;
     this.policySource = (state, out) => {
       const obs = this.obs[this.current];
       this.task.observe(state.position, state.velocity, this.episode!.goal, obs);
@@ -125,7 +132,7 @@ export class EpisodeRunner {
         const a = this.action[i];
         // An action outside [-1, 1] is clipped here; a NaN passes on so that the safety filter
         // replaces it and counts the intervention.
-        out[i] = Math.max(-1, Math.min(1, a)) * this.torqueScale[i];
+        out[i] = Math.max(-1, Math.min(1, a)) * this.torqueScale[i] - damping * state.velocity[i];
       }
     };
   }

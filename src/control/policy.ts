@@ -3,8 +3,8 @@ import type { TaskEpisode } from "../tasks/task.js";
 
 /**
  * A policy maps an observation to a normalised action in [-1, 1]^n. The control loop scales it
- * to torque (action · torqueScale per joint), adds gravity compensation, and passes the result
- * through the safety filter. Policies run inside the control tick: act() must not allocate.
+ * to torque (action · torqueScale − actionDamping · q̇ per joint), adds gravity compensation, and
+ * passes the result through the safety filter. Policies run inside the control tick: act() must not allocate.
  */
 export interface Policy {
   readonly name: string;
@@ -18,4 +18,6 @@ export interface PolicyContext {
   state: JointState;
   /** Torque per unit action, per joint (N·m): torque = action · torqueScale. */
   torqueScale: Float64Array;
+  /** Damping (N·m·s/rad) the loop adds to every command: torque = action · torqueScale − actionDamping · q̇. */
+  actionDamping: number;
 }

@@ -12,7 +12,7 @@ import { Dynamics } from "../robot/dynamics.js";
 import type { RobotModel } from "../robot/types.js";
 import { loadUrdf } from "../robot/urdf.js";
 import { SafetyFilter } from "../safety/filter.js";
-import { createTask } from "../tasks/index.js";
+import { createTask, taskParamsFromConfig } from "../tasks/index.js";
 import type { Task } from "../tasks/task.js";
 import { resolveDataPath } from "../util/paths.js";
 import { EpisodeRunner } from "./episode.js";
@@ -34,10 +34,7 @@ export function createControlStack(config: Config): ControlStack {
   const urdfPath = resolveDataPath(config.urdf);
   const model = loadUrdf(urdfPath);
   const dynamics = new Dynamics(model);
-  const task = createTask(config.task.name, model, {
-    episodeSteps: config.task.episode_steps,
-    successRadius: config.task.success_radius,
-  });
+  const task = createTask(config.task.name, model, taskParamsFromConfig(config.task));
   const driver = createDriver(config, model);
   const safety = new SafetyFilter(model.joints, {
     effortScale: config.safety.effort_scale,
@@ -60,6 +57,7 @@ export function createControlStack(config: Config): ControlStack {
   });
   const runner = new EpisodeRunner(loop, task, model.joints, {
     actionTorqueFraction: config.action_torque_fraction,
+    actionDamping: config.action_damping,
     holdDamping: config.hold_damping,
     reset: config.reset,
   });

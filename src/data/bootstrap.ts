@@ -14,9 +14,9 @@
  * - goal (hindsight): where the end effector is at the end of each episode window. Each window is
  *   then a demonstration of reaching that point from where the window starts.
  * - action: the inverse of what the control loop does with one. The loop sends
- *   effort = gravity(q) + action · torqueScale (torqueScale = URDF effort limit ×
- *   action_torque_fraction; gravity only with gravity_compensation on), so
- *   action = (effort − gravity(q)) / torqueScale, clipped to [−1, 1]. The effort itself is kept as
+ *   effort = gravity(q) + action · torqueScale − action_damping · q̇ (torqueScale = URDF effort
+ *   limit × action_torque_fraction; gravity only with gravity_compensation on), so
+ *   action = (effort − gravity(q) + action_damping · q̇) / torqueScale, clipped to [−1, 1]. The effort itself is kept as
  *   measured (unclipped) for the dynamics model; clipped actions are counted in the report.
  */
 import type { Config } from "../config/config.js";
@@ -37,7 +37,10 @@ export interface BootstrapContext {
   model: RobotModel;
   dynamics: Dynamics;
   task: Task;
-  config: Pick<Config, "control_rate_hz" | "gravity_compensation" | "action_torque_fraction">;
+  config: Pick<
+    Config,
+    "control_rate_hz" | "gravity_compensation" | "action_torque_fraction" | "action_damping"
+  >;
 }
 
 export interface BootstrapOptions {
@@ -381,6 +384,7 @@ class WindowBuilder {
   private readonly done: EpisodeRecording[] = [];
   private current: EpisodeRecording | undefined;
   private readonly torqueScale: Float64Array;
+  private readonly actionDamping: number;
   private readonly gravity: Float64Array;
   private readonly originSeconds: number;
   private readonly goal: HindsightGoal;
@@ -396,6 +400,7 @@ class WindowBuilder {
   ) {
     const { model, config, task } = context;
     this.torqueScale = Float64Array.from(model.joints, (j) => j.effort * config.action_torque_fraction);
+    this.actionDamping = config.action_damping;
     this.gravity = new Float64Array(model.dof);
     this.originSeconds = Number(origin) / 1e9;
     this.goal = new HindsightGoal(task, model);
@@ -462,7 +467,9 @@ class WindowBuilder {
       else this.gravity.fill(0);
       let clipped = false;
       for (let j = 0; j < n; j++) {
-        const a = (r.effort[i * n + j] - this.gravity[j]) / this.torqueScale[j];
+        const a =
+          (r.effort[i * n + j] - this.gravity[j] + this.actionDamping * r.velocity[i * n + j]) /
+          this.torqueScale[j];
         if (a > 1 || a < -1) clipped = true;
         action[j] = Math.max(-1, Math.min(1, a));
       }

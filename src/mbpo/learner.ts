@@ -46,6 +46,8 @@ export interface LearnerSpec {
 export interface ControlSpec {
   /** action_torque_fraction: torque per unit action, as a fraction of each joint's effort limit. */
   actionTorqueFraction: number;
+  /** action_damping (N·m·s/rad): τ = a·scale − actionDamping·q̇ before gravity and the filter. */
+  actionDamping: number;
   /** gravity_compensation: RNEA gravity torque added to every command. */
   gravityCompensation: boolean;
   /** control_rate_hz: one model step is one control period. */
@@ -63,6 +65,7 @@ export interface ControlSpec {
 export function controlSpecFromConfig(config: Config): ControlSpec {
   return {
     actionTorqueFraction: config.action_torque_fraction,
+    actionDamping: config.action_damping,
     gravityCompensation: config.gravity_compensation,
     controlRateHz: config.control_rate_hz,
     effortScale: config.safety.effort_scale,

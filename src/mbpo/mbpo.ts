@@ -169,7 +169,11 @@ export async function loadLearner(dir: string): Promise<Learner> {
   }
   // The saved hyperparameters and control spec, not today's defaults: a resumed run stays the same run.
   const parts = await assemble(
-    { ...checkpoint.spec, control: checkpoint.control },
+    // A checkpoint from before action_damping existed was trained without it.
+    {
+      ...checkpoint.spec,
+      control: { ...checkpoint.control, actionDamping: checkpoint.control.actionDamping ?? 0 },
+    },
     checkpoint.hyperparameters,
   );
   const sac = await Sac.fromJSON(checkpoint.sac, parts.rng.sac);

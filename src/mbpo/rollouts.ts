@@ -119,6 +119,8 @@ export class EffortModel {
   readonly torqueScale: Float64Array;
   private readonly joints: readonly JointSpec[];
   private readonly dynamics: Dynamics | undefined;
+  /** N·m·s/rad in every command (EpisodeRunner's action damping). */
+  private readonly actionDamping: number;
   private readonly effortMax: Float64Array;
   private readonly lower: Float64Array;
   private readonly upper: Float64Array;
@@ -140,6 +142,7 @@ export class EffortModel {
     this.joints = model.joints;
     this.dynamics = control.gravityCompensation ? dynamics : undefined;
     this.torqueScale = Float64Array.from(model.joints, (j) => j.effort * control.actionTorqueFraction);
+    this.actionDamping = control.actionDamping;
     this.effortMax = Float64Array.from(model.joints, (j) => j.effort * control.effortScale);
     this.lower = Float64Array.from(model.joints, (j) => (j.type === "continuous" ? -Infinity : j.lower));
     this.upper = Float64Array.from(model.joints, (j) => (j.type === "continuous" ? Infinity : j.upper));
@@ -178,9 +181,9 @@ export class EffortModel {
       const qi = q[base + i];
       const vi = qd[base + i];
       const eMax = this.effortMax[i];
-      // ControlLoop.tick: the source's torque (EpisodeRunner clips the action to [-1, 1]) + gravity.
+      // ControlLoop.tick: the source's torque (EpisodeRunner: clipped action × scale − damping·q̇) + gravity.
       const a = Math.max(-1, Math.min(1, action[base + i]));
-      let x = a * this.torqueScale[i] + g[i];
+      let x = a * this.torqueScale[i] - this.actionDamping * vi + g[i];
       // d. Effort limit, then the soft limits net of gravity.
       x = clamp(x, -eMax, eMax);
       if (this.softJoint[i] === 1) {

@@ -12,6 +12,19 @@ export type { Task, TaskEpisode } from "./task.js";
 /** Parameters any task may be given; each task rejects the ones it does not know. */
 export type TaskParams = Partial<ReachConfig>;
 
+/** The task parameters that the node's config (task.* in config/mbpo_arm.yaml) sets. */
+export function taskParamsFromConfig(task: {
+  episode_steps: number;
+  success_radius: number;
+  target_spread: number;
+}): TaskParams {
+  return {
+    episodeSteps: task.episode_steps,
+    successRadius: task.success_radius,
+    targetSpread: task.target_spread,
+  };
+}
+
 const TASKS: Record<string, (model: RobotModel, params: TaskParams) => Task> = {
   reach: (model, params) => new ReachTask(model, params),
 };

@@ -30,7 +30,12 @@ import { Rng } from "../../src/util/rng.js";
 const arm = loadUrdf(resolve(packageRoot(), "urdf/arm.urdf"));
 const task = new ReachTask(arm);
 
-function context(position: number[], velocity: number[], torqueScale: number[]): PolicyContext {
+function context(
+  position: number[],
+  velocity: number[],
+  torqueScale: number[],
+  actionDamping = 0,
+): PolicyContext {
   return {
     state: {
       stamp: 0,
@@ -39,6 +44,7 @@ function context(position: number[], velocity: number[], torqueScale: number[]):
       effort: new Float64Array(position.length),
     },
     torqueScale: Float64Array.from(torqueScale),
+    actionDamping,
   };
 }
 
@@ -301,6 +307,9 @@ describe("PdPolicy", () => {
     policy.act(new Float32Array(17), context([0, 0, 0, 0], [0, 1, 0, 0], [4, 4, 4, 4]), out);
     assert.ok(Math.abs(out[0] - 0.05) < 1e-7 && Math.abs(out[1] + 0.125) < 1e-7, `${out}`);
     assert.equal(out[2], 0);
+    // The loop's own action damping (0.2 here) counts towards Kd: the policy adds only 0.3·q̇ of braking.
+    policy.act(new Float32Array(17), context([0, 0, 0, 0], [0, 1, 0, 0], [4, 4, 4, 4], 0.2), out);
+    assert.ok(Math.abs(out[0] - 0.05) < 1e-7 && Math.abs(out[1] + 0.075) < 1e-7, `${out}`);
     // Far from the target: clamped.
     policy.setTarget([3, -3, 0, 0]);
     policy.act(new Float32Array(17), context([0, 0, 0, 0], [0, 0, 0, 0], [0.5, 0.5, 1, 1]), out);

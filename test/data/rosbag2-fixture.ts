@@ -6,7 +6,7 @@
  * of order, a gap, and receive times 1 ms after the stamps.
  *
  * The ground truth is known exactly: joint states at 50 Hz on the control grid, and at each tick the
- * command gravity(q) + a·torqueScale for a known action a in (−1, 1).
+ * command gravity(q) + a·torqueScale − action_damping·q̇ for a known action a in (−1, 1).
  */
 import { writeFileSync } from "node:fs";
 import { parse } from "@foxglove/rosmsg";
@@ -63,7 +63,8 @@ export function teleopTruth(stack: ControlStack, ticks: number, gap: [number, nu
       a[j] = 0.8 * Math.sin(0.7 * t + 2 * j);
     }
     stack.dynamics.gravity(q, g);
-    const effort = Float64Array.from(a, (ai, j) => g[j] + ai * scale[j]);
+    const damping = stack.config.action_damping;
+    const effort = Float64Array.from(a, (ai, j) => g[j] + ai * scale[j] - damping * qd[j]);
     truth.q.push(q);
     truth.qd.push(qd);
     truth.action.push(a);

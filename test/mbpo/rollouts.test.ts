@@ -72,7 +72,10 @@ describe("EffortModel", () => {
       dynamics.gravity(q, gravity);
       model.effort(q, qd, action, previous, 0, ours);
       for (let i = 0; i < DOF; i++) {
-        command[i] = Math.max(-1, Math.min(1, action[i])) * model.torqueScale[i] + gravity[i];
+        command[i] =
+          Math.max(-1, Math.min(1, action[i])) * model.torqueScale[i] -
+          spec.actionDamping * qd[i] +
+          gravity[i];
       }
       const report = filter.filter(command, state, tick * dt, gravity, dt, sent);
       assert.equal(report.faulted, false, `tick ${tick}: the test state should pass the watchdog`);

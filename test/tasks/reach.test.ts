@@ -286,6 +286,7 @@ describe("reach episodes", () => {
               goalPosition[i] >= s.softLower + c.targetMargin &&
                 goalPosition[i] <= s.softUpper - c.targetMargin,
             );
+            assert.ok(Math.abs(goalPosition[i] - ARM_HOME_POSE[i]) <= c.targetSpread + 1e-12);
             assert.ok(Math.abs(startPosition[i] - ARM_HOME_POSE[i]) <= c.startNoise + 1e-12);
             assert.ok(startPosition[i] >= s.softLower && startPosition[i] <= s.softUpper);
           });
@@ -317,6 +318,34 @@ describe("reach episodes", () => {
       new ReachTask(arm).sampleEpisode(new Rng(3)),
     );
     assert.notDeepEqual(run(11), run(12));
+  });
+
+  it("spreads goal poses over ±targetSpread of home; a wide spread covers each joint's whole range", () => {
+    const spanOf = (t: ReachTask) => {
+      const rng = new Rng(5);
+      const lo = [...ARM_HOME_POSE];
+      const hi = [...ARM_HOME_POSE];
+      for (let k = 0; k < 400; k++) {
+        const g = t.sampleEpisode(rng).goalPosition!;
+        g.forEach((q, i) => {
+          lo[i] = Math.min(lo[i], q);
+          hi[i] = Math.max(hi[i], q);
+        });
+      }
+      return { lo, hi };
+    };
+    const narrow = spanOf(new ReachTask(arm, { targetSpread: 0.2 }));
+    ARM_HOME_POSE.forEach((h, i) => {
+      assert.ok(narrow.lo[i] >= h - 0.2 - 1e-12 && narrow.hi[i] <= h + 0.2 + 1e-12);
+      assert.ok(narrow.hi[i] - narrow.lo[i] > 0.3, `joint ${i} spans ${narrow.hi[i] - narrow.lo[i]}`);
+    });
+    // Joint 1 (the turret) has ±2.7 rad soft limits: a spread of 10 rad reaches far behind the arm.
+    const wide = spanOf(new ReachTask(arm, { targetSpread: 10 }));
+    assert.ok(wide.lo[0] < -2 && wide.hi[0] > 2, `turret goals in [${wide.lo[0]}, ${wide.hi[0]}]`);
+    assert.throws(
+      () => new ReachTask(arm, { targetSpread: 0 }),
+      /reach: targetSpread must be a positive number/,
+    );
   });
 
   it("starts exactly at the home pose without start noise", () => {

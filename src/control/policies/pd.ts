@@ -35,7 +35,8 @@ export interface PdPolicyOptions {
 }
 
 /**
- * Joint-space PD to a target pose: τ = Kp·(q* − q) − Kd·q̇, then action = clamp(τ / torqueScale, −1, 1).
+ * Joint-space PD to a target pose: τ = Kp·(q* − q) − Kd·q̇, then action = clamp((τ + actionDamping·q̇)
+ * / torqueScale, −1, 1): the loop's own action damping counts towards Kd.
  * Gravity compensation is added by the control loop, not here.
  *
  * The proportional term is limited to ±pLimit per joint, pLimit = (damping + Kd)·v_cruise + friction
@@ -108,7 +109,7 @@ export class PdPolicy implements Policy {
       const limit = this.pLimit[i];
       const p = Math.min(limit, Math.max(-limit, this.kp[i] * error));
       const tau = p - this.kd[i] * qd[i];
-      const a = tau / ctx.torqueScale[i];
+      const a = (tau + ctx.actionDamping * qd[i]) / ctx.torqueScale[i];
       // NaN (a broken state) commands nothing rather than poisoning the command.
       out[i] = a > 1 ? 1 : a < -1 ? -1 : Number.isNaN(a) ? 0 : a;
     }

@@ -26,7 +26,7 @@ import { Dynamics } from "../../robot/dynamics.js";
 import type { RobotModel } from "../../robot/types.js";
 import { loadUrdf } from "../../robot/urdf.js";
 import { INTERVENTION_KINDS, SafetyFilter } from "../../safety/filter.js";
-import { createTask } from "../../tasks/index.js";
+import { createTask, taskParamsFromConfig } from "../../tasks/index.js";
 import type { Task, TaskEpisode } from "../../tasks/task.js";
 import { resolveDataPath } from "../../util/paths.js";
 import { Rng } from "../../util/rng.js";
@@ -557,15 +557,13 @@ export class MbpoArmNode {
   }
 
   private buildTask(config: Config): Task {
-    return createTask(config.task.name, this.model, {
-      episodeSteps: config.task.episode_steps,
-      successRadius: config.task.success_radius,
-    });
+    return createTask(config.task.name, this.model, taskParamsFromConfig(config.task));
   }
 
   private buildRunner(config: Config): EpisodeRunner {
     return new EpisodeRunner(this.loop, this.task, this.model.joints, {
       actionTorqueFraction: config.action_torque_fraction,
+      actionDamping: config.action_damping,
       holdDamping: config.hold_damping,
       reset: config.reset,
     });

@@ -47,6 +47,7 @@ export const LIVE_SETTINGS: readonly string[] = [
   "hold_damping",
   "task.episode_steps",
   "task.success_radius",
+  "task.target_spread",
   "reset.kp",
   "reset.kd",
   "reset.speed",

@@ -255,11 +255,7 @@ describe("MBPO learner", () => {
     for (const learner of [a, b, c]) learner.dispose();
   });
 
-  // TODO(ensemble.ts): its restoreAdam must call restoreBiasCorrections (adam-state.ts) after
-  // setWeights, as sac.ts does; until then the restored ensemble's Adam drifts in the last bits
-  // and this test fails. With that call it passes (checked); then drop the todo.
-  const todo = "ensemble.ts restoreAdam lacks restoreBiasCorrections";
-  it("saves and loads so that the run continues exactly as an uninterrupted one", { todo }, async () => {
+  it("saves and loads so that the run continues exactly as an uninterrupted one", async () => {
     const dir = temporaryDirectory();
     const uninterrupted = await createLearner(spec("mbpo", 5));
     await feed(uninterrupted, 0, 4);

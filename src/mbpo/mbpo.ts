@@ -307,10 +307,16 @@ class MbpoLearner implements Learner {
     const started = performance.now();
     const updates = newSteps * hp.mbpo.sacUpdatesPerRealStep;
     const model = this.model;
+    const observations = this.observations;
     const sample = (out: TransitionBatch): void => {
       if (model !== undefined)
         mixedBatch(this.real, model, hp.buffer.realFraction, out.rows, this.rng.batches, out);
       else this.real.sampleBatch(out.rows, this.rng.batches, out);
+      // The buffers hold raw observations; SAC learns on standardised ones, as it acts on them.
+      if (observations !== undefined) {
+        observations.normalize(out.obs, out.obs, out.rows);
+        observations.normalize(out.nextObs, out.nextObs, out.rows);
+      }
     };
     const losses = this.sac.updateMany(updates, sample);
     report.sacUpdates = updates;

@@ -35,8 +35,19 @@ export interface ReachConfig {
   /** Distance (m) from end effector to target within which the state counts as success. */
   successRadius: number;
 
-  /** Reward weights: r = −distanceWeight·d − actionWeight·‖a‖² − velocityWeight·‖q̇‖² + bonus. */
+  /**
+   * Reward: r = −distanceWeight·d + precisionWeight·exp(−(d / precisionScale)²)
+   *             − actionWeight·‖a‖² − velocityWeight·‖q̇‖² + bonus.
+   */
   distanceWeight: number;
+  /**
+   * The Gaussian precision term (dm_control's "tolerance" shape): −d alone changes by only 0.01
+   * per step between 3 cm and 2 cm, too little for a critic to resolve; this peak rises steeply
+   * over the last few centimetres, so that settling on the target pays.
+   */
+  precisionWeight: number;
+  /** Width (m) of the precision term: at d = precisionScale it is down to e⁻¹ of its peak. */
+  precisionScale: number;
   actionWeight: number;
   /** Weight on the squared joint speed in (rad/s)² (not the scaled observation values). */
   velocityWeight: number;
@@ -75,6 +86,8 @@ export const DEFAULT_REACH_CONFIG: Readonly<ReachConfig> = Object.freeze({
   controlRateHz: 50,
   successRadius: 0.02,
   distanceWeight: 1.0,
+  precisionWeight: 0.5,
+  precisionScale: 0.02,
   actionWeight: 0.01,
   velocityWeight: 0.001,
   // Small next to the distance term far away, dominant inside the radius: it pays to stay there.
@@ -233,7 +246,15 @@ export class ReachTask implements Task {
 
   reward(_obs: Float32Array, action: Float32Array, nextObs: Float32Array): number {
     if (!allFinite(nextObs)) return this.config.invalidReward;
-    const { distanceWeight, actionWeight, velocityWeight, successBonus, successRadius } = this.config;
+    const {
+      distanceWeight,
+      precisionWeight,
+      precisionScale,
+      actionWeight,
+      velocityWeight,
+      successBonus,
+      successRadius,
+    } = this.config;
     const d = this.distance(nextObs);
     let actionSq = 0;
     for (let i = 0; i < action.length; i++) actionSq += action[i] * action[i];
@@ -243,7 +264,8 @@ export class ReachTask implements Task {
       speedSq += qd * qd;
     }
     const bonus = d < successRadius ? successBonus : 0;
-    return -distanceWeight * d - actionWeight * actionSq - velocityWeight * speedSq + bonus;
+    const precision = precisionWeight * Math.exp(-((d / precisionScale) ** 2));
+    return -distanceWeight * d + precision - actionWeight * actionSq - velocityWeight * speedSq + bonus;
   }
 
   /**
@@ -272,6 +294,8 @@ export class ReachTask implements Task {
       controlRateHz: c.controlRateHz,
       successRadius: c.successRadius,
       distanceWeight: c.distanceWeight,
+      precisionWeight: c.precisionWeight,
+      precisionScale: c.precisionScale,
       actionWeight: c.actionWeight,
       velocityWeight: c.velocityWeight,
       successBonus: c.successBonus,
@@ -348,8 +372,10 @@ export function resolveReachConfig(params: Partial<ReachConfig>): ReachConfig {
   check("episodeSteps", Number.isInteger(c.episodeSteps) && c.episodeSteps > 0, "a positive integer");
   check("controlRateHz", c.controlRateHz > 0 && Number.isFinite(c.controlRateHz), "a positive number");
   check("successRadius", c.successRadius > 0 && Number.isFinite(c.successRadius), "a positive number");
+  check("precisionScale", c.precisionScale > 0 && Number.isFinite(c.precisionScale), "a positive number");
   for (const field of [
     "distanceWeight",
+    "precisionWeight",
     "actionWeight",
     "velocityWeight",
     "successBonus",

@@ -45,6 +45,8 @@ export const METRICS_COLUMNS = [
   /** Evaluation after this episode (mean action, eval_episodes episodes); empty when none ran. */
   "eval_success",
   "eval_return",
+  /** Mean over the evaluation episodes of the task's distance to goal at the end (m for reach). */
+  "eval_final_distance_m",
   "model_trained",
   "model_holdout_nll",
   "model_holdout_mse",

@@ -215,13 +215,16 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   };
 
   /** Runs the evaluation episodes with the mean action; undefined when interrupted. */
-  const evaluate = async (): Promise<{ success: number; return: number; seconds: number } | undefined> => {
+  const evaluate = async (): Promise<
+    { success: number; return: number; finalDistance: number; seconds: number } | undefined
+  > => {
     if (actor === undefined || settings.evalEpisodes === 0)
-      return { success: Number.NaN, return: Number.NaN, seconds: 0 };
+      return { success: Number.NaN, return: Number.NaN, finalDistance: Number.NaN, seconds: 0 };
     recorder.use(MlpPolicy.fromActor(actor, { name: "actor (mean action)" }));
     const t0 = performance.now();
     let successes = 0;
     let returns = 0;
+    let distances = 0;
     for (let j = 0; j < settings.evalEpisodes; j++) {
       const episode = stack.task.sampleEpisode(new Rng(settings.seed, EVAL_EPISODE_STREAM + j));
       placeAtStart(stack, episode);
@@ -235,11 +238,13 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
       if (result.fault !== undefined) throw new SafetyStop(result.fault);
       successes += result.success ? 1 : 0;
       returns += result.return;
+      distances += result.finalDistance;
     }
     host.evals++;
     return {
       success: successes / settings.evalEpisodes,
       return: returns / settings.evalEpisodes,
+      finalDistance: distances / settings.evalEpisodes,
       seconds: (performance.now() - t0) / 1000,
     };
   };
@@ -254,6 +259,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
       if (result === undefined) return false;
       row.eval_success = result.success;
       row.eval_return = result.return;
+      row.eval_final_distance_m = result.finalDistance;
       row.seconds_eval = result.seconds;
     }
     host.pendingRow = undefined;
@@ -643,6 +649,7 @@ function episodeRow(p: {
     final_distance_m: r.finalDistance,
     eval_success: Number.NaN,
     eval_return: Number.NaN,
+    eval_final_distance_m: Number.NaN,
     model_trained: u.modelTrained ? 1 : 0,
     model_holdout_nll: u.modelHoldoutNll,
     model_holdout_mse: u.modelHoldoutMse,

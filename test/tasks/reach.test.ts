@@ -165,7 +165,10 @@ describe("reach reward, termination and success", () => {
     const d = task.distance(nextObs);
     assert.ok(d > c.successRadius);
     const expected =
-      -c.distanceWeight * d - c.actionWeight * (0.25 + 1 + 0.0625) - c.velocityWeight * (1 + 0.25 + 4);
+      -c.distanceWeight * d +
+      c.precisionWeight * Math.exp(-((d / c.precisionScale) ** 2)) -
+      c.actionWeight * (0.25 + 1 + 0.0625) -
+      c.velocityWeight * (1 + 0.25 + 4);
     assert.ok(Math.abs(task.reward(obs, action, nextObs) - expected) < 1e-6);
   });
 
@@ -179,10 +182,15 @@ describe("reach reward, termination and success", () => {
     assert.equal(task.success(inside), true);
     assert.equal(task.success(outside), false);
     const zero = new Float32Array(4);
-    assert.ok(
-      Math.abs(task.reward(outside, zero, inside) - (-task.distance(inside) + c.successBonus)) < 1e-7,
-    );
-    assert.ok(Math.abs(task.reward(inside, zero, outside) - -task.distance(outside)) < 1e-7);
+    const precision = (d: number) => c.precisionWeight * Math.exp(-((d / c.precisionScale) ** 2));
+    const dIn = task.distance(inside);
+    const dOut = task.distance(outside);
+    assert.ok(Math.abs(task.reward(outside, zero, inside) - (-dIn + precision(dIn) + c.successBonus)) < 1e-7);
+    assert.ok(Math.abs(task.reward(inside, zero, outside) - (-dOut + precision(dOut))) < 1e-7);
+    // The precision term rises steeply over the last centimetres: it pays more to go from 3 cm to
+    // 1 cm than the distance term alone would (0.02).
+    const shaped = (d: number) => -d + precision(d);
+    assert.ok(shaped(0.01) - shaped(0.03) > 10 * 0.02);
   });
 
   it("terminates only on a non-finite observation, with the invalid reward", () => {

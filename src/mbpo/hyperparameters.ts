@@ -150,6 +150,14 @@ export const MBPO_DEFAULTS = {
    */
   disagreementThreshold: 0.5,
   /**
+   * Fraction of branched rollouts whose start takes a hindsight goal: the goal a later step of the
+   * same real episode achieved (HER's "future" strategy, Andrychowicz et al. 2017; with model
+   * rollouts as in MHER, Yang et al. 2021). Not in MBPO, whose tasks have no goals. On reach the
+   * policy otherwise settles a few centimetres off its targets: its own data almost never holds
+   * the arm on one, so the critic never learns what settling there is worth. 0 switches it off.
+   */
+  hindsightFraction: 0.5,
+  /**
    * SAC's networks see observations standardised per feature, (obs − mean) / std, with the
    * statistics of the real data at the first update after exploration, then frozen (inputs that keep their
    * meaning; the actor handed to the control loop has the standardisation folded into its first

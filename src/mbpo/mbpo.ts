@@ -384,9 +384,14 @@ class MbpoLearner implements Learner {
     };
     const starts = createRolloutStarts(Math.min(branches, ROLLOUT_CHUNK), task.dof, task.goalSize);
     const options = { length: k, disagreementThreshold: this.hp.mbpo.disagreementThreshold };
+    const fraction = this.hp.mbpo.hindsightFraction;
+    const hindsight =
+      fraction > 0
+        ? { fraction, achievedGoal: (q: Float64Array, out: Float64Array) => task.achievedGoal(q, out) }
+        : undefined;
     for (let done = 0; done < branches; done += ROLLOUT_CHUNK) {
       starts.rows = Math.min(ROLLOUT_CHUNK, branches - done);
-      sampleRolloutStarts(this.real, rng, starts);
+      sampleRolloutStarts(this.real, rng, starts, hindsight);
       const counts = this.rollouts.run(starts, ensemble, policy, rng, options, model);
       report.rolloutBranches = (report.rolloutBranches ?? 0) + counts.branches;
       report.rolloutsKept += counts.kept;
@@ -485,6 +490,9 @@ function checkMbpoHyperparameters(hp: Hyperparameters): void {
     throw new Error(
       `hyperparameters: mbpo.rolloutSchedule must be [startStep, endStep, minLength, maxLength] with integers, endStep ≥ startStep and 1 ≤ minLength ≤ maxLength, got ${JSON.stringify(s)}`,
     );
+  }
+  if (!(m.hindsightFraction >= 0 && m.hindsightFraction <= 1)) {
+    throw new Error(`hyperparameters: mbpo.hindsightFraction must be in [0, 1], got ${m.hindsightFraction}`);
   }
   if (!(m.disagreementThreshold > 0)) {
     throw new Error(

@@ -234,17 +234,38 @@ export function createRolloutStarts(rows: number, dof: number, goalSize: number)
 }
 
 /**
+ * Hindsight goals for rollout starts (HER's "future" strategy, Andrychowicz et al. 2017, used with
+ * model rollouts as in MHER, Yang et al. 2021): a start keeps its state but, with probability
+ * `fraction`, takes as its goal what a later step of the same real episode achieved.
+ */
+export interface HindsightRelabelling {
+  fraction: number;
+  /** The goal a joint pose achieves (Task.achievedGoal). */
+  achievedGoal: (q: Float64Array, out: Float64Array) => void;
+}
+
+/**
  * Samples `starts.rows` real states uniformly (with replacement) from the real buffer. The effort
  * sent at the tick before is known when the slot before holds the same episode's previous step
- * (its next state is exactly this state: the same joint-state reading).
+ * (its next state is exactly this state: the same joint-state reading). With `hindsight`, some
+ * starts get the goal achieved at a uniformly chosen step of the rest of their episode (that
+ * step's next state), so that the policy sees, in the model, what reaching and holding a goal is
+ * worth long before its own episodes end on their targets.
  */
-export function sampleRolloutStarts(real: RealReplayBuffer, rng: Rng, starts: RolloutStarts): void {
+export function sampleRolloutStarts(
+  real: RealReplayBuffer,
+  rng: Rng,
+  starts: RolloutStarts,
+  hindsight?: HindsightRelabelling,
+): void {
   const n = real.dof;
   const G = real.goalSize;
   if (starts.q.length < starts.rows * n || starts.goal.length < starts.rows * G) {
     throw new Error(`sampleRolloutStarts: starts arrays are too short for ${starts.rows} rows`);
   }
   const full = real.size === real.capacity;
+  const hindsightQ = new Float64Array(n);
+  const hindsightGoal = new Float64Array(G);
   for (let row = 0; row < starts.rows; row++) {
     const slot = real.sampleSlot(rng);
     const from = slot * n;
@@ -265,6 +286,36 @@ export function sampleRolloutStarts(real: RealReplayBuffer, rng: Rng, starts: Ro
     }
     for (let j = 0; j < n; j++)
       starts.previousEffort[to + j] = contiguous ? real.effort[previous * n + j] : Number.NaN;
+    if (hindsight !== undefined && rng.uniform() < hindsight.fraction) {
+      const last = lastSlotOfEpisode(real, slot);
+      const span = (last - slot + real.capacity) % real.capacity;
+      const future = (slot + rng.int(span + 1)) % real.capacity;
+      for (let j = 0; j < n; j++) hindsightQ[j] = real.nextQ[future * n + j];
+      hindsight.achievedGoal(hindsightQ, hindsightGoal);
+      for (let j = 0; j < G; j++) starts.goal[row * G + j] = hindsightGoal[j];
+    }
+  }
+}
+
+/**
+ * The last slot of the episode that holds `slot`: steps follow each other while the next slot's
+ * state is this one's next state and the goal is the same (a new episode starts from a reset).
+ */
+function lastSlotOfEpisode(real: RealReplayBuffer, slot: number): number {
+  const n = real.dof;
+  const G = real.goalSize;
+  let current = slot;
+  for (;;) {
+    const following = (current + 1) % real.capacity;
+    // The newest transition has no successor: `next` is the slot to be written (or the oldest).
+    if (following === real.next || (real.size < real.capacity && following >= real.size)) return current;
+    for (let j = 0; j < n; j++) {
+      if (real.q[following * n + j] !== real.nextQ[current * n + j]) return current;
+    }
+    for (let j = 0; j < G; j++) {
+      if (real.goal[following * G + j] !== real.goal[current * G + j]) return current;
+    }
+    current = following;
   }
 }
 

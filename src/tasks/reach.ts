@@ -286,6 +286,11 @@ export class ReachTask implements Task {
     return Math.hypot(obs[o], obs[o + 1], obs[o + 2]);
   }
 
+  achievedGoal(q: Float64Array, out: Float64Array): void {
+    this.kinematics.update(q);
+    this.kinematics.linkPosition(this.eeLink, out);
+  }
+
   params(): Record<string, number | string | boolean> {
     const c = this.config;
     return {

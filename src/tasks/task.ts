@@ -30,6 +30,11 @@ export interface Task {
   success(obs: Float32Array): boolean;
   /** The task's distance-to-goal for reports (m for reach). */
   distance(obs: Float32Array): number;
+  /**
+   * The goal that joint pose q achieves (for reach: its end-effector position), written into out
+   * (goalSize values); learners relabel goals with it (hindsight). Must not allocate.
+   */
+  achievedGoal(q: Float64Array, out: Float64Array): void;
 
   /** The task's parameters, for `spec` and run configs. */
   params(): Record<string, number | string | boolean>;

@@ -377,6 +377,50 @@ describe("rollout starts and the model's data", () => {
     }
   });
 
+  it("relabels starts with goals achieved later in their own episode (hindsight), across the ring's seam", () => {
+    // achievedGoal reveals which state it was given: the goal is (q₀, 7, 7).
+    const achievedGoal = (q: Float64Array, out: Float64Array) => {
+      out[0] = q[0];
+      out[1] = 7;
+      out[2] = 7;
+    };
+    for (const capacity of [100, 5]) {
+      // Capacity 5 after 6 adds: episode 1's steps 1 and 2 lie in slots 5 − 1 = 4 and 0.
+      const buffer = fill(capacity);
+      const starts = createRolloutStarts(2000, DOF, 3);
+      sampleRolloutStarts(buffer, new Rng(6), starts, { fraction: 0.5, achievedGoal });
+      let relabelled = 0;
+      const futures = new Set<string>();
+      for (let r = 0; r < starts.rows; r++) {
+        const q0 = starts.q[r * DOF];
+        const episode = q0 >= 10 ? 1 : 0;
+        const step = Math.round((q0 - 10 * episode) * 10);
+        const goal = Array.from(starts.goal.subarray(r * 3, r * 3 + 3));
+        if (goal[1] !== 7) {
+          assert.deepEqual(goal, [episode, 0, 0]);
+          continue;
+        }
+        relabelled++;
+        // The next state of this step or a later one of the same episode: q₀ = first + 0.1·(f + 1).
+        const future = Math.round((goal[0] - 10 * episode) * 10) - 1;
+        assert.ok(
+          future >= step && future <= 2,
+          `start ${q0} relabelled with the state after step ${future}`,
+        );
+        futures.add(`${episode}:${step}→${future}`);
+      }
+      assert.ok(
+        Math.abs(relabelled / starts.rows - 0.5) < 0.05,
+        `${relabelled} of ${starts.rows} relabelled`,
+      );
+      // Every (start, later step) pair of each episode's kept steps occurs: 6 per whole episode;
+      // with capacity 5, episode 0 lost its step 0 (3 pairs left) and episode 1's steps lie in
+      // slots 3, 4, 0, so its "0→2" pair walks across the ring's seam.
+      assert.equal(futures.size, capacity === 5 ? 9 : 12, [...futures].join(" "));
+      assert.ok(futures.has("1:0→2") && futures.has("1:1→2"));
+    }
+  });
+
   it("lays out (q, q̇, τ) → Δ(q, q̇) for the model", () => {
     const buffer = fill(100);
     const { inputs, targets } = realModelData(buffer);

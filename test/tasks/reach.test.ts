@@ -124,6 +124,11 @@ describe("reach observation", () => {
     const expected = [0, 0, 0, 0, 1, -0.5, 0, 0.25, 0.286, 0, 0.2045, 0.1, 0.2, 0.15, -0.186, 0.2, -0.0545];
     assertClose(obs, expected, 1e-6, "obs");
     assert.ok(Math.abs(task.distance(obs) - Math.hypot(0.186, 0.2, 0.0545)) < 1e-6);
+    // The goal a pose achieves is its tool point: a target there is reached.
+    const achieved = new Float64Array(3);
+    task.achievedGoal(Float64Array.from([0, 0, 0, 0]), achieved);
+    assertClose(achieved, [0.286, 0, 0.2045], 1e-9, "achieved goal");
+    assert.equal(task.distance(observe(task, [0, 0, 0, 0], [0, 0, 0, 0], Array.from(achieved))), 0);
   });
 
   it("uses sin/cos for a continuous joint (hand-built model)", () => {

@@ -105,11 +105,15 @@ export const DEFAULT_REACH_CONFIG: Readonly<ReachConfig> = Object.freeze({
 /**
  * Where each part of a reach observation lives: offsets into the Float32Array and its size.
  *
- *   [q | q̇ · velocityScale | end-effector xyz | target xyz | target − end-effector xyz]
+ *   [q | q̇ · velocityScale | end-effector xyz | target xyz | δ = target − end-effector xyz |
+ *    tanh(δ / precisionScale)]
  *
  * q holds one entry per joint, except continuous joints, which take two: sin q, cos q (an angle that
  * wraps has no single value to learn from). q̇ is divided by each joint's URDF velocity limit, so it
- * lies in about [−1, 1]. Positions are in the base frame, in metres.
+ * lies in about [−1, 1]. Positions are in the base frame, in metres. The last part is δ again at
+ * the success scale: a learner's inputs are standardised over the whole workspace, where a
+ * centimetre is a small fraction of δ's spread, while the last centimetres decide success; this
+ * part resolves them (and saturates far away).
  */
 export interface ReachObservationLayout {
   /** Offset of the joint positions and their length (dof + number of continuous joints). */
@@ -123,6 +127,8 @@ export interface ReachObservationLayout {
   target: number;
   /** Offset of target − end effector (3). */
   delta: number;
+  /** Offset of tanh((target − end effector) / precisionScale) (3). */
+  fine: number;
   size: number;
 }
 
@@ -131,7 +137,7 @@ export function reachObservationLayout(model: RobotModel): ReachObservationLayou
   const qLength = model.dof + continuous;
   const qd = qLength;
   const ee = qd + model.dof;
-  return { q: 0, qLength, qd, ee, target: ee + 3, delta: ee + 6, size: ee + 9 };
+  return { q: 0, qLength, qd, ee, target: ee + 3, delta: ee + 6, fine: ee + 9, size: ee + 12 };
 }
 
 export class ReachTask implements Task {
@@ -237,10 +243,12 @@ export class ReachTask implements Task {
     for (let i = 0; i < this.dof; i++) out[layout.qd + i] = qd[i] * this.velocityScale[i];
     this.kinematics.update(q);
     this.kinematics.linkPosition(this.eeLink, eePosition);
+    const fineScale = this.config.precisionScale;
     for (let a = 0; a < 3; a++) {
       out[layout.ee + a] = eePosition[a];
       out[layout.target + a] = goal[a];
       out[layout.delta + a] = goal[a] - eePosition[a];
+      out[layout.fine + a] = Math.tanh((goal[a] - eePosition[a]) / fineScale);
     }
   }
 

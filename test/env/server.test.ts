@@ -121,7 +121,7 @@ const HOSTILE: [string, RegExp][] = [
   ['{"cmd":"reset","seed":1.5}', /seed" must be an integer ≥ 0/],
   ['{"cmd":"reset","seed":"7"}', /seed" must be an integer ≥ 0/],
   ['{"cmd":"spec","id":{}}', /"id" must be a string or a number/],
-  ['{"cmd":"reward","obs":[[1]],"action":[[0,0,0,0]],"next_obs":[[1]]}', /obs\[0\] must be an array of 17/],
+  ['{"cmd":"reward","obs":[[1]],"action":[[0,0,0,0]],"next_obs":[[1]]}', /obs\[0\] must be an array of 20/],
   ['{"cmd":"reward","obs":[],"action":[[0,0,0,0]],"next_obs":[]}', /"action" has 1 rows, "obs" has 0/],
   ["\u0000\u00ff\ufffd garbage", /malformed JSON/],
   [`{"cmd":"step","action":[${"0,".repeat(200_000)}0]}`, /line too long/],

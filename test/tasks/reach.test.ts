@@ -115,13 +115,24 @@ function observe(task: ReachTask, q: number[], qd: number[], goal: number[]): Fl
 describe("reach observation", () => {
   it("lays out q, scaled q̇, end effector, target and their difference on urdf/arm.urdf", () => {
     const task = new ReachTask(arm);
-    assert.deepEqual(task.layout, { q: 0, qLength: 4, qd: 4, ee: 8, target: 11, delta: 14, size: 17 });
-    assert.equal(task.observationSize, 17);
+    assert.deepEqual(task.layout, {
+      q: 0,
+      qLength: 4,
+      qd: 4,
+      ee: 8,
+      target: 11,
+      delta: 14,
+      fine: 17,
+      size: 20,
+    });
+    assert.equal(task.observationSize, 20);
     assert.equal(task.actionSize, 4);
     assert.equal(task.goalSize, 3);
     // All-zero pose: the tool point is at (0.286, 0, 0.2045) (see urdf/arm.urdf). Velocity limits are 4.8 rad/s.
     const obs = observe(task, [0, 0, 0, 0], [4.8, -2.4, 0, 1.2], [0.1, 0.2, 0.15]);
-    const expected = [0, 0, 0, 0, 1, -0.5, 0, 0.25, 0.286, 0, 0.2045, 0.1, 0.2, 0.15, -0.186, 0.2, -0.0545];
+    const delta = [-0.186, 0.2, -0.0545];
+    const fine = delta.map((d) => Math.tanh(d / DEFAULT_REACH_CONFIG.precisionScale));
+    const expected = [0, 0, 0, 0, 1, -0.5, 0, 0.25, 0.286, 0, 0.2045, 0.1, 0.2, 0.15, ...delta, ...fine];
     assertClose(obs, expected, 1e-6, "obs");
     assert.ok(Math.abs(task.distance(obs) - Math.hypot(0.186, 0.2, 0.0545)) < 1e-6);
     // The goal a pose achieves is its tool point: a target there is reached.
@@ -133,7 +144,16 @@ describe("reach observation", () => {
 
   it("uses sin/cos for a continuous joint (hand-built model)", () => {
     const task = new ReachTask(turretModel(), { homePose: [0, 0] });
-    assert.deepEqual(task.layout, { q: 0, qLength: 3, qd: 3, ee: 5, target: 8, delta: 11, size: 14 });
+    assert.deepEqual(task.layout, {
+      q: 0,
+      qLength: 3,
+      qd: 3,
+      ee: 5,
+      target: 8,
+      delta: 11,
+      fine: 14,
+      size: 17,
+    });
     const theta = 2.5;
     const phi = 0.4;
     const r = 0.2 + 0.1 * Math.cos(phi);
@@ -148,9 +168,8 @@ describe("reach observation", () => {
       -1 / 2,
       ...ee,
       ...goal,
-      goal[0] - ee[0],
-      goal[1] - ee[1],
-      goal[2] - ee[2],
+      ...[0, 1, 2].map((a) => goal[a] - ee[a]),
+      ...[0, 1, 2].map((a) => Math.tanh((goal[a] - ee[a]) / DEFAULT_REACH_CONFIG.precisionScale)),
     ];
     assertClose(obs, expected, 1e-6, "obs");
     // One more turn of the continuous joint is the same observation.

@@ -207,7 +207,7 @@ export const HYPERPARAMETER_PROFILES: Record<string, HyperparameterOverrides> = 
     sac: {
       hiddenSizes: [64, 64],
       batchSize: 128,
-      // Reach's rewards are about −0.3 per step; at α = 1 the entropy bonus (about 4 nats a step
+      // Reach's rewards are of order 0.1 a step; at α = 1 the entropy bonus (about 4 nats a step
       // at the start) outweighs them for the thousands of updates α takes to fall. With fewer
       // updates per real step that is most of a short run, so α starts lower.
       initialAlpha: 0.05,

@@ -4,8 +4,8 @@
  * Each episode starts from a fixed home pose (with an optional small random perturbation) and
  * samples a target by forward kinematics of a random joint pose, so that every target is reachable
  * and a joint pose achieving it is known (the PD policy tracks that pose). The goal pose lies within
- * ±targetSpread of the home pose on every joint: targets fill a region in front of the arm (about
- * 11 cm from the home tool point at the median, 19 cm at the 90th percentile, with the default
+ * ±targetSpread of the home pose on every joint: targets fill a region in front of the arm (10 cm
+ * from the start at the median, 15 cm at the 90th percentile, 24 cm at most, with the default
  * 0.6 rad on urdf/arm.urdf), as FetchReach samples within 15 cm of its gripper. A spread wider than
  * the joint ranges gives the whole workspace, targets behind the arm included.
  *

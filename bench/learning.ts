@@ -296,23 +296,32 @@ function svg(runs: RunResult[]): string {
   ].join("\n");
 }
 
-const runs: RunResult[] = [];
-for (const seed of seeds) for (const algo of algos) runs.push(await runOne(algo, seed));
+/** Writes results.json, curves.csv and curves.svg for the runs so far (after every run: a long
+ *  benchmark stopped early keeps what it finished). */
+function writeResults(runs: RunResult[]): void {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, "results.json"), `${JSON.stringify(runs, null, 2)}\n`);
+  writeFileSync(
+    join(outDir, "curves.csv"),
+    `algo,seed,real_steps,eval_success,eval_return,eval_median_distance,seconds\n${runs
+      .flatMap((r) =>
+        r.curve.map(
+          (p) =>
+            `${r.algo},${r.seed},${p.realSteps},${p.evalSuccess},${p.evalReturn},${p.evalMedianDistance},${p.seconds.toFixed(1)}`,
+        ),
+      )
+      .join("\n")}\n`,
+  );
+  writeFileSync(join(outDir, "curves.svg"), svg(runs));
+}
 
-mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, "results.json"), `${JSON.stringify(runs, null, 2)}\n`);
-writeFileSync(
-  join(outDir, "curves.csv"),
-  `algo,seed,real_steps,eval_success,eval_return,eval_median_distance,seconds\n${runs
-    .flatMap((r) =>
-      r.curve.map(
-        (p) =>
-          `${r.algo},${r.seed},${p.realSteps},${p.evalSuccess},${p.evalReturn},${p.evalMedianDistance},${p.seconds.toFixed(1)}`,
-      ),
-    )
-    .join("\n")}\n`,
-);
-writeFileSync(join(outDir, "curves.svg"), svg(runs));
+const runs: RunResult[] = [];
+for (const seed of seeds) {
+  for (const algo of algos) {
+    runs.push(await runOne(algo, seed));
+    writeResults(runs);
+  }
+}
 
 const summary = runs.map((r) => ({
   algo: r.algo,

@@ -1,10 +1,10 @@
 /** `mbpo-arm log summary` and `mbpo-arm bootstrap` as a user runs them: subprocess, output, exit code. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { defaultConfig } from "../../src/config/config.js";
 import { createControlStack } from "../../src/control/stack.js";
 import { loadBootstrap } from "../../src/data/bootstrap.js";
@@ -15,6 +15,7 @@ import { writeTeleopBag } from "./rosbag2-fixture.js";
 
 const main = join(packageRoot(), "dist", "src", "cli", "main.js");
 const dir = mkdtempSync(join(tmpdir(), "mbpo-data-cli-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 function cli(args: string[]) {
   const r = spawnSync(process.execPath, [main, ...args], {

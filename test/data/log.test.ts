@@ -5,11 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { McapIndexedReader } from "@mcap/core";
 import { loadDecompressHandlers } from "@mcap/support";
 import { runEpisodes } from "../../src/cli/run-command.js";
@@ -24,6 +24,7 @@ import { recordEpisodes, TransitionLog } from "../../src/data/transition-log.js"
 import { packageRoot } from "../../src/util/paths.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mbpo-log-test-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const main = join(packageRoot(), "dist", "src", "cli", "main.js");
 
 interface Captured {

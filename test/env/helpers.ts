@@ -1,6 +1,6 @@
 /** Drives `mbpo-arm env serve` as a client would: a real child process, over its pipes or TCP. */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -97,16 +97,25 @@ export interface ServerProcess {
 /** Every server started, so that a failed test cannot leave one running (and the test runner waiting). */
 const running = new Set<ChildProcessWithoutNullStreams>();
 
-/** Kills the servers still running; call from an `after` hook. */
+/** Kills the servers still running and removes their log directory; call from an `after` hook. */
 export function killServers(): void {
   for (const child of running)
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   running.clear();
+  if (serverLogDir !== undefined) rmSync(serverLogDir, { recursive: true, force: true });
+  serverLogDir = undefined;
+}
+
+/** Where the servers' log files go (--no-log-file aside, a server may still make the directory). */
+let serverLogDir: string | undefined;
+function logDir(): string {
+  serverLogDir ??= mkdtempSync(join(tmpdir(), "mbpo-env-log-"));
+  return serverLogDir;
 }
 
 export function startServer(args: string[]): ServerProcess {
   const child = spawn(process.execPath, [MAIN, "env", "serve", "--no-log-file", ...args], {
-    env: { ...process.env, MBPO_ARM_LOG_DIR: mkdtempSync(join(tmpdir(), "mbpo-env-log-")) },
+    env: { ...process.env, MBPO_ARM_LOG_DIR: logDir() },
   });
   let stderr = "";
   child.stderr.on("data", (c) => {

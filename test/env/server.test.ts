@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -25,6 +25,10 @@ import {
   startStdioServer,
   startTcpServer,
 } from "./helpers.js";
+
+/** The run command's log files, removed at the end. */
+const logDir = mkdtempSync(join(tmpdir(), "mbpo-env-log-"));
+after(() => rmSync(logDir, { recursive: true, force: true }));
 
 after(killServers);
 
@@ -65,7 +69,7 @@ function runCommandReturns(seed: number, episodes: number): number[] {
     ],
     {
       encoding: "utf8",
-      env: { ...process.env, MBPO_ARM_LOG_DIR: mkdtempSync(join(tmpdir(), "mbpo-env-log-")) },
+      env: { ...process.env, MBPO_ARM_LOG_DIR: logDir },
       timeout: 120_000,
     },
   );

@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import {
   type JointCalibration,
   loadCalibration,
@@ -20,6 +20,10 @@ import { type ServoModel, X_SERIES } from "../../../src/drivers/dynamixel/contro
 import { loadUrdf } from "../../../src/robot/urdf.js";
 import { packageRoot } from "../../../src/util/paths.js";
 import { PtyPair, ServoBusEmulator } from "./emulator.js";
+
+/** Log files and calibration outputs of this file's runs, removed at the end. */
+const scratch = mkdtempSync(join(tmpdir(), "mbpo-dxl-cli-"));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 const root = packageRoot();
 const main = join(root, "dist", "src", "cli", "main.js");
@@ -38,7 +42,7 @@ interface Cli {
 function cli(args: string[], options: { stdin?: boolean } = {}): Cli {
   const child = spawn(process.execPath, [main, ...args], {
     stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
-    env: { ...process.env, MBPO_ARM_LOG_DIR: mkdtempSync(join(tmpdir(), "mbpo-log-")) },
+    env: { ...process.env, MBPO_ARM_LOG_DIR: scratch },
   });
   let out = "";
   let err = "";
@@ -351,7 +355,7 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
     }));
     await withBus(truth, async (pair, emu) => {
       emu.paused = true; // the user holds the arm where they put it
-      const output = join(mkdtempSync(join(tmpdir(), "dxl-cal-")), "arm.yaml");
+      const output = join(mkdtempSync(join(scratch, "dxl-cal-")), "arm.yaml");
       const c = cli(["calibrate", "--port", pair.driverPath, "--output", output], { stdin: true });
       const prompts = () => c.stdout().split("Press Enter").length - 1;
       const answer = async (step: number, pose: number[]) => {

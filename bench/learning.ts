@@ -9,27 +9,40 @@
  *                               [--profile quick] [--eval-every 500] [--eval-episodes 20]
  *                               [--backend wasm] [--out DIR] [--json]
  *                               [--set section.key=JSON ...] [--param key=JSON ...]
+ *                               [--bootstrap-episodes N]
  *
  * --profile names a set of hyperparameter overrides (src/mbpo/hyperparameters.ts,
  * HYPERPARAMETER_PROFILES); without it the papers' defaults run. --set overrides one value on top
  * (e.g. --set mbpo.sacUpdatesPerRealStep=10 --set sac.hiddenSizes=[128,128]); --param sets one
  * of the node's parameters (config/mbpo_arm.yaml, dotted, e.g. --param action_damping=0.2 or
- * --param task.success_radius=0.03) for the control stack and the learner alike. Prints a line per episode
+ * --param task.success_radius=0.03) for the control stack and the learner alike.
+ * --bootstrap-episodes N first records N episodes of the PD policy (which tracks each episode's goal
+ * pose) on the simulator into a transitions.mcap, imports that file as a teleop recording
+ * (src/data/bootstrap.ts: joint states and efforts, hindsight goals, derived actions) and hands it to
+ * the learner as `train --bootstrap` does (Learner.addBootstrap, then pretrain) before the first
+ * episode; the demonstrations use their own episode seeds, so they never show an evaluation goal. Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
  * (default bench-results/learning).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { defaultConfig, withOverrides } from "../src/config/config.js";
+import { createLogger } from "../src/cli/logger.js";
+import { runCommand } from "../src/cli/run-command.js";
+import { type Config, defaultConfig, withOverrides } from "../src/config/config.js";
 import { MlpPolicy } from "../src/control/policies/mlp.js";
+import { PdPolicy } from "../src/control/policies/pd.js";
 import type { Policy, PolicyContext } from "../src/control/policy.js";
 import { createControlStack } from "../src/control/stack.js";
+import { loadBootstrap } from "../src/data/bootstrap.js";
+import { TRANSITIONS_FILE } from "../src/data/transition-log.js";
 import type { JointState } from "../src/drivers/driver.js";
 import {
   type ActorWeights,
   type Algorithm,
   controlSpecFromConfig,
   type Learner,
+  type RealTransitionInput,
 } from "../src/mbpo/learner.js";
 import { createLearner } from "../src/mbpo/mbpo.js";
 import type { TaskEpisode } from "../src/tasks/task.js";
@@ -49,6 +62,7 @@ const evalEpisodes = Number(option("eval-episodes", "20"));
 const backend = option("backend", "wasm");
 const outDir = resolve(option("out", "bench-results/learning"));
 const json = process.argv.includes("--json");
+const bootstrapEpisodes = Number(option("bootstrap-episodes", "0"));
 /** --set section.key=JSON overrides, by section. */
 const overrides: Record<string, Record<string, unknown>> = {};
 process.argv.forEach((arg, i) => {
@@ -133,6 +147,9 @@ interface RunResult {
   profile: string | null;
   overrides: Record<string, Record<string, unknown>>;
   params: Record<string, unknown>;
+  /** PD demonstration episodes the learner was bootstrapped with (0: none), and their transitions. */
+  bootstrapEpisodes: number;
+  bootstrapTransitions: number;
   backend: string;
   stepsTo90: number | null;
   realSteps: number;
@@ -155,6 +172,17 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     hyperparameters: overrides,
     control: controlSpecFromConfig(config),
   });
+  let bootstrapTransitions = 0;
+  if (bootstrapEpisodes > 0) {
+    const demonstrations = await recordDemonstrations(config, seed);
+    bootstrapTransitions = learner.addBootstrap(demonstrations).added;
+    const pretrained = await learner.pretrain();
+    process.stderr.write(
+      `[${algo} seed ${seed}] bootstrap: ${bootstrapTransitions} transitions from ${bootstrapEpisodes} PD episodes` +
+        (pretrained.modelTrained ? `, model holdout MSE ${pretrained.modelHoldoutMse.toFixed(4)}` : "") +
+        "\n",
+    );
+  }
   const episodeRng = new Rng(seed, 1);
   const actionRng = new Rng(seed, 2);
   // The same 20 evaluation episodes every time, so that curve points differ only by the policy.
@@ -254,6 +282,8 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     profile: profile ?? null,
     overrides,
     params,
+    bootstrapEpisodes,
+    bootstrapTransitions,
     backend: learner.backend ?? backend,
     stepsTo90,
     realSteps,
@@ -263,6 +293,32 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
   };
   learner.dispose();
   return run;
+}
+
+/**
+ * Records bootstrapEpisodes PD episodes on the simulator with `mbpo-arm run`'s own code into a
+ * transitions.mcap, and imports it as a teleop recording would be.
+ */
+async function recordDemonstrations(config: Config, seed: number): Promise<RealTransitionInput[]> {
+  const dir = mkdtempSync(join(tmpdir(), "mbpo-bench-demonstrations-"));
+  try {
+    const { logger } = createLogger({ consoleLevel: "warn", file: null });
+    await runCommand({
+      // Seeds of their own: the demonstrations' goals are not the evaluation's.
+      config: withOverrides(config, { seed: 1000 + seed }, "--bootstrap-episodes"),
+      policy: (stack) => new PdPolicy(stack.model),
+      episodes: bootstrapEpisodes,
+      json: false,
+      logger,
+      signal: new AbortController().signal,
+      outDir: dir,
+    });
+    const stack = createControlStack(config);
+    const imported = await loadBootstrap(join(dir, TRANSITIONS_FILE), stack, { from: "joint-states" });
+    return imported.transitions;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Eval success against real steps, one polyline per run. */
@@ -326,6 +382,7 @@ for (const seed of seeds) {
 const summary = runs.map((r) => ({
   algo: r.algo,
   seed: r.seed,
+  bootstrapEpisodes: r.bootstrapEpisodes,
   stepsTo90: r.stepsTo90,
   realSteps: r.realSteps,
   finalEvalSuccess: r.curve.at(-1)?.evalSuccess ?? null,
@@ -340,7 +397,7 @@ if (json) {
   );
   for (const s of summary) {
     console.log(
-      `${s.algo.padEnd(4)} seed ${s.seed}: ${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
+      `${s.algo.padEnd(4)} seed ${s.seed}${s.bootstrapEpisodes > 0 ? ` (bootstrap: ${s.bootstrapEpisodes} PD episodes)` : ""}: ${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
     );
   }
   for (const seed of seeds) {

@@ -243,6 +243,18 @@ withCommonFlags(
     .option("--calibration <file>", "dynamixel: servo calibration (default calibration/arm.yaml)")
     .option("--no-gravity-compensation", "do not add gravity compensation to commands")
     .option("--no-transition-log", "do not write the run's transitions.mcap")
+    .option(
+      "--bootstrap <file.mcap>",
+      "start with the transitions of a teleop bag or another run's log in the real buffer, model pre-trained on them",
+    )
+    .option(
+      "--joint-states <topic>",
+      "--bootstrap from a teleop bag: its JointState topic (default /joint_states)",
+    )
+    .option(
+      "--commands <topic>",
+      "--bootstrap from a teleop bag: its Float64MultiArray command topic (default /effort_controller/commands)",
+    )
     .option("--json", "one JSON line per episode and a summary line on stdout"),
 ).action(async (flags) => {
   const logger = startLogging(flags, "train");

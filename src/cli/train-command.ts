@@ -28,6 +28,10 @@ export interface TrainCommandFlags {
   json: boolean;
   /** false with --no-transition-log. */
   transitionLog?: boolean;
+  /** --bootstrap FILE (a new run only), with the teleop bag's topics. */
+  bootstrap?: string;
+  jointStates?: string;
+  commands?: string;
 }
 
 export interface TrainCommandOptions {
@@ -60,6 +64,8 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
       ["--hp", Object.keys(flags.hp).length > 0 ? flags.hp : undefined],
       // The learner restores the backend it was saved with (numbers differ between backends).
       ["--tf-backend", flags.tfBackend],
+      // The bootstrapped transitions are in the checkpoint's real buffer already.
+      ["--bootstrap", flags.bootstrap],
     ].filter(([, value]) => value !== undefined);
     if (fixed.length > 0) {
       throw new Error(
@@ -92,6 +98,10 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
       resume: flags.resume !== undefined,
       steps: flags.resume !== undefined ? flags.steps : undefined,
       tfBackend: flags.tfBackend,
+      bootstrap:
+        flags.bootstrap === undefined
+          ? undefined
+          : { file: flags.bootstrap, jointStatesTopic: flags.jointStates, commandsTopic: flags.commands },
       transitionLog: flags.transitionLog !== false,
       signal,
       logger,

@@ -78,7 +78,7 @@ export function controlSpecFromConfig(config: Config): ControlSpec {
 
 /** What one update phase did, for metrics.csv (NaN where a figure does not apply this phase). */
 export interface UpdateReport {
-  /** Real transitions the learner holds after this phase. */
+  /** The robot's real transitions the learner holds after this phase (bootstrap rows not counted). */
   realSteps: number;
   /** Whether the dynamics model was (re)trained in this phase, and its holdout figures if so. */
   modelTrained: boolean;
@@ -112,12 +112,39 @@ export interface UpdateReport {
   seconds: { model: number; rollouts: number; sac: number };
 }
 
+/** What addBootstrap stored: rows added, and rows refused for non-finite values. */
+export interface BootstrapReport {
+  added: number;
+  rejected: number;
+}
+
+/** What pretrain did: the model's holdout figures when it trained one. */
+export interface PretrainReport {
+  modelTrained: boolean;
+  modelHoldoutNll: number;
+  modelHoldoutMse: number;
+  seconds: number;
+}
+
 export interface Learner {
   readonly spec: LearnerSpec;
   /** The TensorFlow.js backend the learner runs on (our name: node-gpu, node, wasm or cpu). */
   readonly backend?: string;
   /** Stores one real transition (copied: the caller may reuse its arrays). */
   addReal(transition: RealTransitionInput): void;
+  /**
+   * Before the run's first real step: stores transitions recorded elsewhere (a teleop bag, another
+   * run's log; src/data/bootstrap.ts) in the real buffer. They are data, not this run's steps: no
+   * SAC updates or rollouts are owed for them, and the schedule (initial exploration included)
+   * counts only the robot's own steps.
+   */
+  addBootstrap(transitions: readonly RealTransitionInput[]): BootstrapReport;
+  /**
+   * Trains the dynamics model (MBPO) on everything in the real buffer now, before the first
+   * episode; the next retrain follows modelRetrainEvery robot steps later. SAC has no model: it
+   * reports modelTrained false.
+   */
+  pretrain(): Promise<PretrainReport>;
   /**
    * The update phase owed for the real steps added since the last call: model retraining on its
    * schedule, branched rollouts, and G SAC updates per new real step (MBPO); or G SAC updates per

@@ -8,7 +8,7 @@ import { readlinkSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { selectBackend } from "./backend.js";
-import type { Learner, LearnerSpec } from "./learner.js";
+import type { Learner, LearnerSpec, RealTransitionInput } from "./learner.js";
 import { forEachTransition } from "./transition-batch.js";
 import type { HostMessage, LearnerWorkerData, WorkerMessage } from "./worker.js";
 
@@ -84,6 +84,14 @@ async function handle(message: HostMessage): Promise<unknown> {
       forEachTransition(message.batch, (t) => target.addReal(t));
       return { added: message.batch.count };
     }
+    case "addBootstrap": {
+      const rows: RealTransitionInput[] = [];
+      // Each row's arrays are views into the batch, which stays alive: no copy needed here.
+      forEachTransition(message.batch, (t) => rows.push({ ...t }));
+      return requireLearner("addBootstrap").addBootstrap(rows);
+    }
+    case "pretrain":
+      return await requireLearner("pretrain").pretrain();
     case "update":
       return await requireLearner("update").update();
     case "actorWeights":

@@ -16,7 +16,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { BackendSelection } from "./backend.js";
-import type { ActorWeights, LearnerSpec, UpdateReport } from "./learner.js";
+import type { ActorWeights, BootstrapReport, LearnerSpec, PretrainReport, UpdateReport } from "./learner.js";
 import { type PackedTransitions, transferList } from "./transition-batch.js";
 
 /** Each request: what it carries and what its reply's value is. */
@@ -27,6 +27,9 @@ export interface LearnerRequests {
   load: { args: { dir: string; backend?: string }; result: { spec: LearnerSpec; backend: BackendSelection } };
   /** Real transitions, packed. The reply says how many were stored. */
   addReal: { args: { batch: PackedTransitions }; result: { added: number } };
+  /** Transitions recorded before the run (Learner.addBootstrap), packed; then pretrain. */
+  addBootstrap: { args: { batch: PackedTransitions }; result: BootstrapReport };
+  pretrain: { args: Record<string, never>; result: PretrainReport };
   update: { args: Record<string, never>; result: UpdateReport };
   actorWeights: { args: Record<string, never>; result: ActorWeights };
   save: { args: { dir: string }; result: { dir: string } };
@@ -121,6 +124,15 @@ export class LearnerWorker {
   /** Sends the batch; its buffers are transferred (the caller's arrays become empty). */
   addReal(batch: PackedTransitions): Promise<{ added: number }> {
     return this.request("addReal", { batch }, transferList(batch));
+  }
+
+  /** Sends transitions recorded before the run; buffers transferred as by addReal. */
+  addBootstrap(batch: PackedTransitions): Promise<BootstrapReport> {
+    return this.request("addBootstrap", { batch }, transferList(batch));
+  }
+
+  pretrain(): Promise<PretrainReport> {
+    return this.request("pretrain", {});
   }
 
   update(): Promise<UpdateReport> {

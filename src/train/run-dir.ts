@@ -94,6 +94,21 @@ export interface TrainSettings {
   /** Passed to the learner spec: a named profile (HYPERPARAMETER_PROFILES), then overrides. */
   profile?: string;
   hyperparameters?: Record<string, Record<string, unknown>>;
+  /** What the real buffer started with (train --bootstrap); absent without one. */
+  bootstrap?: BootstrapInfo;
+}
+
+/** A bootstrap as a run records it. */
+export interface BootstrapInfo {
+  file: string;
+  /** "transition-log" (one of our runs) or "teleop" (a rosbag2 recording, converted). */
+  kind: string;
+  /** Transitions stored in the real buffer, and refused ones (non-finite values). */
+  transitions: number;
+  rejected: number;
+  /** The dynamics model's holdout figures after pre-training on them (NaN: no model, SAC). */
+  modelHoldoutNll: number;
+  modelHoldoutMse: number;
 }
 
 export interface RunFile {
@@ -147,6 +162,8 @@ export interface TrainSummary {
   interrupted: boolean;
   fault?: string;
   checkpoint: string | null;
+  /** What the run was bootstrapped from, or null. */
+  bootstrap: BootstrapInfo | null;
   /** This session's transition log (every real transition, training and evaluation), or null. */
   transitionLog: { path: string; episodes: number; messages: number; bytes: number } | null;
 }

@@ -19,6 +19,7 @@ import { MlpPolicy } from "../control/policies/mlp.js";
 import type { Policy, PolicyContext } from "../control/policy.js";
 import { type ControlStack, createControlStack } from "../control/stack.js";
 import { TickTimer, type TimingSummary } from "../control/tick-timer.js";
+import { type BootstrapResult, loadBootstrap } from "../data/bootstrap.js";
 import { TRANSITIONS_FILE, TransitionLog } from "../data/transition-log.js";
 import type { JointState } from "../drivers/driver.js";
 import { SimDriver } from "../drivers/sim.js";
@@ -38,6 +39,7 @@ import { Rng } from "../util/rng.js";
 import { holdWhile } from "./hold.js";
 import {
   appendMetricsRow,
+  type BootstrapInfo,
   checkpointDir,
   type HostState,
   hasCheckpoint,
@@ -79,6 +81,12 @@ export interface TrainOptions {
   settings?: TrainSettings;
   /** Continue the run in `out` from its checkpoint. */
   resume?: boolean;
+  /**
+   * A new run: a bag or transition log whose transitions go into the real buffer before the first
+   * episode (src/data/bootstrap.ts), with the model pre-trained on them. Read before the robot
+   * moves: a file that cannot be imported stops the run there. A resumed run has them already.
+   */
+  bootstrap?: { file: string; jointStatesTopic?: string; commandsTopic?: string };
   /** Resume only: a new target of real steps (to train on past the original one). */
   steps?: number;
   /**
@@ -106,6 +114,49 @@ export interface TrainOutcome {
   out: string;
 }
 
+/**
+ * Hands the bootstrap's transitions to the learner and pre-trains its model, while the arm is held.
+ * Returns what the run records of it.
+ */
+async function addBootstrap(
+  bootstrap: BootstrapResult,
+  worker: LearnerWorker,
+  stack: ControlStack,
+  hold: <T>(work: Promise<T>) => Promise<{ value: T }>,
+  logger: TrainLogger,
+): Promise<BootstrapInfo> {
+  const rows = bootstrap.transitions;
+  const packer = new RealTransitionPacker(
+    {
+      obsSize: stack.task.observationSize,
+      actSize: stack.task.actionSize,
+      dof: stack.model.dof,
+      goalSize: stack.task.goalSize,
+    },
+    rows.length,
+  );
+  for (const t of rows) packer.push(t);
+  const stored = (await hold(worker.addBootstrap(packer.take()))).value;
+  logger.info(
+    `train: bootstrap ${bootstrap.file} (${bootstrap.kind}): ${stored.added} transitions in the real buffer` +
+      (stored.rejected > 0 ? `, ${stored.rejected} refused (non-finite values)` : ""),
+  );
+  const pretrained = (await hold(worker.pretrain())).value;
+  if (pretrained.modelTrained) {
+    logger.info(
+      `train: model pre-trained on them: holdout NLL ${pretrained.modelHoldoutNll.toFixed(3)}, MSE ${pretrained.modelHoldoutMse.toFixed(4)} (${pretrained.seconds.toFixed(1)} s)`,
+    );
+  }
+  return {
+    file: bootstrap.file,
+    kind: bootstrap.kind,
+    transitions: stored.added,
+    rejected: stored.rejected,
+    modelHoldoutNll: pretrained.modelHoldoutNll,
+    modelHoldoutMse: pretrained.modelHoldoutMse,
+  };
+}
+
 /** Thrown for a learner that crashed or misbehaved; the safety filter is latched by then. */
 class LearnerFailure extends Error {}
 
@@ -121,6 +172,19 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const spec = run.learner;
   const explorationSteps = resolveHyperparameters(spec.hyperparameters ?? {}, spec.profile).mbpo
     .initialExplorationSteps;
+  // Read the bootstrap before anything moves, so that a bad file stops the run here.
+  const bootstrap =
+    options.bootstrap !== undefined && !options.resume
+      ? await loadBootstrap(options.bootstrap.file, stack, {
+          jointStatesTopic: options.bootstrap.jointStatesTopic,
+          commandsTopic: options.bootstrap.commandsTopic,
+        }).catch((error: Error) => {
+          throw new Error(`train --bootstrap: ${error.message.split("\n")[0]}`);
+        })
+      : undefined;
+  if (bootstrap !== undefined && bootstrap.transitions.length === 0) {
+    throw new Error(`train --bootstrap: ${bootstrap.file} holds no transitions to learn from`);
+  }
 
   const episodeTimer = new TickTimer();
   const runHoldTimer = new TickTimer();
@@ -282,6 +346,8 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
         backend = (await hold(worker.init(spec))).value.backend;
       }
       actor = checkActor((await hold(worker.actorWeights())).value, stack);
+      if (bootstrap !== undefined)
+        settings.bootstrap = await addBootstrap(bootstrap, worker, stack, hold, logger);
     } catch (error) {
       // Nothing has moved yet: a start-up error (e.g. a forced backend that is not installed).
       throw new Error(`train: the learner could not start: ${(worker.failure ?? (error as Error)).message}`);
@@ -728,6 +794,7 @@ function summarise(p: {
     interrupted: p.interrupted,
     ...(p.fault !== undefined ? { fault: p.fault } : {}),
     checkpoint: p.checkpoint,
+    bootstrap: p.settings.bootstrap ?? null,
     transitionLog: p.transitionLog,
   };
 }

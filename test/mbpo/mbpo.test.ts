@@ -243,6 +243,41 @@ describe("MBPO learner", () => {
     learner.dispose();
   });
 
+  it("takes a bootstrap into its real buffer, pre-trains the model on it, and owes no updates for it", async () => {
+    const learner = await createLearner(spec("mbpo"));
+    // Two recorded episodes (40 rows).
+    assert.deepEqual(learner.addBootstrap([...data[0], ...data[1]]), { added: 40, rejected: 0 });
+    const pretrained = await learner.pretrain();
+    assert.equal(pretrained.modelTrained, true);
+    assert.ok(Number.isFinite(pretrained.modelHoldoutNll) && pretrained.modelHoldoutMse > 0);
+    // The robot's own 40 exploration steps still come first; then G per robot step, none for
+    // the 40 bootstrap rows, and the schedule's step counts are the robot's.
+    const reports = await feed(learner, 2, 5);
+    assert.deepEqual(
+      reports.map((r) => [r.realSteps, r.sacUpdates, r.rolloutBranches]),
+      [
+        [EPISODE_STEPS, 0, 0],
+        [2 * EPISODE_STEPS, 0, 0],
+        [3 * EPISODE_STEPS, 2 * EPISODE_STEPS, 4 * EPISODE_STEPS],
+      ],
+    );
+    assert.throws(() => learner.addBootstrap(data[5]), /bootstrap must come before the first real step/);
+    // A checkpoint keeps the count: the resumed learner schedules as the uninterrupted one.
+    const dir = temporaryDirectory();
+    await learner.save(dir);
+    const resumed = await loadLearner(dir);
+    assert.deepEqual(await feed(resumed, 5, 6), await feed(learner, 5, 6));
+    learner.dispose();
+    resumed.dispose();
+  });
+
+  it("takes a bootstrap without a model under SAC", async () => {
+    const sac = await createLearner(spec("sac"));
+    assert.deepEqual(sac.addBootstrap(data[0]), { added: EPISODE_STEPS, rejected: 0 });
+    assert.equal((await sac.pretrain()).modelTrained, false);
+    sac.dispose();
+  });
+
   it("gives the same numbers for the same seed, and different ones for another", async () => {
     const a = await createLearner(spec("mbpo", 11));
     const b = await createLearner(spec("mbpo", 11));

@@ -14,8 +14,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type {
   ActorWeights,
+  BootstrapReport,
   Learner,
   LearnerSpec,
+  PretrainReport,
   RealTransitionInput,
   UpdateReport,
 } from "../../src/mbpo/learner.js";
@@ -26,6 +28,9 @@ interface State {
   spec: LearnerSpec;
   steps: number;
   updates: number;
+  /** Bootstrap rows received, and pretrain() calls. */
+  bootstrapped: number;
+  pretrained: number;
   sumReward: number;
   /** Running sums of obs_i · action_j (obsSize × actSize), the actor's weights' source. */
   moments: number[];
@@ -50,6 +55,17 @@ class FakeLearner implements Learner {
       for (let j = 0; j < s.actSize; j++) s.moments[i * s.actSize + j] += t.obs[i] * t.action[j];
     s.sumReward += t.reward;
     s.steps++;
+  }
+
+  /** Bootstrap rows are counted apart from the robot's steps, as the real learner does. */
+  addBootstrap(transitions: readonly RealTransitionInput[]): BootstrapReport {
+    this.state.bootstrapped += transitions.length;
+    return { added: transitions.length, rejected: 0 };
+  }
+
+  async pretrain(): Promise<PretrainReport> {
+    this.state.pretrained++;
+    return { modelTrained: true, modelHoldoutNll: -1, modelHoldoutMse: 0.1, seconds: 0 };
   }
 
   async update(): Promise<UpdateReport> {
@@ -130,7 +146,17 @@ export async function createLearner(spec: LearnerSpec): Promise<Learner> {
   const obsSize = task.observationSize;
   const actSize = task.actionSize;
   const moments = new Array(obsSize * actSize).fill(0);
-  return new FakeLearner({ spec, steps: 0, updates: 0, sumReward: 0, moments, obsSize, actSize });
+  return new FakeLearner({
+    spec,
+    steps: 0,
+    updates: 0,
+    bootstrapped: 0,
+    pretrained: 0,
+    sumReward: 0,
+    moments,
+    obsSize,
+    actSize,
+  });
 }
 
 export async function loadLearner(dir: string): Promise<Learner> {

@@ -5,7 +5,16 @@
  * what it promises. The real learner is run end to end in cli-train.test.ts.
  */
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -190,6 +199,55 @@ describe("train (test-double learner)", () => {
       );
     });
   }
+
+  it("starts from a bootstrap (another run's log): in the learner's buffer, named in the summary", async () => {
+    // The first run's log: 10 training and 8 evaluation episodes of 20 steps.
+    const log = join(base, "transitions.mcap");
+    const out = tempDir();
+    const { summary } = await train({
+      out,
+      config: config(),
+      settings: settings({ steps: 60, hyperparameters: { mbpo: { initialExplorationSteps: 40 } } }),
+      bootstrap: { file: log },
+      logger: quiet,
+      learnerModule: FAKE,
+      transitionLog: false,
+    });
+    assert.equal(summary.completed, true);
+    assert.equal(summary.realSteps, 60, "the bootstrap's rows are not the run's steps");
+    assert.equal(summary.bootstrap?.file, log);
+    assert.equal(summary.bootstrap?.kind, "transition-log");
+    assert.equal(summary.bootstrap?.transitions, 18 * 20);
+    assert.ok(Number.isFinite(summary.bootstrap?.modelHoldoutNll), "the model was pre-trained");
+    // The robot's own exploration still comes first (40 steps: two episodes).
+    assert.deepEqual(
+      readRows(out).map((r) => r.policy),
+      ["explore", "explore", "actor"],
+    );
+    assert.deepEqual(
+      JSON.parse(readFileSync(join(out, "run.json"), "utf8")).settings.bootstrap,
+      summary.bootstrap,
+    );
+  });
+
+  it("stops on a bootstrap file it cannot import before the robot moves", async () => {
+    const notMcap = join(tempDir(), "..", "not.mcap");
+    writeFileSync(notMcap, "this is not an MCAP file");
+    const sent: number[] = [];
+    await assert.rejects(
+      train({
+        out: tempDir(),
+        config: config(),
+        settings: settings(),
+        bootstrap: { file: notMcap },
+        logger: quiet,
+        learnerModule: FAKE,
+        inspectStack: (stack) => recordCommands(stack, sent),
+      }),
+      (error: Error) => error.message.startsWith("train --bootstrap:") && error.message.includes(notMcap),
+    );
+    assert.equal(sent.length, 0, "no command was sent");
+  });
 
   it("a learner crash latches the safe stop, is reported, and the arm stays commanded", async () => {
     const out = tempDir();

@@ -17,7 +17,7 @@ import { LearnerWorker } from "../../src/mbpo/worker.js";
 import { resolveDataPath } from "../../src/util/paths.js";
 
 const FAKE = new URL("./fake-learner.js", import.meta.url).href;
-const SIZES = { obsSize: 17, actSize: 4, dof: 4, goalSize: 3 };
+const SIZES = { obsSize: 20, actSize: 4, dof: 4, goalSize: 3 };
 
 function spec(test: Record<string, unknown> = {}): LearnerSpec {
   return {
@@ -36,10 +36,10 @@ function batch(n: number, packer = new RealTransitionPacker(SIZES, n)): PackedTr
     Array.from({ length: width }, (_, j) => i + 0.01 * j + k);
   for (let i = 0; i < n; i++) {
     packer.push({
-      obs: row(17, i, 0.1),
+      obs: row(20, i, 0.1),
       action: row(4, i, 0.2).map((v) => Math.tanh(v)),
       reward: -i,
-      nextObs: row(17, i, 0.3),
+      nextObs: row(20, i, 0.3),
       terminated: i === n - 1,
       q: row(4, i, 0.4),
       qd: row(4, i, 0.5),
@@ -74,10 +74,10 @@ describe("packed transitions", () => {
   it("refuse wrong lengths, a full packer and non-finite values with a message naming the field", () => {
     const packer = new RealTransitionPacker(SIZES, 1);
     const good = {
-      obs: new Float32Array(17),
+      obs: new Float32Array(20),
       action: new Float32Array(4),
       reward: 0,
-      nextObs: new Float32Array(17),
+      nextObs: new Float32Array(20),
       terminated: false,
       q: new Float64Array(4),
       qd: new Float64Array(4),
@@ -93,7 +93,7 @@ describe("packed transitions", () => {
     p.effort[2] = Number.NaN;
     assert.throws(() => forEachTransition(p, () => {}), /effort\[2\] is NaN/);
     const q = batch(2);
-    assert.throws(() => forEachTransition({ ...q, count: 3 }, () => {}), /obs has 34 values, expected 51/);
+    assert.throws(() => forEachTransition({ ...q, count: 3 }, () => {}), /obs has 40 values, expected 60/);
   });
 });
 
@@ -111,9 +111,9 @@ describe("LearnerWorker", () => {
     assert.equal(report.realSteps, 5);
     assert.equal(report.sacUpdates, 10);
     const weights = await worker.actorWeights();
-    assert.deepEqual(weights.sizes, [17, 8]);
+    assert.deepEqual(weights.sizes, [20, 8]);
     assert.ok(weights.layers[0].weight instanceof Float32Array);
-    assert.equal(weights.layers[0].weight.length, 17 * 8);
+    assert.equal(weights.layers[0].weight.length, 20 * 8);
     const dir = mkdtempSync(join(tmpdir(), "learner-"));
     await worker.save(dir);
     await worker.dispose();

@@ -3,10 +3,10 @@
  * exactly the transitions its ground truth implies, and bags that cannot be used get one-line errors.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { defaultConfig } from "../../src/config/config.js";
 import { createControlStack } from "../../src/control/stack.js";
 import { loadBootstrap } from "../../src/data/bootstrap.js";
@@ -15,6 +15,7 @@ import { Kinematics } from "../../src/robot/kinematics.js";
 import { type TeleopTruth, writeTeleopBag } from "./rosbag2-fixture.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mbpo-bootstrap-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const stack = createControlStack(defaultConfig());
 
 function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string) {

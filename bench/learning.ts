@@ -152,6 +152,8 @@ interface RunResult {
   bootstrapTransitions: number;
   backend: string;
   stepsTo90: number | null;
+  /** A safety fault that latched on the twin and ended the run (the filter's reason), if any. */
+  fault?: string;
   realSteps: number;
   wallSeconds: number;
   seconds: { model: number; rollouts: number; sac: number; episodes: number; eval: number };
@@ -207,6 +209,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     const distances: number[] = [];
     for (const [i, episode] of evalSet.entries()) {
       const result = await runner.runEpisode(i, episode, policy);
+      if (result.fault !== undefined) fault ??= `${result.fault} (evaluation episode ${i})`;
       if (result.success) successes++;
       returns += result.return;
       distances.push(result.finalDistance);
@@ -227,7 +230,9 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     if (stepsTo90 === null && point.evalSuccess >= SUCCESS_TARGET) stepsTo90 = realSteps;
   };
 
-  while (realSteps < stepCap && stepsTo90 === null) {
+  // A latched fault stops the robot for good (as `train` does): the run ends there, reported.
+  let fault: string | undefined;
+  while (realSteps < stepCap && stepsTo90 === null && fault === undefined) {
     const t = performance.now();
     const episode = task.sampleEpisode(episodeRng);
     const recorder = new StateRecorder(actorPolicy(learner.actorWeights(), true, actionRng), task.dof);
@@ -253,6 +258,10 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
       },
     });
     seconds.episodes += (performance.now() - t) / 1000;
+    if (result.fault !== undefined) {
+      fault = result.fault;
+      break;
+    }
     const report = await learner.update();
     seconds.model += report.seconds.model;
     seconds.rollouts += report.seconds.rollouts;
@@ -288,6 +297,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     stepsTo90,
     realSteps,
     wallSeconds: (performance.now() - started) / 1000,
+    ...(fault !== undefined ? { fault } : {}),
     seconds,
     curve,
   };
@@ -384,6 +394,7 @@ const summary = runs.map((r) => ({
   seed: r.seed,
   bootstrapEpisodes: r.bootstrapEpisodes,
   stepsTo90: r.stepsTo90,
+  fault: r.fault,
   realSteps: r.realSteps,
   finalEvalSuccess: r.curve.at(-1)?.evalSuccess ?? null,
   wallSeconds: Math.round(r.wallSeconds),
@@ -397,7 +408,7 @@ if (json) {
   );
   for (const s of summary) {
     console.log(
-      `${s.algo.padEnd(4)} seed ${s.seed}${s.bootstrapEpisodes > 0 ? ` (bootstrap: ${s.bootstrapEpisodes} PD episodes)` : ""}: ${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
+      `${s.algo.padEnd(4)} seed ${s.seed}${s.bootstrapEpisodes > 0 ? ` (bootstrap: ${s.bootstrapEpisodes} PD episodes)` : ""}: ${s.fault !== undefined ? `safety fault after ${s.realSteps} steps (${s.fault}); ` : ""}${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
     );
   }
   for (const seed of seeds) {

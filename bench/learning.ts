@@ -10,6 +10,7 @@
  *                               [--backend wasm] [--out DIR] [--json]
  *                               [--set section.key=JSON ...] [--param key=JSON ...]
  *                               [--bootstrap-episodes N]
+ *   node dist/bench/learning.js --merge DIR1,DIR2,... [--steps CAP] [--out DIR]
  *
  * --profile names a set of hyperparameter overrides (src/mbpo/hyperparameters.ts,
  * HYPERPARAMETER_PROFILES); without it the papers' defaults run. --set overrides one value on top
@@ -22,9 +23,10 @@
  * the learner as `train --bootstrap` does (Learner.addBootstrap, then pretrain) before the first
  * episode; the demonstrations use their own episode seeds, so they never show an evaluation goal. Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
- * (default bench-results/learning).
+ * (default bench-results/learning). --merge runs nothing: it combines the results.json of runs made by
+ * separate processes into one set of outputs and one summary (--steps sets the plot's x range).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createLogger } from "../src/cli/logger.js";
@@ -382,10 +384,24 @@ function writeResults(runs: RunResult[]): void {
 }
 
 const runs: RunResult[] = [];
-for (const seed of seeds) {
-  for (const algo of algos) {
-    runs.push(await runOne(algo, seed));
-    writeResults(runs);
+const merge = process.argv.includes("--merge") ? option("merge", "") : undefined;
+if (merge !== undefined) {
+  // Runs made by separate processes (e.g. one per core): their results.json files, combined.
+  for (const dir of merge.split(",").filter((d) => d !== "")) {
+    const path = join(resolve(dir), "results.json");
+    try {
+      runs.push(...(JSON.parse(readFileSync(path, "utf8")) as RunResult[]));
+    } catch (error) {
+      throw new Error(`--merge: cannot read ${path}: ${(error as Error).message.split("\n")[0]}`);
+    }
+  }
+  writeResults(runs);
+} else {
+  for (const seed of seeds) {
+    for (const algo of algos) {
+      runs.push(await runOne(algo, seed));
+      writeResults(runs);
+    }
   }
 }
 
@@ -404,19 +420,25 @@ if (json) {
   console.log(JSON.stringify({ profile: profile ?? null, stepCap, evalEpisodes, runs: summary }, null, 2));
 } else {
   console.log(
-    `reach, ${evalEpisodes} eval episodes (mean action), target ${SUCCESS_TARGET * 100}%, cap ${stepCap} real steps, profile ${profile ?? "defaults"}`,
+    `reach, ${evalEpisodes} eval episodes (mean action), target ${SUCCESS_TARGET * 100}%, cap ${stepCap} real steps, profile ${[...new Set(runs.map((r) => r.profile ?? "defaults"))].join(", ")}`,
   );
   for (const s of summary) {
     console.log(
-      `${s.algo.padEnd(4)} seed ${s.seed}${s.bootstrapEpisodes > 0 ? ` (bootstrap: ${s.bootstrapEpisodes} PD episodes)` : ""}: ${s.fault !== undefined ? `safety fault after ${s.realSteps} steps (${s.fault}); ` : ""}${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
+      `${s.algo.padEnd(4)} seed ${s.seed}${(s.bootstrapEpisodes ?? 0) > 0 ? ` (bootstrap: ${s.bootstrapEpisodes} PD episodes)` : ""}: ${s.fault !== undefined ? `safety fault after ${s.realSteps} steps (${s.fault}); ` : ""}${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
     );
   }
-  for (const seed of seeds) {
-    const m = summary.find((s) => s.algo === "mbpo" && s.seed === seed);
-    const s = summary.find((r) => r.algo === "sac" && r.seed === seed);
+  for (const seed of new Set(summary.map((r) => r.seed))) {
+    // MBPO against SAC without bootstraps, seed by seed.
+    const plain = summary.filter((r) => r.seed === seed && !(r.bootstrapEpisodes > 0));
+    const m = plain.find((r) => r.algo === "mbpo");
+    const s = plain.find((r) => r.algo === "sac");
     if (m?.stepsTo90 && s?.stepsTo90) {
       console.log(
         `seed ${seed}: SAC needed ${(s.stepsTo90 / m.stepsTo90).toFixed(1)}× the real steps of MBPO`,
+      );
+    } else if (m?.stepsTo90 && s !== undefined && s.fault === undefined) {
+      console.log(
+        `seed ${seed}: SAC had not reached 90% after ${s.realSteps} real steps: at least ${(s.realSteps / m.stepsTo90).toFixed(1)}× MBPO's`,
       );
     }
   }

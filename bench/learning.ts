@@ -345,7 +345,11 @@ function svg(runs: RunResult[]): string {
     const points = [{ realSteps: 0, evalSuccess: 0 }, ...run.curve]
       .map((p) => `${x(p.realSteps).toFixed(1)},${y(p.evalSuccess).toFixed(1)}`)
       .join(" ");
-    return `<polyline fill="none" stroke="${colours[run.algo] ?? "#555"}" stroke-width="1.5" points="${points}"><title>${run.algo} seed ${run.seed}</title></polyline>`;
+    // Runs that started from a bootstrap are dashed.
+    const boot = (run.bootstrapEpisodes ?? 0) > 0;
+    const dash = boot ? ' stroke-dasharray="6 3"' : "";
+    const title = `${run.algo} seed ${run.seed}${boot ? `, bootstrap ${run.bootstrapEpisodes} PD episodes` : ""}`;
+    return `<polyline fill="none" stroke="${colours[run.algo] ?? "#555"}" stroke-width="1.5"${dash} points="${points}"><title>${title}</title></polyline>`;
   });
   const ticks = [0, 0.25, 0.5, 0.75, 1].map(
     (s) => `<text x="${pad - 6}" y="${y(s) + 4}" text-anchor="end" font-size="11">${s * 100}%</text>`,
@@ -358,7 +362,7 @@ function svg(runs: RunResult[]): string {
     `<line x1="${pad}" y1="${y(SUCCESS_TARGET)}" x2="${width - pad}" y2="${y(SUCCESS_TARGET)}" stroke="#999" stroke-dasharray="4 4"/>`,
     ...ticks,
     `<text x="${width / 2}" y="${height - 10}" text-anchor="middle" font-size="12">real steps (cap ${stepCap})</text>`,
-    `<text x="${pad}" y="20" font-size="12">reach: eval success (${evalEpisodes} episodes, mean action); blue MBPO, red SAC${profile ? `; profile ${profile}` : ""}</text>`,
+    `<text x="${pad}" y="20" font-size="12">reach: eval success (${evalEpisodes} episodes, mean action); blue MBPO (dashed: bootstrapped), red SAC${profile ? `; profile ${profile}` : ""}</text>`,
     ...lines,
     "</svg>",
   ].join("\n");

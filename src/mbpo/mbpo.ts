@@ -304,7 +304,6 @@ class MbpoLearner implements Learner {
     // blow up outside it (bench/learning: 80% at 3,000 steps with 10 PD episodes instead of 95%
     // at 2,000 without them).
     const realSteps = this.real.added - schedule.bootstrapped;
-    const explorationSteps = hp.mbpo.initialExplorationSteps;
     const k = rolloutLength(hp.mbpo.rolloutSchedule, realSteps);
     const report: UpdateReport = {
       realSteps,
@@ -324,7 +323,7 @@ class MbpoLearner implements Learner {
       seconds: { model: 0, rollouts: 0, sac: 0 },
     };
     // Real steps owed learning: those since the last update, not counting the exploration steps.
-    const newSteps = realSteps - Math.max(schedule.stepsLearned, explorationSteps);
+    const newSteps = realSteps - Math.max(schedule.stepsLearned, hp.mbpo.initialExplorationSteps);
     schedule.stepsLearned = Math.max(schedule.stepsLearned, realSteps);
     if (newSteps <= 0) return report;
     if (hp.mbpo.normalizeObservations && this.observations === undefined) {

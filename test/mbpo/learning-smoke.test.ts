@@ -3,10 +3,11 @@
  * (simulator, gravity compensation, safety filter, episode runner) learns a small reach problem
  * within two minutes.
  *
- * Small: targets within ±0.3 rad of the home pose on each joint (about 5 cm away), 50-step
+ * Small: targets within ±0.3 rad of the home pose on each joint (about 7 cm away), 50-step
  * episodes, small networks, few updates per step. The claim checked is learning, not mastery: the
- * evaluation (mean action, fixed episodes) must end far closer to its targets than the arm starts,
- * which a policy that learnt nothing, or the wrong thing, does not do. The learner runs in this
+ * evaluation (mean action, fixed episodes) must end at less than half the distance the arm starts
+ * from, which a policy that learnt nothing (a zero action holds the arm where it starts), or the
+ * wrong thing, does not do (seen: 2.2 cm of 6.9 cm). The learner runs in this
  * thread (the trainer's worker thread is niced, and the suite's other files would starve it).
  * Same seed, same backend, same numbers: the result does not vary between runs on a machine.
  */
@@ -115,6 +116,6 @@ describe("learning smoke test", () => {
     const seconds = (performance.now() - started) / 1000;
     const report = `eval mean final distance ${(100 * learned).toFixed(1)} cm after ${realSteps} real steps; the arm starts ${(100 * meanStart).toFixed(1)} cm away; ${seconds.toFixed(0)} s`;
     t.diagnostic(report);
-    assert.ok(learned < 0.35 * meanStart, `did not learn: ${report}`);
+    assert.ok(learned < 0.5 * meanStart, `did not learn: ${report}`);
   });
 });

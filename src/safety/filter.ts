@@ -142,6 +142,7 @@ export class SafetyFilter {
   /** Whether the last state seen by filter() passed the watchdog. */
   private lastStateAcceptable = false;
   private lastNow = Number.NaN;
+  private estopAsserted = false;
 
   constructor(joints: readonly JointSpec[], config: Partial<SafetyConfig> = {}) {
     this.config = Object.freeze(resolveSafetyConfig(config));
@@ -238,13 +239,29 @@ export class SafetyFilter {
   }
 
   /**
-   * Clears the latched fault, only if the state seen at the last filter() call was present,
-   * well-formed, fresh, finite and within the watchdog's position and velocity margins. Returns
-   * whether no fault is latched afterwards. The next tick rate-limits from the safe hold.
+   * The emergency stop's level, as its source last reported it (a ROS `~/estop` Bool, a teleop
+   * button). Asserting it latches an "estop" fault; while it stays asserted resetFault() refuses.
+   * Releasing it does not clear the fault: that takes an explicit resetFault().
+   */
+  setEstop(asserted: boolean, detail = "emergency stop asserted"): void {
+    this.estopAsserted = asserted;
+    if (asserted) this.latch("estop", detail);
+  }
+
+  /** Whether the emergency stop is asserted (see setEstop). */
+  get estop(): boolean {
+    return this.estopAsserted;
+  }
+
+  /**
+   * Clears the latched fault, only if the e-stop is not asserted and the state seen at the last
+   * filter() call was present, well-formed, fresh, finite and within the watchdog's position and
+   * velocity margins. Returns whether no fault is latched afterwards. The next tick rate-limits
+   * from the safe hold.
    */
   resetFault(): boolean {
     if (this.latched === undefined) return true;
-    if (!this.lastStateAcceptable) return false;
+    if (this.estopAsserted || !this.lastStateAcceptable) return false;
     this.latched = undefined;
     this.fromHold = true;
     return true;

@@ -375,6 +375,21 @@ test("an external latch with a good state can be reset at once; a filter never r
   assert.equal(f.resetFault(), true);
 });
 
+test("the e-stop latches, and resetFault refuses while it stays asserted", () => {
+  const f = new SafetyFilter(arm());
+  const out = new Float64Array(4);
+  f.filter([0, 0, 0, 0], REST, 0, GRAVITY, DT, out);
+  f.setEstop(true);
+  assert.equal(f.estop, true);
+  assert.equal(f.fault?.reason, "estop");
+  assert.equal(f.filter([1, 1, 1, 1], REST, 0.02, GRAVITY, DT, out).faulted, true);
+  assert.equal(f.resetFault(), false, "refused: the e-stop is still asserted");
+  f.setEstop(false);
+  assert.equal(f.fault?.reason, "estop", "releasing the e-stop does not clear the fault");
+  assert.equal(f.resetFault(), true);
+  assert.equal(f.fault, undefined);
+});
+
 test("the output array must have one element per joint", () => {
   const f = new SafetyFilter(arm());
   assert.throws(

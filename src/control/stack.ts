@@ -36,15 +36,7 @@ export function createControlStack(config: Config): ControlStack {
   const dynamics = new Dynamics(model);
   const task = createTask(config.task.name, model, taskParamsFromConfig(config.task));
   const driver = createDriver(config, model);
-  const safety = new SafetyFilter(model.joints, {
-    effortScale: config.safety.effort_scale,
-    torqueRateLimit: config.safety.torque_rate_limit,
-    staleTimeout: config.safety.stale_timeout,
-    positionMargin: config.safety.position_margin,
-    velocityMargin: config.safety.velocity_margin,
-    safeStopDamping: config.safety.safe_stop_damping,
-    useSoftLimits: config.safety.use_soft_limits,
-  });
+  const safety = createSafetyFilter(config, model, dynamics);
   // A driver that detects faults of its own (a servo's hardware alert, a lost bus) latches the filter.
   if (driver instanceof DynamixelDriver) driver.onFault = (detail) => safety.latch("driver", detail);
   const loop = new ControlLoop({
@@ -62,6 +54,31 @@ export function createControlStack(config: Config): ControlStack {
     reset: config.reset,
   });
   return { config, urdfPath, model, dynamics, driver, safety, loop, task, runner };
+}
+
+/** The safety filter for a config: the model's limits and dynamics, and the `safety` settings. */
+export function createSafetyFilter(config: Config, model: RobotModel, dynamics: Dynamics): SafetyFilter {
+  const s = config.safety;
+  return new SafetyFilter(
+    model.joints,
+    {
+      effortScale: s.effort_scale,
+      torqueRateLimit: s.torque_rate_limit,
+      staleTimeout: s.stale_timeout,
+      staleGrace: s.stale_grace,
+      positionMargin: s.position_margin,
+      velocityMargin: s.velocity_margin,
+      dynamicLimits: s.dynamic_limits,
+      velocityHeadroom: s.velocity_headroom,
+      approachRate: s.approach_rate,
+      modelError: s.model_error,
+      positionHeadroom: s.position_headroom,
+      brakeFraction: s.brake_fraction,
+      safeStopBandwidth: s.safe_stop_bandwidth,
+      useSoftLimits: s.use_soft_limits,
+    },
+    dynamics,
+  );
 }
 
 function createDriver(config: Config, model: RobotModel): Driver {

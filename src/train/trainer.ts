@@ -572,6 +572,7 @@ function checkSettings(s: TrainSettings): void {
 function placeAtStart(stack: ControlStack, episode: TaskEpisode): void {
   if (stack.driver instanceof SimDriver && stack.driver.timing === "stepped") {
     stack.driver.setState(episode.startPosition);
+    stack.safety.forgetMotionHistory();
   }
 }
 

@@ -39,7 +39,6 @@ describe("EffortModel", () => {
       staleTimeout: config.safety.stale_timeout,
       positionMargin: config.safety.position_margin,
       velocityMargin: config.safety.velocity_margin,
-      safeStopDamping: config.safety.safe_stop_damping,
       useSoftLimits: true,
     });
     const spec = { ...control, effortScale: 0.8, actionTorqueFraction: 0.9 };

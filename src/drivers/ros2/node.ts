@@ -21,11 +21,12 @@ import { type EpisodeResult, EpisodeRunner, type Transition } from "../../contro
 import { ControlLoop, type ControlLoopOptions } from "../../control/loop.js";
 import { createPolicy } from "../../control/policies/index.js";
 import type { Policy } from "../../control/policy.js";
+import { createSafetyFilter } from "../../control/stack.js";
 import type { JointState } from "../../drivers/driver.js";
 import { Dynamics } from "../../robot/dynamics.js";
 import type { RobotModel } from "../../robot/types.js";
 import { loadUrdf } from "../../robot/urdf.js";
-import { INTERVENTION_KINDS, SafetyFilter } from "../../safety/filter.js";
+import { INTERVENTION_KINDS, type SafetyFilter } from "../../safety/filter.js";
 import { createTask, taskParamsFromConfig } from "../../tasks/index.js";
 import type { Task, TaskEpisode } from "../../tasks/task.js";
 import { resolveDataPath } from "../../util/paths.js";
@@ -196,15 +197,7 @@ export class MbpoArmNode {
       controllerJoints: controllerJoints.length > 0 ? controllerJoints : undefined,
       onProblem: (detail) => this.onDriverProblem(detail),
     });
-    this.safety = new SafetyFilter(this.model.joints, {
-      effortScale: config.safety.effort_scale,
-      torqueRateLimit: config.safety.torque_rate_limit,
-      staleTimeout: config.safety.stale_timeout,
-      positionMargin: config.safety.position_margin,
-      velocityMargin: config.safety.velocity_margin,
-      safeStopDamping: config.safety.safe_stop_damping,
-      useSoftLimits: config.safety.use_soft_limits,
-    });
+    this.safety = createSafetyFilter(config, this.model, dynamics);
     this.loop = new TimerPacedLoop({
       driver: this.driver,
       joints: this.model.joints,

@@ -7,13 +7,19 @@
  * The rules, in the order they run, and why in that order:
  *
  *  a. Watchdog. The state is checked first because every later rule reads it: missing, malformed
- *     (wrong-length arrays), stale (|now − stamp| > staleTimeout), non-finite, a position past a
- *     hard limit by more than positionMargin, or a velocity past velocity·(1 + velocityMargin)
- *     latches a fault. A latched fault stays until resetFault() succeeds.
- *  b. While faulted: the safe stop, τ = −safeStopDamping·q̇ + gravity while the state is fresh and
- *     finite, and zero when it is not (a stale or broken state says nothing about where the arm
- *     is, so no effort is the only command that cannot be wrong). The command is ignored; the safe
- *     stop is not rate-limited (it must act at once), and goes straight to the hard rules (f).
+ *     (wrong-length arrays), non-finite, a position past a hard limit by more than positionMargin,
+ *     or a velocity past velocity·(1 + velocityMargin) latches a fault. A stale state
+ *     (|now − stamp| > staleTimeout) is not used but latches only once it has been stale for
+ *     staleGrace. A latched fault stays until resetFault() succeeds (never while the e-stop is
+ *     asserted).
+ *  b. While faulted, on a trusted state: the safe stop. With the dynamics, brake through the
+ *     model (a = −2ω·q̇) until every joint is slower than REST_SPEED, then hold that pose against
+ *     gravity (a = ω²(q_hold − q) − 2ω·q̇), τ = M·a + h + D·q̇; without them, τ = −safeStopDamping·q̇
+ *     + gravity. The command is ignored; the safe stop is not rate-limited (it must act at once).
+ *  b'. No trusted state (stale within the grace, or faulted on a missing, broken or stale state):
+ *     the gravity torque of the last trusted pose, plus a brake on its velocity that fades as the
+ *     brake would slow the arm; zero only if no state was ever trusted. Holding the last pose is
+ *     what keeps an outstretched arm up through an outage; zero effort drops it.
  *  c. A command that is missing, of the wrong length or has any non-finite element is replaced,
  *     whole, by the safe command: gravity compensation, or zero without usable gravity.
  *  d. Effort limit, then soft limits (soft-limits.ts: ros2_control's law, applied net of gravity).
@@ -23,7 +29,11 @@
  *     the arm may take up its own weight at once instead of sagging while the torque ramps up.
  *     The rate limit comes after the soft limits because it is a comfort limit for the actuator,
  *     while (d) is about where the arm may go; it can keep an output outside the soft bounds for a
- *     tick or two when those bounds jump. It comes before (f), which must win.
+ *     tick or two when those bounds jump. It comes before (e') and (f), which must win.
+ *  e'. Limits from the dynamics (dynamic-limits.ts), with the model: the torque closest to the
+ *     result of (a–e) that keeps every joint's predicted next velocity within its hard velocity
+ *     bound and able to brake before its hard position limit, for the whole torque vector and for
+ *     every torque gain the modelError allows. In the safe stop too.
  *  f. Hard rules, always last, in the fault path too: a joint at or past its upper position limit,
  *     or at or above +velocity, gets τ ≤ min(0, g); at or past the lower limit, or at or below
  *     −velocity, τ ≥ max(0, g); then τ is clamped to ±effort·effortScale, and any non-finite value

@@ -16,7 +16,7 @@ import { runDynamicsCommand } from "./dynamics-command.js";
 import { registerDynamixelCommand } from "./dynamixel-command.js";
 import { runEnvServe } from "./env-command.js";
 import { runLogSummary } from "./log-command.js";
-import { closeLogger, createLogger, type Logger } from "./logger.js";
+import { closeLogger, createLogger, isLoggerClosed, type Logger } from "./logger.js";
 import { runNodeCommand } from "./node-command.js";
 import { runCommand } from "./run-command.js";
 import { trainCommand } from "./train-command.js";
@@ -88,6 +88,8 @@ function startLogging(flags: CommonFlags, command: string): Logger {
 function stopOnSignals(logger: Logger): AbortSignal {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
+    // The command has finished and its log is closed: nothing is left to stop.
+    if (isLoggerClosed(logger)) process.exit(130);
     if (controller.signal.aborted) {
       logger.warn(`${signal} again: exiting now`);
       process.exit(130);

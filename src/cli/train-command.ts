@@ -5,11 +5,11 @@
  */
 import cliProgress from "cli-progress";
 import { parse as parseYaml } from "yaml";
+import { train } from "../app/train.js";
 import type { Config } from "../config/config.js";
 import { type HyperparameterOverrides, resolveHyperparameters } from "../mbpo/hyperparameters.js";
 import type { Algorithm } from "../mbpo/learner.js";
 import type { MetricsRow, TrainSettings, TrainSummary } from "../train/run-dir.js";
-import { train } from "../train/trainer.js";
 import type { Logger } from "./logger.js";
 
 export interface TrainCommandFlags {

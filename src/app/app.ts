@@ -20,7 +20,7 @@ import { EpisodeSeries } from "./episodes.js";
 import { type EventSink, ignoreEvents } from "./events.js";
 import { type Pacing, selfPacing, stopAtRest } from "./hold.js";
 import type { AppLogger } from "./learning.js";
-import { openTransitionLog } from "./transitions.js";
+import { openTransitionLog, type TransitionSink } from "./transitions.js";
 
 export interface ArmAppOptions {
   config: Config;
@@ -31,6 +31,8 @@ export interface ArmAppOptions {
   tickWait?: (stack: ControlStack) => () => Promise<void>;
   logger: AppLogger;
   emit?: EventSink;
+  /** Where fixed-policy episodes' transitions go instead of a log opened by openRunLog (tests). */
+  recorder?: TransitionSink;
 }
 
 export class ArmApp {
@@ -43,6 +45,7 @@ export class ArmApp {
   private closed = false;
   private log: TransitionLog | undefined;
   private seriesLog: EpisodeSeries | undefined;
+  private readonly recorder: TransitionSink | undefined;
 
   private constructor(stack: ControlStack, options: ArmAppOptions) {
     this.stack = stack;
@@ -50,6 +53,7 @@ export class ArmApp {
     this.tickWait = options.tickWait?.(stack) ?? (() => stack.loop.wait());
     this.logger = options.logger;
     this.emit = options.emit ?? ignoreEvents;
+    this.recorder = options.recorder;
   }
 
   /** Builds the stack (nothing is started, opened or written). */
@@ -88,7 +92,7 @@ export class ArmApp {
 
   /** The series of fixed-policy episodes (one per app: it continues across runs). */
   get series(): EpisodeSeries {
-    this.seriesLog ??= new EpisodeSeries(this.stack, this.stack.config.seed, this.log);
+    this.seriesLog ??= new EpisodeSeries(this.stack, this.stack.config.seed, this.log ?? this.recorder);
     return this.seriesLog;
   }
 

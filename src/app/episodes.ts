@@ -8,10 +8,9 @@ import type { Policy } from "../control/policy.js";
 import { RecordingPolicy } from "../control/recording-policy.js";
 import type { ControlStack } from "../control/stack.js";
 import type { TimingSummary } from "../control/tick-timer.js";
-import type { TransitionLog } from "../data/transition-log.js";
 import { Rng } from "../util/rng.js";
 import type { EventSink } from "./events.js";
-import { makeTransitionSink } from "./transitions.js";
+import { makeTransitionSink, type TransitionSink } from "./transitions.js";
 
 export interface RunSummary {
   episodes: number;
@@ -35,9 +34,9 @@ export class EpisodeSeries {
   private readonly rng: Rng;
   private readonly recorder: RecordingPolicy;
   private readonly sink;
-  private log: TransitionLog | undefined;
+  private log: TransitionSink | undefined;
 
-  constructor(stack: ControlStack, seed: number, log?: TransitionLog) {
+  constructor(stack: ControlStack, seed: number, log?: TransitionSink) {
     this.stack = stack;
     this.rng = new Rng(seed, 1);
     this.log = log;

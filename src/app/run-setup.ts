@@ -5,9 +5,10 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { type Config, loadConfig } from "../config/config.js";
 import type { ControlStack } from "../control/stack.js";
-import { resolveHyperparameters } from "../mbpo/hyperparameters.js";
+import { type HyperparameterOverrides, resolveHyperparameters } from "../mbpo/hyperparameters.js";
 import { controlSpecFromConfig, type LearnerSpec } from "../mbpo/learner.js";
 import {
   checkpointDir,
@@ -122,4 +123,27 @@ export function checkSettings(s: TrainSettings): void {
   positive("evalEvery", s.evalEvery, 1);
   positive("evalEpisodes", s.evalEpisodes, 0);
   positive("checkpointEvery", s.checkpointEvery, 1);
+}
+
+/** --profile and --hp (overrides by section and key; string values parsed as YAML, e.g. [64,64]). */
+export function hyperparameterSettings(
+  profile: string | undefined,
+  hp: Record<string, unknown>,
+): Pick<TrainSettings, "profile" | "hyperparameters"> {
+  const overrides: HyperparameterOverrides = {};
+  for (const [key, raw] of Object.entries(hp)) {
+    const dot = key.indexOf(".");
+    if (dot <= 0 || dot === key.length - 1) {
+      throw new Error(`--hp: expected section.key=value (e.g. sac.batchSize=128), got "${key}"`);
+    }
+    const value = typeof raw === "string" ? parseYaml(raw) : raw;
+    const section = key.slice(0, dot);
+    overrides[section] = { ...overrides[section], [key.slice(dot + 1)]: value };
+  }
+  // Checked here so that a bad name or value is a one-line error before anything starts.
+  resolveHyperparameters(overrides, profile);
+  return {
+    ...(profile !== undefined ? { profile } : {}),
+    ...(Object.keys(overrides).length > 0 ? { hyperparameters: overrides } : {}),
+  };
 }

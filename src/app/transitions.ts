@@ -3,12 +3,19 @@
  * learner's packer. One sink per purpose, built once; the tick path copies into preallocated
  * arrays only.
  */
-import type { Transition } from "../control/episode.js";
+import type { EpisodeResult, Transition } from "../control/episode.js";
 import type { RecordingPolicy } from "../control/recording-policy.js";
 import type { ControlStack } from "../control/stack.js";
 import { TransitionLog } from "../data/transition-log.js";
+import type { JointState } from "../drivers/driver.js";
 import type { RealTransitionInput } from "../mbpo/learner.js";
 import type { RealTransitionPacker } from "../mbpo/transition-batch.js";
+
+/** Where real transitions go (the MCAP transition log, or a test's recorder). */
+export interface TransitionSink {
+  record(t: Transition, state: JointState, next: JointState, goal: ArrayLike<number>): void;
+  endEpisode(result: EpisodeResult): void;
+}
 
 /**
  * The runner's onTransition: the transition recorded in the log (when there is one) and packed for
@@ -19,7 +26,7 @@ export function makeTransitionSink(
   stack: ControlStack,
   recorder: RecordingPolicy,
   packer: RealTransitionPacker | undefined,
-  log: () => TransitionLog | undefined,
+  log: () => TransitionSink | undefined,
 ): (t: Transition) => void {
   const dof = stack.model.dof;
   const nextQ = new Float64Array(dof);

@@ -9,10 +9,9 @@ import { resolve } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
 import { parse as parseYaml } from "yaml";
+import type { TransitionSink } from "../../src/app/transitions.js";
 import type { EpisodeResult, Transition } from "../../src/control/episode.js";
 import type { JointState } from "../../src/drivers/driver.js";
-import { MbpoArmNode, type MbpoArmNodeOptions, type TransitionSink } from "../../src/drivers/ros2/node.js";
-import { configParameterSpecs, LIVE_SETTINGS } from "../../src/drivers/ros2/parameters.js";
 import type {
   DiagnosticArrayMsg,
   Float64MultiArrayMsg,
@@ -21,6 +20,8 @@ import type {
 import { ParameterType, toStamp } from "../../src/drivers/ros2/rclnodejs.js";
 import { SimDriver } from "../../src/drivers/sim.js";
 import { Dynamics } from "../../src/robot/dynamics.js";
+import { MbpoArmNode, type MbpoArmNodeOptions } from "../../src/ros/node.js";
+import { configParameterSpecs, LIVE_SETTINGS } from "../../src/ros/parameters.js";
 import { INTERVENTION_KINDS } from "../../src/safety/filter.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { type FakeNode, FakeRclnodejs } from "./fake-rclnodejs.js";
@@ -455,12 +456,24 @@ test("/diagnostics: safety state and counts, tick timing, episode progress", asy
   assert.match(faulted.message, /stale_state/);
 });
 
-test("close(): zero effort, timers cancelled", async () => {
+test("close(): the arm is brought to rest under the hold, then zero effort, timers cancelled", async () => {
   const r = await rig(["-p", "reset.timeout:=0.5"]);
   r.publishState();
   r.node.call("~/start");
   await r.run(10);
-  await r.arm.close();
+  const ticks = r.arm.loop.ticks;
+  let closed = false;
+  const closing = r.arm.close().then(() => {
+    closed = true;
+  });
+  for (let i = 0; i < 500 && !closed; i++) await r.step();
+  await closing;
+  assert.ok(r.arm.loop.ticks >= ticks + 10, "held for at least 0.2 s before stopping");
+  const v = r.sim.readState()!.velocity;
+  assert.ok(
+    Array.from(v).every((x) => Math.abs(x) < 0.05),
+    `at rest when stopped: ${Array.from(v)}`,
+  );
   assert.deepEqual(Array.from(r.commands().at(-1)!), [0, 0, 0, 0]);
   assert.ok(r.node.timers.every((t) => t.isCanceled()));
 });

@@ -321,6 +321,8 @@ export class LearningRun {
     this.options.emit({ type: "learner", state: "idle" });
     host.episodes++;
     host.realSteps += result.steps;
+    // The host state has moved past the last checkpoint (also if the evaluation is stopped).
+    this.checkpointCurrent = false;
     if (report.modelTrained) this.lastModelHoldoutMse = report.modelHoldoutMse;
     const row = episodeRow({
       index,

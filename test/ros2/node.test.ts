@@ -12,22 +12,17 @@ import { parse as parseYaml } from "yaml";
 import type { TransitionSink } from "../../src/app/transitions.js";
 import type { EpisodeResult, Transition } from "../../src/control/episode.js";
 import type { JointState } from "../../src/drivers/driver.js";
-import type {
-  DiagnosticArrayMsg,
-  Float64MultiArrayMsg,
-  JointStateMsg,
-} from "../../src/drivers/ros2/rclnodejs.js";
+import type { DiagnosticArrayMsg, JointStateMsg } from "../../src/drivers/ros2/rclnodejs.js";
 import { ParameterType, toStamp } from "../../src/drivers/ros2/rclnodejs.js";
-import { SimDriver } from "../../src/drivers/sim.js";
 import { Dynamics } from "../../src/robot/dynamics.js";
-import { MbpoArmNode, type MbpoArmNodeOptions } from "../../src/ros/node.js";
+import { MbpoArmNode } from "../../src/ros/node.js";
 import { configParameterSpecs, LIVE_SETTINGS } from "../../src/ros/parameters.js";
 import { INTERVENTION_KINDS } from "../../src/safety/filter.js";
 import { packageRoot } from "../../src/util/paths.js";
-import { type FakeNode, FakeRclnodejs } from "./fake-rclnodejs.js";
+import { FakeRclnodejs } from "./fake-rclnodejs.js";
+import { quiet, type Rig, rig } from "./rig.js";
 
 const CONFIG_FILE = resolve(packageRoot(), "config/mbpo_arm.yaml");
-const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
 class Sink implements TransitionSink {
   transitions: { t: Transition; state: JointState; next: JointState }[] = [];
@@ -48,75 +43,6 @@ class Sink implements TransitionSink {
   endEpisode(result: EpisodeResult): void {
     this.episodes.push(result);
   }
-}
-
-interface Rig {
-  rcl: FakeRclnodejs;
-  node: FakeNode;
-  arm: MbpoArmNode;
-  sim: SimDriver;
-  /** Publishes the simulator's state (stamped now) without moving time. */
-  publishState(mutate?: (msg: JointStateMsg) => void): void;
-  /** One control period: the arm moves under the last command, a state is published, timers fire. */
-  step(options?: { publish?: boolean; mutate?: (msg: JointStateMsg) => void }): Promise<void>;
-  run(ticks: number): Promise<void>;
-  commands(): Float64Array[];
-}
-
-async function rig(args: string[] = [], options: Partial<MbpoArmNodeOptions> = {}): Promise<Rig> {
-  const rcl = new FakeRclnodejs();
-  await rcl.init(undefined, ["node", "main.js", "--ros-args", ...args]);
-  const node = rcl.createNode("mbpo_arm");
-  const arm = new MbpoArmNode(rcl, node, {
-    mode: "run",
-    policy: "pd",
-    episodes: 0,
-    logger: quiet,
-    ...options,
-  });
-  await arm.start();
-  const sim = new SimDriver({ model: arm.model, physicsRateHz: 1000 });
-  await sim.start();
-  const names = arm.model.joints.map((j) => j.name);
-  const period = arm.loop.period;
-  const seconds = () => Number(rcl.clockNs) / 1e9;
-  const publishState = (mutate?: (msg: JointStateMsg) => void) => {
-    const s = sim.readState()!;
-    const msg: JointStateMsg = {
-      header: { stamp: toStamp(seconds()), frame_id: "" },
-      name: [...names, "gripper"],
-      position: Float64Array.from([...s.position, 0.01]),
-      velocity: Float64Array.from([...s.velocity, 0]),
-      effort: Float64Array.from([...s.effort, 0]),
-    };
-    mutate?.(msg);
-    node.deliver("/joint_states", msg);
-  };
-  const lastCommand = () => node.last<Float64MultiArrayMsg>("/effort_controller/commands");
-  const step = async (o: { publish?: boolean; mutate?: (msg: JointStateMsg) => void } = {}) => {
-    const cmd = lastCommand();
-    if (cmd !== undefined) sim.sendEffort(Float64Array.from(cmd.data));
-    sim.advance(period);
-    rcl.advance(period);
-    if (o.publish !== false) publishState(o.mutate);
-    node.fireDueTimers();
-    await new Promise<void>((r) => setImmediate(r));
-  };
-  return {
-    rcl,
-    node,
-    arm,
-    sim,
-    publishState,
-    step,
-    run: async (ticks) => {
-      for (let i = 0; i < ticks; i++) await step();
-    },
-    commands: () =>
-      ((node.published.get("/effort_controller/commands") ?? []) as Float64MultiArrayMsg[]).map((m) =>
-        Float64Array.from(m.data),
-      ),
-  };
 }
 
 /** The latched fault's reason (read through a call: TypeScript would narrow a repeated read). */

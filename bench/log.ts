@@ -18,7 +18,7 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { runEpisodes } from "../src/cli/run-command.js";
+import { runEpisodes } from "../src/app/episodes.js";
 import { defaultConfig } from "../src/config/config.js";
 import { createPolicy } from "../src/control/policies/index.js";
 import { type ControlStack, createControlStack } from "../src/control/stack.js";

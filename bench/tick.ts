@@ -12,7 +12,7 @@
  *
  *   npx tsc -p . && node dist/bench/tick.js [--episodes N] [--realtime-seconds S]
  */
-import { runEpisodes } from "../src/cli/run-command.js";
+import { runEpisodes } from "../src/app/episodes.js";
 import { defaultConfig, withOverrides } from "../src/config/config.js";
 import { MlpPolicy } from "../src/control/policies/mlp.js";
 import { createControlStack } from "../src/control/stack.js";

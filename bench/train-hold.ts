@@ -11,6 +11,8 @@
  *
  *   npx tsc -p . && node dist/bench/train-hold.js [--profile quick] [--real-steps 600] [--idle-seconds 5]
  */
+
+import { holdWhile } from "../src/app/hold.js";
 import { defaultConfig } from "../src/config/config.js";
 import { RandomPolicy } from "../src/control/policies/random.js";
 import { createControlStack } from "../src/control/stack.js";
@@ -18,7 +20,6 @@ import { TickTimer, type TimingSummary } from "../src/control/tick-timer.js";
 import { controlSpecFromConfig, type LearnerSpec } from "../src/mbpo/learner.js";
 import { RealTransitionPacker } from "../src/mbpo/transition-batch.js";
 import { LearnerWorker } from "../src/mbpo/worker.js";
-import { holdWhile } from "../src/train/hold.js";
 import { Rng } from "../src/util/rng.js";
 
 function flag(name: string, fallback: string): string {

@@ -56,8 +56,16 @@ export function createLogger(options: LoggerOptions = {}): { logger: Logger; fil
   return { logger: winston.createLogger({ level: "debug", transports }), file };
 }
 
+const closedLoggers = new WeakSet<Logger>();
+
+/** Whether closeLogger has been called on it (it must not be written to any more). */
+export function isLoggerClosed(logger: Logger): boolean {
+  return closedLoggers.has(logger);
+}
+
 /** Flushes file transports before exit. */
 export async function closeLogger(logger: Logger): Promise<void> {
+  closedLoggers.add(logger);
   await new Promise<void>((resolve) => {
     logger.on("finish", () => resolve());
     logger.end();

@@ -8,6 +8,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { type Config, defaultConfig, loadConfig, withOverrides } from "../config/config.js";
 import { createPolicy } from "../control/policies/index.js";
 import { defaultRunDir } from "../data/transition-log.js";
+import type { NodeLearnOptions } from "../ros/node.js";
 import { resolveDataPath } from "../util/paths.js";
 import { runSimBenchmark } from "./bench-sim-command.js";
 import { runBootstrapCommand } from "./bootstrap-command.js";
@@ -16,10 +17,10 @@ import { runDynamicsCommand } from "./dynamics-command.js";
 import { registerDynamixelCommand } from "./dynamixel-command.js";
 import { runEnvServe } from "./env-command.js";
 import { runLogSummary } from "./log-command.js";
-import { closeLogger, createLogger, type Logger } from "./logger.js";
+import { closeLogger, createLogger, isLoggerClosed, type Logger } from "./logger.js";
 import { runNodeCommand } from "./node-command.js";
 import { runCommand } from "./run-command.js";
-import { trainCommand } from "./train-command.js";
+import { formatTrainSummary, trainCommand } from "./train-command.js";
 
 function integer(name: string, min: number) {
   return (value: string): number => {
@@ -88,6 +89,8 @@ function startLogging(flags: CommonFlags, command: string): Logger {
 function stopOnSignals(logger: Logger): AbortSignal {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
+    // The command has finished and its log is closed: nothing is left to stop.
+    if (isLoggerClosed(logger)) process.exit(130);
     if (controller.signal.aborted) {
       logger.warn(`${signal} again: exiting now`);
       process.exit(130);
@@ -98,6 +101,46 @@ function stopOnSignals(logger: Logger): AbortSignal {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   return controller.signal;
+}
+
+/** What `run` and `train` over ROS pass to the node: it starts at once and ends when done. */
+function rosCommon(logger: Logger, signal: AbortSignal, defaults: Config | undefined) {
+  return {
+    driver: "ros2" as const,
+    policy: "pd",
+    episodes: 0,
+    autostart: true,
+    exitWhenFinished: true,
+    argv: process.argv,
+    logger,
+    signal,
+    ...(defaults !== undefined ? { defaults } : {}),
+  };
+}
+
+/** The learn flags `train` and `node --mode learn` share, as the node's learn options. */
+function learnOptions(flags: Record<string, unknown>): NodeLearnOptions {
+  return {
+    algo: flags.algo as string | undefined,
+    profile: flags.profile as string | undefined,
+    steps: flags.steps as number | undefined,
+    out: flags.out !== undefined ? resolve(flags.out as string) : undefined,
+    resume: flags.resume !== undefined ? resolve(flags.resume as string) : undefined,
+    evalEvery: flags.evalEvery as number | undefined,
+    evalEpisodes: flags.evalEpisodes as number | undefined,
+    checkpointEvery: flags.checkpointEvery as number | undefined,
+    hp: (flags.hp as Record<string, unknown> | undefined) ?? {},
+    tfBackend: flags.tfBackend as string | undefined,
+    bootstrap:
+      flags.bootstrap === undefined
+        ? undefined
+        : {
+            file: flags.bootstrap as string,
+            jointStatesTopic: flags.jointStates as string | undefined,
+            commandsTopic: flags.commands as string | undefined,
+          },
+    transitionLog: flags.transitionLog !== false,
+  };
 }
 
 const program = new Command();
@@ -139,13 +182,26 @@ withCommonFlags(
       "dynamixel.calibration": flags.calibration,
       gravity_compensation: flags.gravityCompensation === false ? false : undefined,
     });
+    const outDir = flags.transitionLog === false ? undefined : resolve(flags.out ?? defaultRunDir("run"));
+    if (config.driver === "ros2") {
+      // A ROS arm is driven by the ROS node (services, e-stop, diagnostics): run is its run mode.
+      const outcome = await runNodeCommand({
+        ...rosCommon(logger, signal, config),
+        mode: "run",
+        policy: flags.policy,
+        episodes: flags.episodes,
+        outDir,
+      });
+      if (outcome.faulted) process.exitCode = 3;
+      return;
+    }
     const summary = await runCommand({
       config,
       episodes: flags.episodes,
       json: flags.json === true,
       logger,
       signal,
-      outDir: flags.transitionLog === false ? undefined : resolve(flags.out ?? defaultRunDir("run")),
+      outDir,
       policy: (stack) =>
         createPolicy(flags.policy, {
           task: stack.task,
@@ -260,6 +316,30 @@ withCommonFlags(
   const logger = startLogging(flags, "train");
   const signal = stopOnSignals(logger);
   try {
+    const config = () =>
+      buildConfig(flags, {
+        driver: flags.driver,
+        "task.name": flags.task,
+        seed: flags.seed,
+        urdf: flags.urdf,
+        "sim.realtime": flags.realtime,
+        "dynamixel.port": flags.port,
+        "dynamixel.baud": flags.baud,
+        "dynamixel.calibration": flags.calibration,
+        gravity_compensation: flags.gravityCompensation === false ? false : undefined,
+      });
+    if (flags.driver === "ros2" || (flags.resume === undefined && config().driver === "ros2")) {
+      // A ROS arm is driven by the ROS node (services, e-stop, diagnostics): train is its learn mode.
+      const outcome = await runNodeCommand({
+        ...rosCommon(logger, signal, flags.resume === undefined ? config() : undefined),
+        mode: "learn",
+        learn: learnOptions(flags),
+      });
+      if (outcome.summary !== undefined)
+        logger.info(formatTrainSummary(outcome.summary, outcome.summary.checkpoint ?? ""));
+      if (outcome.faulted) process.exitCode = 3;
+      return;
+    }
     const summary = await trainCommand({
       flags: { ...flags, json: flags.json === true },
       logger,
@@ -356,11 +436,36 @@ program
       .choices(["run", "learn", "teleop"])
       .default("run"),
   )
-  .option("--policy <name>", "policy in run mode (zero | random | pd)", "pd")
+  .addOption(
+    new Option("--driver <name>", "the arm: on ROS topics, or the embedded twin (sim)")
+      .choices(["ros2", "sim"])
+      .default("ros2"),
+  )
+  .option("--policy <name>", "policy in run mode (zero | random | pd | checkpoint:DIR)", "pd")
   .option("--episodes <n>", "episodes per ~/start (0: until ~/stop)", integer("--episodes", 0), 0)
   .option("--autostart", "start at the first joint state instead of waiting for ~/start")
-  .option("--out <dir>", "run directory for transitions.mcap (default: ~/.mbpo-arm/runs/node-<time>/)")
+  .option(
+    "--out <dir>",
+    "run directory: transitions.mcap (run, teleop), or the learning run (learn) (default: ~/.mbpo-arm/runs/node-<time>/)",
+  )
   .option("--no-transition-log", "do not write transitions.mcap")
+  // Learn mode: the flags of `train`, also node parameters (algo, profile, steps, out, resume, ...).
+  .addOption(new Option("--algo <name>", "learn: learner").choices(["mbpo", "sac"]))
+  .option("--steps <n>", "learn: real steps to collect (0: until ~/stop)", integer("--steps", 0))
+  .option("--resume <dir>", "learn: continue the run in <dir> from its checkpoint")
+  .option("--profile <name>", "learn: hyperparameter profile (quick: small networks)")
+  .option("--eval-every <k>", "learn: evaluate after every k-th episode", integer("--eval-every", 1))
+  .option("--eval-episodes <m>", "learn: episodes per evaluation", integer("--eval-episodes", 0))
+  .option(
+    "--checkpoint-every <k>",
+    "learn: checkpoint after every k-th episode",
+    integer("--checkpoint-every", 1),
+  )
+  .option("--hp <section.key=value>", "learn: override one hyperparameter (repeatable)", collectParam, {})
+  .option("--tf-backend <name>", "learn: force a TensorFlow.js backend")
+  .option("--bootstrap <file.mcap>", "learn: start with these transitions in the real buffer")
+  .option("--joint-states <topic>", "learn --bootstrap from a teleop bag: its JointState topic")
+  .option("--commands <topic>", "learn --bootstrap from a teleop bag: its command topic")
   .option("--log-file <file>", "JSON-lines log file (default: ~/.mbpo-arm/log/<command>-<time>.jsonl)")
   .option("--no-log-file", "do not write a log file")
   .option("-v, --verbose", "debug output on the console")
@@ -371,16 +476,23 @@ program
     const logger = startLogging(flags, "node");
     const signal = stopOnSignals(logger);
     try {
-      await runNodeCommand({
+      const outcome = await runNodeCommand({
         mode: flags.mode,
+        driver: flags.driver,
         policy: flags.policy,
         episodes: flags.episodes,
         autostart: flags.autostart === true,
         argv: process.argv,
         logger,
         signal,
-        outDir: flags.transitionLog === false ? undefined : resolve(flags.out ?? defaultRunDir("node")),
+        outDir:
+          flags.transitionLog === false || flags.mode === "learn"
+            ? undefined
+            : resolve(flags.out ?? defaultRunDir("node")),
+        learn: flags.mode === "learn" ? learnOptions(flags) : undefined,
       });
+      if (outcome.summary !== undefined)
+        logger.info(formatTrainSummary(outcome.summary, outcome.summary.checkpoint ?? ""));
     } finally {
       await closeLogger(logger);
     }

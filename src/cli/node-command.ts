@@ -1,17 +1,21 @@
 /**
- * `mbpo-arm node`: the ROS 2 node (what `ros2 launch` runs, through lib/mbpo_arm/mbpo_arm_node).
- * Everything after `--ros-args` goes to rcl (remaps, `-p name:=value`, `--params-file`); the
- * settings are the node's parameters (see src/drivers/ros2/parameters.ts).
+ * `mbpo-arm node`: the ROS 2 node (what `ros2 launch` runs, through lib/mbpo_arm/mbpo_arm_node),
+ * and what `run --driver ros2` and `train --driver ros2` become: there is one ROS node. Everything
+ * after `--ros-args` goes to rcl (remaps, `-p name:=value`, `--params-file`); the settings are the
+ * node's parameters (see src/ros/parameters.ts and src/ros/node-parameters.ts).
+ *
+ * rclnodejs is loaded first: without a sourced ROS 2 the command stops with its one line before
+ * anything is opened or written.
  */
-import { join } from "node:path";
-import { SOURCE_POLICY, SOURCE_TELEOP } from "../data/log-messages.js";
-import { TRANSITIONS_FILE, TransitionLog } from "../data/transition-log.js";
-import { MbpoArmNode, type NodeMode } from "../drivers/ros2/node.js";
+import type { Config } from "../config/config.js";
 import { loadRclnodejs, type Rclnodejs } from "../drivers/ros2/rclnodejs.js";
+import { MbpoArmNode, type NodeDriver, type NodeLearnOptions, type NodeMode } from "../ros/node.js";
+import type { TrainSummary } from "../train/run-dir.js";
 import type { Logger } from "./logger.js";
 
 export interface NodeCommandOptions {
   mode: NodeMode;
+  driver?: NodeDriver;
   policy: string;
   episodes: number;
   autostart: boolean;
@@ -19,61 +23,61 @@ export interface NodeCommandOptions {
   argv: string[];
   logger: Logger;
   signal: AbortSignal;
-  /** Run directory for transitions.mcap (every episode, or the teleop segments); undefined: no log. */
+  /** Run and teleop modes: the run directory for transitions.mcap; undefined: no log. */
   outDir?: string;
+  learn?: NodeLearnOptions;
+  /** The parameters' defaults (the CLI's config, for `run` and `train` over ROS). */
+  defaults?: Config;
+  /** End when the work of the (auto)start is done, instead of at Ctrl-C (`run`, `train`). */
+  exitWhenFinished?: boolean;
   /** For tests: a stand-in for rclnodejs. */
   rcl?: Rclnodejs;
 }
 
-export async function runNodeCommand(options: NodeCommandOptions): Promise<void> {
+export interface NodeOutcome {
+  /** A safety fault ended the work (exit code 3). */
+  faulted: boolean;
+  /** Learn mode: the run's summary. */
+  summary?: TrainSummary;
+}
+
+export async function runNodeCommand(options: NodeCommandOptions): Promise<NodeOutcome> {
   const { logger } = options;
-  if (options.mode === "learn") {
-    // The node has the hook (MbpoArmNodeOptions.learner); the learner worker is not wired in yet.
-    throw new Error(
-      "--mode learn: the MBPO learner is not wired into the ROS node yet; learn over ROS with `mbpo-arm train --driver ros2` (no node services), or use --mode run or --mode teleop",
-    );
-  }
   const rcl = options.rcl ?? (await loadRclnodejs());
   await rcl.init(undefined, options.argv);
   rcl.removeSignalHandlers();
   const node = rcl.createNode("mbpo_arm");
   let arm: MbpoArmNode | undefined;
-  let log: TransitionLog | undefined;
+  let finished = () => {};
+  const done = new Promise<void>((resolve) => {
+    finished = resolve;
+  });
   try {
     arm = new MbpoArmNode(rcl, node, {
       mode: options.mode,
+      driver: options.driver,
       policy: options.policy,
       episodes: options.episodes,
       autostart: options.autostart,
       logger,
+      runLogDir: options.outDir,
+      learn: options.learn,
+      defaults: options.defaults,
+      onFinished: options.exitWhenFinished ? () => finished() : undefined,
     });
-    if (options.outDir !== undefined) {
-      log = await TransitionLog.open(join(options.outDir, TRANSITIONS_FILE), {
-        jointNames: arm.driver.jointNames,
-        dof: arm.model.dof,
-        obsSize: arm.task.observationSize,
-        actSize: arm.task.actionSize,
-        goalSize: arm.task.goalSize,
-        episodeSteps: arm.task.episodeSteps,
-        source: options.mode === "teleop" ? SOURCE_TELEOP : SOURCE_POLICY,
-      });
-      log.onError = (message) => logger.error(`transition log stopped: ${message}`);
-      arm.recorder = log;
-      logger.info(`transition log: ${log.path}`);
-    }
-    await arm.start();
+    // Spinning first: the driver's subscription and the timers need it, the learner's start too.
     rcl.spin(node);
+    await arm.start();
     await new Promise<void>((resolve) => {
       if (options.signal.aborted) resolve();
       else options.signal.addEventListener("abort", () => resolve(), { once: true });
+      void done.then(resolve);
     });
+    // Learn mode: the checkpoint and run directory are finished; the arm is brought to rest.
+    await arm.close();
+    return { faulted: arm.faulted || arm.safety.fault !== undefined, summary: arm.summary };
   } finally {
-    // Zero effort goes out before ROS shuts down.
     await arm?.close();
-    if (log !== undefined) {
-      const stats = await log.close();
-      logger.info(`transition log: ${stats.episodes} episodes, ${stats.messages} messages in ${stats.path}`);
-    }
     node.destroy();
     if (!rcl.isShutdown()) rcl.shutdown();
   }

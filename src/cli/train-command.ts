@@ -4,12 +4,11 @@
  * src/train/run-dir.ts). `--resume DIR` continues an interrupted run.
  */
 import cliProgress from "cli-progress";
-import { parse as parseYaml } from "yaml";
+import { hyperparameterSettings } from "../app/run-setup.js";
+import { train } from "../app/train.js";
 import type { Config } from "../config/config.js";
-import { type HyperparameterOverrides, resolveHyperparameters } from "../mbpo/hyperparameters.js";
 import type { Algorithm } from "../mbpo/learner.js";
 import type { MetricsRow, TrainSettings, TrainSummary } from "../train/run-dir.js";
-import { train } from "../train/trainer.js";
 import type { Logger } from "./logger.js";
 
 export interface TrainCommandFlags {
@@ -85,7 +84,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
       evalEvery: flags.evalEvery,
       evalEpisodes: flags.evalEpisodes,
       checkpointEvery: flags.checkpointEvery,
-      ...hyperparameterSettings(flags),
+      ...hyperparameterSettings(flags.profile, flags.hp),
     };
   }
 
@@ -129,28 +128,6 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
   } finally {
     progress.stop();
   }
-}
-
-/** --profile and --hp (overrides by section and key; values parsed as YAML, e.g. [64,64]). */
-function hyperparameterSettings(
-  flags: TrainCommandFlags,
-): Pick<TrainSettings, "profile" | "hyperparameters"> {
-  const overrides: HyperparameterOverrides = {};
-  for (const [key, raw] of Object.entries(flags.hp)) {
-    const dot = key.indexOf(".");
-    if (dot <= 0 || dot === key.length - 1) {
-      throw new Error(`--hp: expected section.key=value (e.g. sac.batchSize=128), got "${key}"`);
-    }
-    const value = typeof raw === "string" ? parseYaml(raw) : raw;
-    const section = key.slice(0, dot);
-    overrides[section] = { ...overrides[section], [key.slice(dot + 1)]: value };
-  }
-  // Checked here so that a bad name or value is a one-line error before anything starts.
-  resolveHyperparameters(overrides, flags.profile);
-  return {
-    ...(flags.profile !== undefined ? { profile: flags.profile } : {}),
-    ...(Object.keys(overrides).length > 0 ? { hyperparameters: overrides } : {}),
-  };
 }
 
 interface Progress {

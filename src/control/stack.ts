@@ -1,7 +1,7 @@
 /**
  * Builds the whole control stack from a config: robot model, dynamics, driver, safety filter,
- * control loop, task and episode runner. `run`, `train` and `env serve` all start from here, so
- * that they drive the robot in exactly the same way.
+ * control loop, task and episode runner. The application core (src/app/) builds every front
+ * end's stack here, so that they all drive the robot in exactly the same way.
  */
 import type { Config } from "../config/config.js";
 import type { Driver } from "../drivers/driver.js";
@@ -16,7 +16,7 @@ import { createTask, taskParamsFromConfig } from "../tasks/index.js";
 import type { Task } from "../tasks/task.js";
 import { resolveDataPath } from "../util/paths.js";
 import { EpisodeRunner } from "./episode.js";
-import { ControlLoop } from "./loop.js";
+import { ControlLoop, type ControlLoopOptions } from "./loop.js";
 
 export interface ControlStack {
   config: Config;
@@ -30,30 +30,54 @@ export interface ControlStack {
   runner: EpisodeRunner;
 }
 
-export function createControlStack(config: Config): ControlStack {
+/**
+ * What a front end may bring instead of the defaults: its own driver (the ROS node's, on its
+ * node) and its own loop (ticked by the node's ROS timer).
+ */
+export interface StackParts {
+  driver?: (model: RobotModel) => Driver;
+  loop?: (options: ControlLoopOptions) => ControlLoop;
+}
+
+export function createControlStack(config: Config, parts: StackParts = {}): ControlStack {
   const urdfPath = resolveDataPath(config.urdf);
   const model = loadUrdf(urdfPath);
   const dynamics = new Dynamics(model);
   const task = createTask(config.task.name, model, taskParamsFromConfig(config.task));
-  const driver = createDriver(config, model);
+  const driver = parts.driver !== undefined ? parts.driver(model) : createDriver(config, model);
   const safety = createSafetyFilter(config, model, dynamics);
   // A driver that detects faults of its own (a servo's hardware alert, a lost bus) latches the filter.
   if (driver instanceof DynamixelDriver) driver.onFault = (detail) => safety.latch("driver", detail);
-  const loop = new ControlLoop({
+  const loopOptions: ControlLoopOptions = {
     driver,
     joints: model.joints,
     dynamics,
     safety,
     controlRateHz: config.control_rate_hz,
     gravityCompensation: config.gravity_compensation,
-  });
-  const runner = new EpisodeRunner(loop, task, model.joints, {
+  };
+  const loop = parts.loop !== undefined ? parts.loop(loopOptions) : new ControlLoop(loopOptions);
+  const runner = createRunner(config, loop, task, model);
+  return { config, urdfPath, model, dynamics, driver, safety, loop, task, runner };
+}
+
+/**
+ * Takes the settings that may change between episodes (task, action scaling, hold and reset):
+ * the task and the episode runner are rebuilt; the robot, driver, safety filter and loop stay.
+ */
+export function reconfigureEpisodes(stack: ControlStack, config: Config): void {
+  stack.config = config;
+  stack.task = createTask(config.task.name, stack.model, taskParamsFromConfig(config.task));
+  stack.runner = createRunner(config, stack.loop, stack.task, stack.model);
+}
+
+function createRunner(config: Config, loop: ControlLoop, task: Task, model: RobotModel): EpisodeRunner {
+  return new EpisodeRunner(loop, task, model.joints, {
     actionTorqueFraction: config.action_torque_fraction,
     actionDamping: config.action_damping,
     holdDamping: config.hold_damping,
     reset: config.reset,
   });
-  return { config, urdfPath, model, dynamics, driver, safety, loop, task, runner };
 }
 
 /** The safety filter for a config: the model's limits and dynamics, and the `safety` settings. */

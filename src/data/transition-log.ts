@@ -14,6 +14,7 @@ import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { EpisodeResult, Transition } from "../control/episode.js";
 import type { Policy } from "../control/policy.js";
+import { RecordingPolicy } from "../control/recording-policy.js";
 import type { Driver, JointState } from "../drivers/driver.js";
 import {
   appendRow,
@@ -192,9 +193,9 @@ export class TransitionLog {
 }
 
 /**
- * Connects a run's episodes to a transition log: a policy wrapper that remembers the goal (reset)
- * and the joint state each observation was built from (act), and the runner's hooks. The wrapper
- * changes nothing the policy sees or does.
+ * Connects a run's episodes to a transition log: a policy wrapper that remembers the goal and the
+ * joint state each observation was built from (RecordingPolicy), and the runner's hooks. The
+ * wrapper changes nothing the policy sees or does.
  */
 export function recordEpisodes(
   log: TransitionLog,
@@ -206,12 +207,7 @@ export function recordEpisodes(
   onTransition: (t: Transition) => void;
   onEpisode: (r: EpisodeResult) => void;
 } {
-  const observed: JointState = {
-    stamp: 0,
-    position: new Float64Array(dof),
-    velocity: new Float64Array(dof),
-    effort: new Float64Array(dof),
-  };
+  const recorder = new RecordingPolicy(dof, 0, policy);
   let goal: ArrayLike<number> = new Float64Array(0);
   const wrapped: Policy = {
     name: policy.name,
@@ -219,22 +215,14 @@ export function recordEpisodes(
       goal = episode.goal;
       policy.reset(episode);
     },
-    act(obs, ctx, out) {
-      const s = ctx.state;
-      observed.stamp = s.stamp;
-      observed.position.set(s.position);
-      observed.velocity.set(s.velocity);
-      if (s.effort.length === dof) observed.effort.set(s.effort);
-      else observed.effort.fill(Number.NaN);
-      policy.act(obs, ctx, out);
-    },
+    act: (obs, ctx, out) => recorder.act(obs, ctx, out),
   };
   return {
     policy: wrapped,
     onTransition: (t) => {
       // The runner observes the next state from readState() right before this hook.
       const next = driver.readState();
-      if (next !== undefined) log.record(t, observed, next, goal);
+      if (next !== undefined) log.record(t, recorder.observed, next, goal);
     },
     onEpisode: (r) => log.endEpisode(r),
   };

@@ -2,7 +2,7 @@
  * The learner in a worker_threads Worker, seen from the control thread.
  *
  * The control thread must never wait for learning: every call here returns a promise at once, and
- * the caller keeps ticking the robot (see src/train/hold.ts holdWhile) until it settles. The worker
+ * the caller keeps ticking the robot (see src/app/hold.ts holdWhile) until it settles. The worker
  * (src/mbpo/worker-main.ts) loads TensorFlow.js and the learner; this side never imports either.
  *
  * Protocol: the host sends one request at a time or several (the worker runs them in order); each

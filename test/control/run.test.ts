@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { runEpisodes } from "../../src/cli/run-command.js";
+import { runEpisodes } from "../../src/app/episodes.js";
 import { defaultConfig, withOverrides } from "../../src/config/config.js";
 import { createPolicy } from "../../src/control/policies/index.js";
 import { createControlStack } from "../../src/control/stack.js";

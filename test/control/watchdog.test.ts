@@ -5,8 +5,8 @@
  * stepped driver gets none (its time only moves when the loop advances it).
  */
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ControlLoop } from "../../src/control/loop.js";
 import type { Driver, JointState } from "../../src/drivers/driver.js";
 import { SimDriver } from "../../src/drivers/sim.js";
@@ -47,7 +47,14 @@ class StillArm implements Driver {
 function loopFor(driver: Driver): ControlLoop {
   const dynamics = new Dynamics(arm);
   const safety = new SafetyFilter(arm.joints, { staleTimeout: 0.1, staleGrace: 0.4 }, dynamics);
-  return new ControlLoop({ driver, joints: arm.joints, dynamics, safety, controlRateHz: 50, gravityCompensation: true });
+  return new ControlLoop({
+    driver,
+    joints: arm.joints,
+    dynamics,
+    safety,
+    controlRateHz: 50,
+    gravityCompensation: true,
+  });
 }
 
 test("watchdog: no tick for two periods sends the hold; a longer stall latches loop_stalled", async () => {

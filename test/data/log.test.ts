@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { McapIndexedReader } from "@mcap/core";
 import { loadDecompressHandlers } from "@mcap/support";
-import { runEpisodes } from "../../src/cli/run-command.js";
+import { runEpisodes } from "../../src/app/episodes.js";
 import { defaultConfig, withOverrides } from "../../src/config/config.js";
 import type { EpisodeResult } from "../../src/control/episode.js";
 import { createPolicy } from "../../src/control/policies/index.js";

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runEpisodes } from "../../src/cli/run-command.js";
+import { runEpisodes } from "../../src/app/episodes.js";
 import { defaultConfig, withOverrides } from "../../src/config/config.js";
 import type { Transition } from "../../src/control/episode.js";
 import { RandomPolicy } from "../../src/control/policies/index.js";

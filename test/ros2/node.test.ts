@@ -9,24 +9,20 @@ import { resolve } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
 import { parse as parseYaml } from "yaml";
+import type { TransitionSink } from "../../src/app/transitions.js";
 import type { EpisodeResult, Transition } from "../../src/control/episode.js";
 import type { JointState } from "../../src/drivers/driver.js";
-import { MbpoArmNode, type MbpoArmNodeOptions, type TransitionSink } from "../../src/drivers/ros2/node.js";
-import { configParameterSpecs, LIVE_SETTINGS } from "../../src/drivers/ros2/parameters.js";
-import type {
-  DiagnosticArrayMsg,
-  Float64MultiArrayMsg,
-  JointStateMsg,
-} from "../../src/drivers/ros2/rclnodejs.js";
+import type { DiagnosticArrayMsg, JointStateMsg } from "../../src/drivers/ros2/rclnodejs.js";
 import { ParameterType, toStamp } from "../../src/drivers/ros2/rclnodejs.js";
-import { SimDriver } from "../../src/drivers/sim.js";
 import { Dynamics } from "../../src/robot/dynamics.js";
+import { MbpoArmNode } from "../../src/ros/node.js";
+import { configParameterSpecs, LIVE_SETTINGS } from "../../src/ros/parameters.js";
 import { INTERVENTION_KINDS } from "../../src/safety/filter.js";
 import { packageRoot } from "../../src/util/paths.js";
-import { type FakeNode, FakeRclnodejs } from "./fake-rclnodejs.js";
+import { FakeRclnodejs } from "./fake-rclnodejs.js";
+import { quiet, type Rig, rig } from "./rig.js";
 
 const CONFIG_FILE = resolve(packageRoot(), "config/mbpo_arm.yaml");
-const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
 class Sink implements TransitionSink {
   transitions: { t: Transition; state: JointState; next: JointState }[] = [];
@@ -47,75 +43,6 @@ class Sink implements TransitionSink {
   endEpisode(result: EpisodeResult): void {
     this.episodes.push(result);
   }
-}
-
-interface Rig {
-  rcl: FakeRclnodejs;
-  node: FakeNode;
-  arm: MbpoArmNode;
-  sim: SimDriver;
-  /** Publishes the simulator's state (stamped now) without moving time. */
-  publishState(mutate?: (msg: JointStateMsg) => void): void;
-  /** One control period: the arm moves under the last command, a state is published, timers fire. */
-  step(options?: { publish?: boolean; mutate?: (msg: JointStateMsg) => void }): Promise<void>;
-  run(ticks: number): Promise<void>;
-  commands(): Float64Array[];
-}
-
-async function rig(args: string[] = [], options: Partial<MbpoArmNodeOptions> = {}): Promise<Rig> {
-  const rcl = new FakeRclnodejs();
-  await rcl.init(undefined, ["node", "main.js", "--ros-args", ...args]);
-  const node = rcl.createNode("mbpo_arm");
-  const arm = new MbpoArmNode(rcl, node, {
-    mode: "run",
-    policy: "pd",
-    episodes: 0,
-    logger: quiet,
-    ...options,
-  });
-  await arm.start();
-  const sim = new SimDriver({ model: arm.model, physicsRateHz: 1000 });
-  await sim.start();
-  const names = arm.model.joints.map((j) => j.name);
-  const period = arm.loop.period;
-  const seconds = () => Number(rcl.clockNs) / 1e9;
-  const publishState = (mutate?: (msg: JointStateMsg) => void) => {
-    const s = sim.readState()!;
-    const msg: JointStateMsg = {
-      header: { stamp: toStamp(seconds()), frame_id: "" },
-      name: [...names, "gripper"],
-      position: Float64Array.from([...s.position, 0.01]),
-      velocity: Float64Array.from([...s.velocity, 0]),
-      effort: Float64Array.from([...s.effort, 0]),
-    };
-    mutate?.(msg);
-    node.deliver("/joint_states", msg);
-  };
-  const lastCommand = () => node.last<Float64MultiArrayMsg>("/effort_controller/commands");
-  const step = async (o: { publish?: boolean; mutate?: (msg: JointStateMsg) => void } = {}) => {
-    const cmd = lastCommand();
-    if (cmd !== undefined) sim.sendEffort(Float64Array.from(cmd.data));
-    sim.advance(period);
-    rcl.advance(period);
-    if (o.publish !== false) publishState(o.mutate);
-    node.fireDueTimers();
-    await new Promise<void>((r) => setImmediate(r));
-  };
-  return {
-    rcl,
-    node,
-    arm,
-    sim,
-    publishState,
-    step,
-    run: async (ticks) => {
-      for (let i = 0; i < ticks; i++) await step();
-    },
-    commands: () =>
-      ((node.published.get("/effort_controller/commands") ?? []) as Float64MultiArrayMsg[]).map((m) =>
-        Float64Array.from(m.data),
-      ),
-  };
 }
 
 /** The latched fault's reason (read through a call: TypeScript would narrow a repeated read). */
@@ -381,7 +308,7 @@ test("a joint missing from joint_states latches a safe stop naming it", async ()
   assert.match(r.arm.safety.fault!.detail, /"joint3"/);
 });
 
-test("the e-stop latches a safe stop until ~/reset_fault; ~/start is refused meanwhile", async () => {
+test("the e-stop latches a safe stop until it is released and ~/reset_fault; ~/start is refused meanwhile", async () => {
   const r = await rig(["-p", "reset.timeout:=0.5"]);
   r.publishState();
   assert.equal(r.node.call("~/start").success, true);
@@ -405,6 +332,9 @@ test("the e-stop latches a safe stop until ~/reset_fault; ~/start is refused mea
   const refused = r.node.call("~/start");
   assert.equal(refused.success, false);
   assert.match(String(refused.message), /reset_fault/);
+  assert.equal(r.node.call("~/reset_fault").success, false, "refused while the e-stop is asserted");
+  r.node.deliver("~/estop", { data: false });
+  assert.equal(faultReason(r), "estop", "releasing the e-stop does not clear the fault");
   assert.equal(r.node.call("~/reset_fault").success, true);
   assert.equal(r.node.call("~/start").success, true);
 });
@@ -480,12 +410,24 @@ test("/diagnostics: safety state and counts, tick timing, episode progress", asy
   assert.match(faulted.message, /stale_state/);
 });
 
-test("close(): zero effort, timers cancelled", async () => {
+test("close(): the arm is brought to rest under the hold, then zero effort, timers cancelled", async () => {
   const r = await rig(["-p", "reset.timeout:=0.5"]);
   r.publishState();
   r.node.call("~/start");
   await r.run(10);
-  await r.arm.close();
+  const ticks = r.arm.loop.ticks;
+  let closed = false;
+  const closing = r.arm.close().then(() => {
+    closed = true;
+  });
+  for (let i = 0; i < 500 && !closed; i++) await r.step();
+  await closing;
+  assert.ok(r.arm.loop.ticks >= ticks + 10, "held for at least 0.2 s before stopping");
+  const v = r.sim.readState()!.velocity;
+  assert.ok(
+    Array.from(v).every((x) => Math.abs(x) < 0.05),
+    `at rest when stopped: ${Array.from(v)}`,
+  );
   assert.deepEqual(Array.from(r.commands().at(-1)!), [0, 0, 0, 0]);
   assert.ok(r.node.timers.every((t) => t.isCanceled()));
 });

@@ -19,12 +19,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { XMLValidator } from "fast-xml-parser";
+import { type TrainOptions, train } from "../../src/app/train.js";
 import { type Config, defaultConfig, loadConfig, withOverrides } from "../../src/config/config.js";
 import type { Policy } from "../../src/control/policy.js";
 import type { ControlStack } from "../../src/control/stack.js";
 import type { TaskEpisode } from "../../src/tasks/task.js";
 import { METRICS_COLUMNS, type MetricsRow, type TrainSettings } from "../../src/train/run-dir.js";
-import { type TrainOptions, train } from "../../src/train/trainer.js";
 
 const FAKE = new URL("./fake-learner.js", import.meta.url).href;
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };

@@ -68,3 +68,61 @@ export async function holdWhile<T>(
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * How the arm is kept commanded while the application waits for something (the learner, a log
+ * file, a service call): `holdWhile` above for stacks that pace themselves; the ROS node's own
+ * timer for a loop ticked by ROS (src/ros/timer-loop.ts).
+ */
+export interface Pacing {
+  holdWhile<T>(work: Promise<T>, timers: readonly TickTimer[]): Promise<HoldResult<T>>;
+}
+
+export function selfPacing(stack: Pick<ControlStack, "loop" | "runner" | "driver">): Pacing {
+  return { holdWhile: (work, timers) => holdWhile(stack, work, timers) };
+}
+
+/** At rest: every |q̇| below this (rad/s) ... */
+export const REST_SPEED = 0.05;
+/** ... for this long (s). */
+export const REST_SECONDS = 0.2;
+/** The longest the arm is given to come to rest before the driver stops anyway (s). */
+export const REST_TIMEOUT = 3;
+
+/**
+ * Brings the arm to rest under control, then stops the driver: ticks the hold (through the safety
+ * filter, so a latched fault's safe stop is what goes out) until every joint is slower than
+ * REST_SPEED for REST_SECONDS, or REST_TIMEOUT wall-clock seconds have passed, or the state is lost.
+ * Only then does `driver.stop()` send its final command. Never throws before the driver is stopped.
+ */
+export async function stopAtRest(
+  stack: Pick<ControlStack, "loop" | "runner" | "driver">,
+  tickWait: () => Promise<void> = () => stack.loop.wait(),
+): Promise<{ atRest: boolean; seconds: number }> {
+  const { loop, runner, driver } = stack;
+  const started = performance.now();
+  const needTicks = Math.max(1, Math.ceil(REST_SECONDS / loop.period));
+  let calm = 0;
+  let atRest = false;
+  try {
+    while (performance.now() - started < REST_TIMEOUT * 1000) {
+      const state = driver.readState();
+      if (state === undefined) break;
+      runner.holdTick();
+      calm = slowerThan(state.velocity, REST_SPEED) ? calm + 1 : 0;
+      if (calm >= needTicks) {
+        atRest = true;
+        break;
+      }
+      await Promise.race([tickWait(), sleep(loop.period * 1000 * 5)]);
+    }
+  } finally {
+    await driver.stop();
+  }
+  return { atRest, seconds: (performance.now() - started) / 1000 };
+}
+
+function slowerThan(velocity: Float64Array, limit: number): boolean {
+  for (let i = 0; i < velocity.length; i++) if (!(Math.abs(velocity[i]) < limit)) return false;
+  return true;
+}

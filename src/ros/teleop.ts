@@ -6,9 +6,9 @@
  * When targets stop arriving (older than `targetTimeout` on the node's clock), the reference stops
  * where it is and the arm holds there.
  */
-import type { TorqueSource } from "../../control/loop.js";
-import { JointStateMapper } from "./joint-map.js";
-import type { JointStateMsg } from "./rclnodejs.js";
+import type { TorqueSource } from "../control/loop.js";
+import { JointStateMapper } from "../drivers/ros2/joint-map.js";
+import type { JointStateMsg } from "../drivers/ros2/rclnodejs.js";
 
 export interface TeleopGains {
   /** N·m/rad */

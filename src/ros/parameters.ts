@@ -10,16 +10,16 @@
  */
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, parseDocument, type YAMLMap } from "yaml";
-import { type Config, ConfigSchema, NODE_NAME, validateConfig } from "../../config/config.js";
-import { resolveDataPath } from "../../util/paths.js";
+import { type Config, ConfigSchema, NODE_NAME, validateConfig } from "../config/config.js";
 import type {
   ParameterTypeValue,
   RclNode,
   Rclnodejs,
   RclParameter,
   RclSetParametersResult,
-} from "./rclnodejs.js";
-import { ParameterType } from "./rclnodejs.js";
+} from "../drivers/ros2/rclnodejs.js";
+import { ParameterType } from "../drivers/ros2/rclnodejs.js";
+import { resolveDataPath } from "../util/paths.js";
 
 export type ParameterKind = "bool" | "integer" | "double" | "string";
 
@@ -201,6 +201,8 @@ export function declareConfigParameters(
   node: RclNode,
   defaults: Config,
   specs: readonly ConfigParameterSpec[],
+  /** Settings the node decides (e.g. `driver`): declared with the default, overrides ignored. */
+  fixed: readonly string[] = [],
 ): Config {
   for (const spec of specs) {
     const type = rosType(spec.kind);
@@ -221,7 +223,7 @@ export function declareConfigParameters(
     else if (range !== undefined)
       descriptor.additionalConstraints = `range [${spec.min ?? "-inf"}, ${spec.max ?? "inf"}]`;
     try {
-      node.declareParameter(new rcl.Parameter(spec.name, type, value), descriptor);
+      node.declareParameter(new rcl.Parameter(spec.name, type, value), descriptor, fixed.includes(spec.name));
     } catch (err) {
       throw new Error(`parameter "${spec.name}": ${firstLine(err)}`);
     }

@@ -43,6 +43,7 @@ export class ArmApp {
   private readonly tickWait: () => Promise<void>;
   private started = false;
   private closed = false;
+  private stopWatchdog: () => void = () => {};
   private log: TransitionLog | undefined;
   private seriesLog: EpisodeSeries | undefined;
   private readonly recorder: TransitionSink | undefined;
@@ -74,6 +75,8 @@ export class ArmApp {
       throw error;
     }
     this.started = true;
+    // Holds the arm if the application ever stops ticking a realtime driver (ControlLoop).
+    this.stopWatchdog = this.stack.loop.startWatchdog();
   }
 
   /**
@@ -110,6 +113,7 @@ export class ArmApp {
     this.closed = true;
     try {
       if (this.started) {
+        this.stopWatchdog();
         const rest = await stopAtRest(this.stack, this.tickWait);
         if (!rest.atRest)
           this.logger.warn(`stopping: the arm was not at rest after ${rest.seconds.toFixed(1)} s`);

@@ -555,6 +555,7 @@ export class LearningRun {
 function placeAtStart(stack: ControlStack, episode: TaskEpisode): void {
   if (stack.driver instanceof SimDriver && stack.driver.timing === "stepped") {
     stack.driver.setState(episode.startPosition);
+    stack.safety.forgetMotionHistory();
   }
 }
 

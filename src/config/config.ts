@@ -18,14 +18,28 @@ const SafetySchema = z
     effort_scale: z.number().gt(0).lte(1).default(1.0),
     /** Largest change of commanded effort per second (N·m/s). */
     torque_rate_limit: positive.default(100.0),
-    /** A joint state older than this (s) latches a fault. */
+    /** A joint state older than this (s) is stale: the arm is held on the last trusted state. */
     stale_timeout: positive.default(0.1),
+    /** How long (s) a stale state may last, the arm held, before a stale_state fault latches. */
+    stale_grace: nonNegative.default(0.5),
     /** How far past a hard position limit (rad or m) the state may be before a fault latches. */
     position_margin: nonNegative.default(0.05),
     /** How far past the velocity limit, as a fraction of it, before a fault latches. */
     velocity_margin: nonNegative.default(0.25),
-    /** Joint damping of the safe stop (N·m·s/rad). */
-    safe_stop_damping: nonNegative.default(0.05),
+    /** Keep every joint's next velocity within its hard limits through the dynamics, for the whole torque vector. */
+    dynamic_limits: z.boolean().default(true),
+    /** Fraction of each velocity limit the dynamic limits keep free (model error, latency). */
+    velocity_headroom: z.number().gte(0).lt(1).default(0.1),
+    /** Fraction, in (0, 1], of the remaining velocity headroom one control period may use. */
+    approach_rate: z.number().gt(0).lte(1).default(0.5),
+    /** Fraction by which the arm's masses, inertias and armatures may differ from the URDF's. */
+    model_error: z.number().gte(0).lt(1).default(0.3),
+    /** Distance (rad or m) inside each hard position limit where braking aims to stop. */
+    position_headroom: nonNegative.default(0.03),
+    /** Fraction, in (0, 1], of the achievable deceleration the position barrier plans with. */
+    brake_fraction: z.number().gt(0).lte(1).default(0.3),
+    /** Bandwidth (rad/s) of the safe stop: brake with −2ω·q̇, then hold the pose (through the model). */
+    safe_stop_bandwidth: positive.default(15),
     /** Apply the URDF <safety_controller> soft limits (ros2_control joint_limits semantics). */
     use_soft_limits: z.boolean().default(true),
   })

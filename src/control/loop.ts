@@ -44,10 +44,13 @@ export class ControlLoop {
   readonly timing = new TickTimer();
   /** Ticks run since construction. */
   ticks = 0;
+  /** Ticks the watchdog ran because the application did not tick for two periods. */
+  watchdogTicks = 0;
 
   private readonly dynamics: Dynamics;
   private readonly command: Float64Array;
   private nextDeadlineMs = Number.NaN;
+  private lastTickMs = 0;
   private ticksSinceYield = 0;
 
   constructor(options: ControlLoopOptions) {
@@ -74,16 +77,26 @@ export class ControlLoop {
    */
   tick(source: TorqueSource | undefined): SafetyReport {
     const started = process.hrtime.bigint();
-    const state = this.driver.readState();
+    this.lastTickMs = performance.now();
+    let state: JointState | undefined;
     let command: Float64Array | undefined;
-    if (state !== undefined) {
-      this.updateGravity(state);
-      if (source !== undefined) {
-        this.requested.fill(0);
-        source(state, this.requested);
-        for (let i = 0; i < this.dof; i++) this.command[i] = this.requested[i] + this.gravity[i];
-        command = this.command;
+    try {
+      state = this.driver.readState();
+      if (state !== undefined) {
+        this.updateGravity(state);
+        if (source !== undefined) {
+          this.requested.fill(0);
+          source(state, this.requested);
+          for (let i = 0; i < this.dof; i++) this.command[i] = this.requested[i] + this.gravity[i];
+          command = this.command;
+        }
       }
+    } catch (err) {
+      // A policy, task or driver read that throws: this tick still sends the safe stop, and the
+      // fault says what threw.
+      this.safety.latch("tick_error", `control tick threw: ${describeError(err)}`, this.driver.now());
+      command = undefined;
+      if (state !== undefined && !isFiniteVector(this.gravity, this.dof)) state = undefined;
     }
     const report = this.safety.filter(
       command,
@@ -97,6 +110,34 @@ export class ControlLoop {
     this.ticks++;
     this.timing.recordCompute(Number(process.hrtime.bigint() - started) / 1000);
     return report;
+  }
+
+  /**
+   * A watchdog outside the tick, for a realtime driver: a timer that checks, every period, that
+   * some tick ran in the last two periods. When none did (the application is awaiting something
+   * it should not, or the event loop was blocked), it ticks the hold itself (no torque source: the
+   * filter's safe command, gravity compensation, or its safe stop if a fault is latched), and when
+   * no tick has run for longer than the state may be stale (staleTimeout + staleGrace), it latches
+   * a `loop_stalled` fault first. A timer cannot fire while the event loop itself is blocked: for
+   * that, the hardware's own command timeout is the last line (the Dynamixel bus watchdog). Not
+   * for a stepped driver, whose time only moves when the loop advances it. Returns a stop function.
+   */
+  startWatchdog(): () => void {
+    if (this.driver.timing === "stepped") return () => {};
+    const periodMs = this.period * 1000;
+    const stallMs = (this.safety.config.staleTimeout + this.safety.config.staleGrace) * 1000;
+    this.lastTickMs = performance.now();
+    const timer = setInterval(() => {
+      const idleMs = performance.now() - this.lastTickMs;
+      if (idleMs <= 2 * periodMs) return;
+      this.watchdogTicks++;
+      if (idleMs > stallMs) {
+        this.safety.latch("loop_stalled", `no control tick for ${Math.round(idleMs)} ms`, this.driver.now());
+      }
+      this.tick(undefined);
+    }, periodMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /**
@@ -142,4 +183,14 @@ export class ControlLoop {
     }
     this.dynamics.gravity(state.position, this.gravity);
   }
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}
+
+function isFiniteVector(v: Float64Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (!Number.isFinite(v[i])) return false;
+  return true;
 }

@@ -45,15 +45,7 @@ export function createControlStack(config: Config, parts: StackParts = {}): Cont
   const dynamics = new Dynamics(model);
   const task = createTask(config.task.name, model, taskParamsFromConfig(config.task));
   const driver = parts.driver !== undefined ? parts.driver(model) : createDriver(config, model);
-  const safety = new SafetyFilter(model.joints, {
-    effortScale: config.safety.effort_scale,
-    torqueRateLimit: config.safety.torque_rate_limit,
-    staleTimeout: config.safety.stale_timeout,
-    positionMargin: config.safety.position_margin,
-    velocityMargin: config.safety.velocity_margin,
-    safeStopDamping: config.safety.safe_stop_damping,
-    useSoftLimits: config.safety.use_soft_limits,
-  });
+  const safety = createSafetyFilter(config, model, dynamics);
   // A driver that detects faults of its own (a servo's hardware alert, a lost bus) latches the filter.
   if (driver instanceof DynamixelDriver) driver.onFault = (detail) => safety.latch("driver", detail);
   const loopOptions: ControlLoopOptions = {
@@ -86,6 +78,31 @@ function createRunner(config: Config, loop: ControlLoop, task: Task, model: Robo
     holdDamping: config.hold_damping,
     reset: config.reset,
   });
+}
+
+/** The safety filter for a config: the model's limits and dynamics, and the `safety` settings. */
+export function createSafetyFilter(config: Config, model: RobotModel, dynamics: Dynamics): SafetyFilter {
+  const s = config.safety;
+  return new SafetyFilter(
+    model.joints,
+    {
+      effortScale: s.effort_scale,
+      torqueRateLimit: s.torque_rate_limit,
+      staleTimeout: s.stale_timeout,
+      staleGrace: s.stale_grace,
+      positionMargin: s.position_margin,
+      velocityMargin: s.velocity_margin,
+      dynamicLimits: s.dynamic_limits,
+      velocityHeadroom: s.velocity_headroom,
+      approachRate: s.approach_rate,
+      modelError: s.model_error,
+      positionHeadroom: s.position_headroom,
+      brakeFraction: s.brake_fraction,
+      safeStopBandwidth: s.safe_stop_bandwidth,
+      useSoftLimits: s.use_soft_limits,
+    },
+    dynamics,
+  );
 }
 
 function createDriver(config: Config, model: RobotModel): Driver {

@@ -59,6 +59,17 @@ export interface ControlSpec {
   /** safety.position_margin (rad) and safety.velocity_margin (fraction): where the watchdog faults. */
   positionMargin: number;
   velocityMargin: number;
+  /**
+   * safety.dynamic_limits and its settings (src/safety/dynamic-limits.ts), so that model rollouts
+   * send the torque the filter would: velocity_headroom, approach_rate, model_error,
+   * position_headroom, brake_fraction.
+   */
+  dynamicLimits: boolean;
+  velocityHeadroom: number;
+  approachRate: number;
+  modelError: number;
+  positionHeadroom: number;
+  brakeFraction: number;
 }
 
 /** The ControlSpec of a run's config. */
@@ -73,6 +84,12 @@ export function controlSpecFromConfig(config: Config): ControlSpec {
     torqueRateLimit: config.safety.torque_rate_limit,
     positionMargin: config.safety.position_margin,
     velocityMargin: config.safety.velocity_margin,
+    dynamicLimits: config.safety.dynamic_limits,
+    velocityHeadroom: config.safety.velocity_headroom,
+    approachRate: config.safety.approach_rate,
+    modelError: config.safety.model_error,
+    positionHeadroom: config.safety.position_headroom,
+    brakeFraction: config.safety.brake_fraction,
   };
 }
 

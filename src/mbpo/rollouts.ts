@@ -38,8 +38,10 @@
  * task's observe, reward and termination, gravity by RNEA, the filter's rules). Finished branches
  * are compacted away, so each step only carries the live ones.
  */
+import type { JointState } from "../drivers/driver.js";
 import type { Dynamics } from "../robot/dynamics.js";
 import type { JointSpec, RobotModel } from "../robot/types.js";
+import { DynamicLimits } from "../safety/dynamic-limits.js";
 import { clamp, softEffortBounds } from "../safety/soft-limits.js";
 import type { Task } from "../tasks/task.js";
 import type { Rng } from "../util/rng.js";
@@ -110,8 +112,9 @@ export function realModelData(real: RealReplayBuffer): { inputs: Float32Array; t
 /**
  * The effort the control loop and safety filter send for a normalised action at a state, for a
  * batch of model states (see the file comment). Mirrors ControlLoop.tick (a·torqueScale +
- * gravity) and SafetyFilter's rules d, e and f; the watchdog (a) is the rollouts' joint-limit
- * filter, and rules b and c never apply to a finite action at a state that passed it.
+ * gravity) and SafetyFilter's rules d, e, the dynamic limits (e', without their observer: a model
+ * state has no measured past) and f; the watchdog (a) is the rollouts' joint-limit filter, and
+ * rules b and c never apply to a finite action at a state that passed it.
  */
 export class EffortModel {
   readonly dof: number;
@@ -128,9 +131,14 @@ export class EffortModel {
   private readonly softJoint: Uint8Array;
   /** Largest change of effort per control period (N·m). */
   private readonly rateStep: number;
+  private readonly controlRateHz: number;
   private readonly qRow: Float64Array;
   private readonly gravity: Float64Array;
   private readonly bounds = new Float64Array(2);
+  /** The filter's limits from the dynamics, when the run has them on. */
+  private readonly limits: DynamicLimits | undefined;
+  private readonly limitState: JointState;
+  private readonly row: Float64Array;
 
   /** `dynamics` computes gravity; it may be omitted only when gravity compensation is off. */
   constructor(model: RobotModel, control: ControlSpec, dynamics?: Dynamics) {
@@ -149,8 +157,20 @@ export class EffortModel {
     this.velocityMax = Float64Array.from(model.joints, (j) => j.velocity);
     this.softJoint = Uint8Array.from(model.joints, (j) => (control.useSoftLimits && j.safety ? 1 : 0));
     this.rateStep = control.torqueRateLimit / control.controlRateHz;
+    this.controlRateHz = control.controlRateHz;
     this.qRow = new Float64Array(n);
     this.gravity = new Float64Array(n);
+    this.row = new Float64Array(n);
+    this.limitState = {
+      stamp: 0,
+      position: new Float64Array(n),
+      velocity: new Float64Array(n),
+      effort: new Float64Array(n),
+    };
+    this.limits =
+      control.dynamicLimits && dynamics !== undefined
+        ? new DynamicLimits(dynamics, model.joints, this.effortMax, control)
+        : undefined;
   }
 
   /**
@@ -177,22 +197,39 @@ export class EffortModel {
       g.fill(0);
     }
     const knownPrevious = !Number.isNaN(previous[base]);
+    const x = this.row;
     for (let i = 0; i < n; i++) {
       const qi = q[base + i];
       const vi = qd[base + i];
       const eMax = this.effortMax[i];
       // ControlLoop.tick: the source's torque (EpisodeRunner: clipped action × scale − damping·q̇) + gravity.
       const a = Math.max(-1, Math.min(1, action[base + i]));
-      let x = a * this.torqueScale[i] - this.actionDamping * vi + g[i];
+      let xi = a * this.torqueScale[i] - this.actionDamping * vi + g[i];
       // d. Effort limit, then the soft limits net of gravity.
-      x = clamp(x, -eMax, eMax);
+      xi = clamp(xi, -eMax, eMax);
       if (this.softJoint[i] === 1) {
         softEffortBounds(this.joints[i], qi, vi, eMax, g[i], this.bounds);
-        x = clamp(x, this.bounds[0], this.bounds[1]);
+        xi = clamp(xi, this.bounds[0], this.bounds[1]);
       }
       // e. Torque-rate limit around the previous effort (or the gravity hold).
       const reference = knownPrevious ? previous[base + i] : g[i];
-      x = clamp(x, reference - this.rateStep, reference + this.rateStep);
+      x[i] = clamp(xi, reference - this.rateStep, reference + this.rateStep);
+    }
+    // e'. The limits from the dynamics, for the whole torque vector.
+    if (this.limits !== undefined) {
+      const s = this.limitState;
+      for (let i = 0; i < n; i++) {
+        s.position[i] = q[base + i];
+        s.velocity[i] = qd[base + i];
+      }
+      this.limits.forget();
+      this.limits.prepare(s, 1 / this.controlRateHz);
+      this.limits.constrain(x);
+    }
+    for (let i = 0; i < n; i++) {
+      const qi = q[base + i];
+      const vi = qd[base + i];
+      const eMax = this.effortMax[i];
       // f. Hard rules: no effort pushing further past a hard position or velocity limit.
       const pastUpper = qi >= this.upper[i];
       const pastLower = qi <= this.lower[i];
@@ -206,8 +243,8 @@ export class EffortModel {
         if (high && g[i] < 0) hi = g[i];
         if (low && g[i] > 0) lo = g[i];
       }
-      x = clamp(clamp(x, lo, hi), -eMax, eMax);
-      out[base + i] = Number.isFinite(x) ? x : 0;
+      const xi = clamp(clamp(x[i], lo, hi), -eMax, eMax);
+      out[base + i] = Number.isFinite(xi) ? xi : 0;
     }
   }
 }

@@ -518,9 +518,7 @@ export class MbpoArmNode {
 
   onEstop(msg: BoolMsg): void {
     const asserted = msg.data === true;
-    const safety = this.safety as SafetyFilter & { setEstop?: (asserted: boolean) => void };
-    if (safety.setEstop !== undefined) safety.setEstop(asserted);
-    else if (asserted) safety.latch("estop", `e-stop on ${this.node.name()}/estop`, this.driver.now());
+    this.safety.setEstop(asserted, `e-stop on ${this.node.name()}/estop`);
     if (!asserted) return;
     this.stopRunning("e-stop");
     this.log.warn("e-stop: safe stop latched; call ~/reset_fault to clear it");

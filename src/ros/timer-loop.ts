@@ -20,6 +20,14 @@ export class TimerPacedLoop extends ControlLoop {
     super(options);
   }
 
+  /**
+   * None needed: the node's timer ticks the hold itself whenever nothing waits (idleTick), on the
+   * node's clock, which a paused simulation pauses (a wall-clock watchdog would call that a stall).
+   */
+  override startWatchdog(): () => void {
+    return () => {};
+  }
+
   override wait(): Promise<void> {
     return new Promise<void>((resolve) => {
       this.waiter = resolve;

@@ -18,9 +18,10 @@ export interface SafetyConfig {
    */
   torqueRateLimit: number;
   /**
-   * A joint state older than this (s, on the driver's clock) latches a `stale_state` fault; so does
-   * one stamped more than this far in the future (the clocks disagree, so freshness is unknown).
-   * Default 0.1 s: five ticks at 50 Hz.
+   * A joint state older than this (s, on the driver's clock), or stamped more than this far in the
+   * future (the clocks disagree, so freshness is unknown), is stale: the command is ignored and the
+   * arm held (see staleGrace), and a `stale_state` fault latches once it has been stale for longer
+   * than staleGrace. Default 0.1 s: five ticks at 50 Hz.
    */
   staleTimeout: number;
   /**
@@ -37,22 +38,63 @@ export interface SafetyConfig {
    */
   velocityMargin: number;
   /**
-   * Viscous gain of the safe stop, τ = −safeStopDamping·q̇ + gravity (N·m·s/rad). Default 0.02.
+   * How long (s) the filter holds the arm on its last trusted state while the joint state is stale
+   * (older than staleTimeout, or stamped further than that in the future), before a `stale_state`
+   * fault latches. During the grace the command is ignored and the arm gets the gravity torque of
+   * the last trusted pose, plus a brake on the last trusted velocity that fades as the model says
+   * the arm slows down; a fresh state ends the grace with nothing latched. Default 0.5 s: an
+   * outage of 0.3 s with the arm outstretched sags it by well under 1 cm, and one late sample never
+   * latches. 0: latch at once.
+   */
+  staleGrace: number;
+  /**
+   * Use the robot's dynamics (the filter's Dynamics, when it has one) to keep every joint's next
+   * velocity within its hard limit and able to brake before its hard position limit, for the whole
+   * torque vector (dynamic-limits.ts). Default true; false leaves only the per-joint rules.
+   */
+  dynamicLimits: boolean;
+  /**
+   * Fraction of each URDF velocity limit the dynamic limits keep free, for model error, the
+   * linearisation over one period and state latency. Default 0.1 (4.32 rad/s for 4.8).
+   */
+  velocityHeadroom: number;
+  /**
+   * γ in (0, 1]: the fraction of the remaining velocity headroom that one control period may use
+   * (dynamic-limits.ts). Smaller is more robust to a wrong inertia (the bound holds while the true
+   * M⁻¹ is at most 1/γ times the model's); 1 lets a joint reach the bound in one period. Default 0.5.
+   */
+  approachRate: number;
+  /**
+   * ρ in [0, 1): how far (as a fraction) the arm's masses, inertias and armatures may be off the
+   * URDF's. The dynamic limits hold for every torque gain between 1/(1 + ρ) and 1/(1 − ρ)
+   * (dynamic-limits.ts). Default 0.3: the rotor inertia is an estimate, the links are not weighed.
+   */
+  modelError: number;
+  /** Distance (rad, or m) inside each hard position limit where the dynamic limits aim to stop. Default 0.03. */
+  positionHeadroom: number;
+  /**
+   * Fraction of the deceleration that the effort limit can give against gravity, at the heaviest
+   * pose, that the position barrier plans to brake with. Default 0.3: the rest is margin for a
+   * wrong inertia and for the other joints' share of the effort.
+   */
+  brakeFraction: number;
+  /**
+   * Bandwidth ω (rad/s) of the safe stop when the filter has the dynamics: it brakes with the
+   * deceleration −2ω·q̇ through the model (τ = M(q)·a + h(q, q̇) + D·q̇), and once every joint is
+   * slower than 0.05 rad/s it holds that pose with a = ω²·(q_hold − q) − 2ω·q̇. Critically damped,
+   * and stable at 50 Hz while the true inertia is within a factor of two of the model's (2ωT = 0.6
+   * at ω = 15 rad/s, T = 20 ms). Default 15.
+   */
+  safeStopBandwidth: number;
+  /**
+   * Viscous gain of the safe stop of a filter WITHOUT dynamics (unit tests, tools):
+   * τ = −safeStopDamping·q̇ + gravity (N·m·s/rad). Default 0.02. The stack always gives the filter
+   * the model, and then safeStopBandwidth applies instead.
    *
-   * Why so small: the safe stop is computed once per control tick and held (zero-order hold) for
-   * the whole period T (20 ms at 50 Hz), although the simulator, or the servo, applies it at 1 kHz.
-   * For one joint of effective inertia I with its own viscous damping c, the velocity after one
-   * period is v⁺ = p·v with p = e^(−cT/I) − (b/c)·(1 − e^(−cT/I)); the stop is stable iff |p| < 1,
-   * i.e. b < c·coth(cT/2I). Without physical damping (c → 0) this is b < 2I/T.
-   * - coth ≥ 1, so b ≤ c is stable for ANY inertia at ANY control rate. The arm's joints have
-   *   c = 0.02–0.03 N·m·s/rad (urdf/arm.urdf), so 0.02 is stable on all of them in every pose.
-   * - The arm's smallest effective inertia (the smallest eigenvalue of M(q), the base joint with the
-   *   arm folded) is about 9.4e-5 kg·m²; with c = 0.03 and T = 0.02 s, b = 0.05 gives p ≈ −1.7, an
-   *   oscillation that grows until the effort limit clips it, while b = 0.02 gives p ≈ −0.66.
-   *   Measured on the embedded simulator (1 kHz physics, 50 Hz safe stop, base joint folded in,
-   *   starting at 3 rad/s): after 0.1 s, b = 0.02 leaves 5e-5 rad/s; b = 0.05 reaches 32 rad/s.
-   * Raise it only together with the control rate, and keep b ≤ the smallest URDF damping (or
-   * below 2·λmin(M)·/T where the joints have little damping of their own).
+   * Why so small: the safe stop is held for the whole period T (zero-order hold). For one joint of
+   * effective inertia I (link inertia plus armature) with its own viscous damping c, v⁺ = p·v with
+   * p = e^(−cT/I) − (b/c)(1 − e^(−cT/I)); stable iff b < c·coth(cT/2I), i.e. b < 2I/T without
+   * damping, and b ≤ c is stable for any inertia. The arm's joints have c = 0.02–0.03.
    */
   safeStopDamping: number;
   /**
@@ -68,6 +110,14 @@ export const DEFAULT_SAFETY_CONFIG: Readonly<SafetyConfig> = Object.freeze({
   staleTimeout: 0.1,
   positionMargin: 0.05,
   velocityMargin: 0.25,
+  staleGrace: 0.5,
+  dynamicLimits: true,
+  velocityHeadroom: 0.1,
+  approachRate: 0.5,
+  modelError: 0.3,
+  positionHeadroom: 0.03,
+  brakeFraction: 0.3,
+  safeStopBandwidth: 15,
   safeStopDamping: 0.02,
   useSoftLimits: true,
 });
@@ -113,6 +163,28 @@ export function validateSafetyConfig(c: SafetyConfig): void {
   }
   if (!isNumber(c.safeStopDamping) || !(c.safeStopDamping >= 0 && Number.isFinite(c.safeStopDamping))) {
     bad("safeStopDamping", "a finite number ≥ 0 N·m·s/rad", c.safeStopDamping);
+  }
+  if (!isNumber(c.staleGrace) || !(c.staleGrace >= 0 && Number.isFinite(c.staleGrace))) {
+    bad("staleGrace", "a finite number ≥ 0 s", c.staleGrace);
+  }
+  if (typeof c.dynamicLimits !== "boolean") bad("dynamicLimits", "true or false", c.dynamicLimits);
+  if (!isNumber(c.velocityHeadroom) || !(c.velocityHeadroom >= 0 && c.velocityHeadroom < 1)) {
+    bad("velocityHeadroom", "a fraction in [0, 1)", c.velocityHeadroom);
+  }
+  if (!isNumber(c.approachRate) || !(c.approachRate > 0 && c.approachRate <= 1)) {
+    bad("approachRate", "in (0, 1]", c.approachRate);
+  }
+  if (!isNumber(c.modelError) || !(c.modelError >= 0 && c.modelError < 1)) {
+    bad("modelError", "a fraction in [0, 1)", c.modelError);
+  }
+  if (!isNumber(c.positionHeadroom) || !(c.positionHeadroom >= 0 && Number.isFinite(c.positionHeadroom))) {
+    bad("positionHeadroom", "a finite number ≥ 0", c.positionHeadroom);
+  }
+  if (!isNumber(c.brakeFraction) || !(c.brakeFraction > 0 && c.brakeFraction <= 1)) {
+    bad("brakeFraction", "in (0, 1]", c.brakeFraction);
+  }
+  if (!isNumber(c.safeStopBandwidth) || !(c.safeStopBandwidth > 0 && Number.isFinite(c.safeStopBandwidth))) {
+    bad("safeStopBandwidth", "a finite number > 0 rad/s", c.safeStopBandwidth);
   }
   if (typeof c.useSoftLimits !== "boolean") bad("useSoftLimits", "true or false", c.useSoftLimits);
 }

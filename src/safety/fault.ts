@@ -9,7 +9,7 @@ export type FaultReason =
   | "missing_state"
   /** position/velocity arrays of the wrong length. */
   | "malformed_state"
-  /** The state's stamp is older than staleTimeout (or further than that in the future). */
+  /** The state stayed stale (older than staleTimeout, or in the future) for longer than staleGrace. */
   | "stale_state"
   /** A position or velocity is NaN or ±Infinity. */
   | "nonfinite_state"
@@ -22,7 +22,11 @@ export type FaultReason =
   /** External: the driver reported a hardware or communication alert. */
   | "driver"
   /** External: the learner (worker thread) crashed or sent something unusable. */
-  | "learner";
+  | "learner"
+  /** A control tick threw (a policy, a task, a driver read): the detail names the exception. */
+  | "tick_error"
+  /** No control tick ran for longer than the state may be stale (a stalled or blocked control loop). */
+  | "loop_stalled";
 
 export interface Fault {
   reason: FaultReason;
@@ -42,4 +46,6 @@ export const FAULT_REASONS: readonly FaultReason[] = [
   "estop",
   "driver",
   "learner",
+  "tick_error",
+  "loop_stalled",
 ];

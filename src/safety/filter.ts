@@ -7,13 +7,19 @@
  * The rules, in the order they run, and why in that order:
  *
  *  a. Watchdog. The state is checked first because every later rule reads it: missing, malformed
- *     (wrong-length arrays), stale (|now − stamp| > staleTimeout), non-finite, a position past a
- *     hard limit by more than positionMargin, or a velocity past velocity·(1 + velocityMargin)
- *     latches a fault. A latched fault stays until resetFault() succeeds.
- *  b. While faulted: the safe stop, τ = −safeStopDamping·q̇ + gravity while the state is fresh and
- *     finite, and zero when it is not (a stale or broken state says nothing about where the arm
- *     is, so no effort is the only command that cannot be wrong). The command is ignored; the safe
- *     stop is not rate-limited (it must act at once), and goes straight to the hard rules (f).
+ *     (wrong-length arrays), non-finite, a position past a hard limit by more than positionMargin,
+ *     or a velocity past velocity·(1 + velocityMargin) latches a fault. A stale state
+ *     (|now − stamp| > staleTimeout) is not used but latches only once it has been stale for
+ *     staleGrace. A latched fault stays until resetFault() succeeds (never while the e-stop is
+ *     asserted).
+ *  b. While faulted, on a trusted state: the safe stop. With the dynamics, brake through the
+ *     model (a = −2ω·q̇) until every joint is slower than REST_SPEED, then hold that pose against
+ *     gravity (a = ω²(q_hold − q) − 2ω·q̇), τ = M·a + h + D·q̇; without them, τ = −safeStopDamping·q̇
+ *     + gravity. The command is ignored; the safe stop is not rate-limited (it must act at once).
+ *  b'. No trusted state (stale within the grace, or faulted on a missing, broken or stale state):
+ *     the gravity torque of the last trusted pose, plus a brake on its velocity that fades as the
+ *     brake would slow the arm; zero only if no state was ever trusted. Holding the last pose is
+ *     what keeps an outstretched arm up through an outage; zero effort drops it.
  *  c. A command that is missing, of the wrong length or has any non-finite element is replaced,
  *     whole, by the safe command: gravity compensation, or zero without usable gravity.
  *  d. Effort limit, then soft limits (soft-limits.ts: ros2_control's law, applied net of gravity).
@@ -23,7 +29,11 @@
  *     the arm may take up its own weight at once instead of sagging while the torque ramps up.
  *     The rate limit comes after the soft limits because it is a comfort limit for the actuator,
  *     while (d) is about where the arm may go; it can keep an output outside the soft bounds for a
- *     tick or two when those bounds jump. It comes before (f), which must win.
+ *     tick or two when those bounds jump. It comes before (e') and (f), which must win.
+ *  e'. Limits from the dynamics (dynamic-limits.ts), with the model: the torque closest to the
+ *     result of (a–e) that keeps every joint's predicted next velocity within its hard velocity
+ *     bound and able to brake before its hard position limit, for the whole torque vector and for
+ *     every torque gain the modelError allows. In the safe stop too.
  *  f. Hard rules, always last, in the fault path too: a joint at or past its upper position limit,
  *     or at or above +velocity, gets τ ≤ min(0, g); at or past the lower limit, or at or below
  *     −velocity, τ ≥ max(0, g); then τ is clamped to ±effort·effortScale, and any non-finite value
@@ -44,8 +54,10 @@
  * every tick (overwritten by the next call). Only latching a fault builds its detail string.
  */
 import type { JointState } from "../drivers/driver.js";
+import type { Dynamics } from "../robot/dynamics.js";
 import type { JointSpec } from "../robot/types.js";
 import { resolveSafetyConfig, type SafetyConfig, SafetyConfigError } from "./config.js";
+import { DynamicLimits, LimitResult } from "./dynamic-limits.js";
 import type { Fault, FaultReason } from "./fault.js";
 import { softEffortBounds } from "./soft-limits.js";
 
@@ -66,6 +78,12 @@ export const INTERVENTION_KINDS = [
   "softLimit",
   /** Held to the torque-rate limit. */
   "rateLimit",
+  /** Changed to the closest torque that keeps every joint within the dynamic limits (joints changed). */
+  "dynamicLimit",
+  /** No torque within the effort limits could keep the dynamic limits: braking as hard as allowed. */
+  "dynamicLimitRelaxed",
+  /** A stale state within the grace: the command was ignored and the arm held on its last trusted state. */
+  "staleHold",
   /** Hard rule: effort pushing further past a hard position limit removed. */
   "positionLimit",
   /** Hard rule: effort pushing further past the velocity limit removed. */
@@ -103,6 +121,9 @@ const STATE_OUT_OF_RANGE = 1;
 /** Missing, malformed, stale or non-finite: nothing in it may be used. */
 const STATE_UNTRUSTED = 2;
 
+/** Every joint slower than this (rad/s or m/s): the safe stop's brake has stopped the arm. */
+export const REST_SPEED = 0.05;
+
 function zeroCounts(): InterventionCounts {
   const counts = {} as InterventionCounts;
   for (const kind of INTERVENTION_KINDS) counts[kind] = 0;
@@ -118,6 +139,8 @@ export class SafetyFilter {
    * a string record so that callers can diff it generically ({ ...counts }, Object.entries).
    */
   readonly counts: InterventionCounts & Record<string, number> = zeroCounts();
+  /** The limits from the dynamics; undefined without a model or with config.dynamicLimits off. */
+  readonly dynamicLimits: DynamicLimits | undefined;
 
   /** effort·effortScale per joint. */
   private readonly effortMax: Float64Array;
@@ -136,14 +159,34 @@ export class SafetyFilter {
   private readonly report: SafetyReport;
   private readonly tick: InterventionCounts;
 
+  // The safe stop with the model: the pose it holds once the arm has stopped.
+  private readonly holdPose: Float64Array;
+  private holdCaptured = false;
+  private readonly acceleration: Float64Array;
+  // The last trusted state, for the hold while the state is stale: its gravity torque and the
+  // brake on its velocity (M·q̇, fading each stale tick as the brake would slow the arm).
+  private readonly lastGravity: Float64Array;
+  private readonly lastMomentum: Float64Array;
+  private hasLastGravity = false;
+  private momentumFade = 0;
+  /** When the state went stale (driver clock), NaN while it is fresh. */
+  private staleSince = Number.NaN;
+  private restNow = false;
+
   private latched: Fault | undefined;
   /** Rate-limit from the safe hold rather than `previous` (first tick, and after resetFault). */
   private fromHold = true;
   /** Whether the last state seen by filter() passed the watchdog. */
   private lastStateAcceptable = false;
   private lastNow = Number.NaN;
+  private estopAsserted = false;
 
-  constructor(joints: readonly JointSpec[], config: Partial<SafetyConfig> = {}) {
+  /**
+   * `dynamics`, the robot's rigid-body model (the same URDF as `joints`), turns on the limits from
+   * the dynamics (dynamic-limits.ts) and the model-based safe stop; without it only the per-joint
+   * rules apply (unit tests, tools).
+   */
+  constructor(joints: readonly JointSpec[], config: Partial<SafetyConfig> = {}, dynamics?: Dynamics) {
     this.config = Object.freeze(resolveSafetyConfig(config));
     const n = joints.length;
     if (n === 0) throw new SafetyConfigError("safety filter: the robot has no moving joints");
@@ -156,6 +199,10 @@ export class SafetyFilter {
     this.softJoint = new Uint8Array(n);
     this.previous = new Float64Array(n);
     this.clampedThisTick = new Uint8Array(n);
+    this.holdPose = new Float64Array(n);
+    this.acceleration = new Float64Array(n);
+    this.lastGravity = new Float64Array(n);
+    this.lastMomentum = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const j = joints[i];
       checkJoint(j, this.config.useSoftLimits);
@@ -166,6 +213,15 @@ export class SafetyFilter {
       this.velocityMax[i] = j.velocity;
       this.softJoint[i] = this.config.useSoftLimits && j.safety !== undefined ? 1 : 0;
     }
+    if (dynamics !== undefined && dynamics.dof !== n) {
+      throw new SafetyConfigError(
+        `safety filter: the dynamics model has ${dynamics.dof} joints, the robot ${n}`,
+      );
+    }
+    this.dynamicLimits =
+      dynamics !== undefined && this.config.dynamicLimits
+        ? new DynamicLimits(dynamics, joints, this.effortMax, this.config)
+        : undefined;
     this.tick = zeroCounts();
     this.report = { faulted: false, fault: undefined, interventions: this.tick, anyIntervention: false };
   }
@@ -173,6 +229,14 @@ export class SafetyFilter {
   /** The latched fault, or undefined. */
   get fault(): Fault | undefined {
     return this.latched;
+  }
+
+  /**
+   * Whether the arm was at rest at the last tick: a trusted state with every joint slower than
+   * REST_SPEED. What the application waits for before it turns torque off on exit.
+   */
+  get atRest(): boolean {
+    return this.restNow;
   }
 
   /**
@@ -204,25 +268,27 @@ export class SafetyFilter {
     this.lastStateAcceptable = verdict === STATE_OK;
     const trusted = verdict !== STATE_UNTRUSTED ? state : undefined;
     const g = trusted !== undefined ? this.usableGravity(gravity) : undefined;
+    const limits = trusted !== undefined ? this.dynamicLimits : undefined;
+    if (limits !== undefined) limits.prepare(trusted as JointState, dt);
+    this.restNow = trusted !== undefined && slowerThan(trusted.velocity, REST_SPEED);
 
-    if (this.latched !== undefined) {
+    if (trusted === undefined) {
+      // b'. No usable state: hold on the last trusted one (stale grace, or latched).
+      if (this.latched !== undefined) tick.faultStop = 1;
+      else tick.staleHold = 1;
+      this.holdBlind(dt, out);
+    } else if (this.latched !== undefined) {
       // b. Safe stop.
       tick.faultStop = 1;
-      if (trusted !== undefined) {
-        const b = this.config.safeStopDamping;
-        const velocity = trusted.velocity;
-        for (let i = 0; i < n; i++) out[i] = -b * velocity[i] + (g !== undefined ? g[i] : 0);
-      } else {
-        out.fill(0);
-      }
+      this.safeStop(trusted, g, out);
     } else {
-      // Not faulted, so the watchdog passed and `trusted` is the state.
-      const s = trusted as JointState;
       this.takeCommand(command, g, out); // c
-      this.applySoftLimits(s, g, out); // d
+      this.applySoftLimits(trusted, g, out); // d
       this.applyRateLimit(g, dt, out); // e
     }
+    if (limits !== undefined) this.applyDynamicLimits(limits, out); // e'
     this.applyHardRules(trusted, g, out); // f
+    if (trusted !== undefined) this.rememberTrusted(trusted, g, limits, out);
 
     this.previous.set(out);
     this.fromHold = false;
@@ -234,20 +300,45 @@ export class SafetyFilter {
    * already latched: the first one is the root cause. `now` defaults to the last tick's clock.
    */
   latch(reason: FaultReason, detail: string, now: number = this.lastNow): void {
-    if (this.latched === undefined) this.latched = { reason, detail, since: now };
+    if (this.latched === undefined) this.setFault(reason, detail, now);
   }
 
   /**
-   * Clears the latched fault, only if the state seen at the last filter() call was present,
-   * well-formed, fresh, finite and within the watchdog's position and velocity margins. Returns
-   * whether no fault is latched afterwards. The next tick rate-limits from the safe hold.
+   * The emergency stop's level, as its source last reported it (a ROS `~/estop` Bool, a teleop
+   * button). Asserting it latches an "estop" fault; while it stays asserted resetFault() refuses.
+   * Releasing it does not clear the fault: that takes an explicit resetFault().
+   */
+  setEstop(asserted: boolean, detail = "emergency stop asserted"): void {
+    this.estopAsserted = asserted;
+    if (asserted) this.latch("estop", detail);
+  }
+
+  /** Whether the emergency stop is asserted (see setEstop). */
+  get estop(): boolean {
+    return this.estopAsserted;
+  }
+
+  /**
+   * Clears the latched fault, only if the e-stop is not asserted and the state seen at the last
+   * filter() call was present, well-formed, fresh, finite and within the watchdog's position and
+   * velocity margins. Returns whether no fault is latched afterwards. The next tick rate-limits
+   * from the safe hold.
    */
   resetFault(): boolean {
     if (this.latched === undefined) return true;
-    if (!this.lastStateAcceptable) return false;
+    if (this.estopAsserted || !this.lastStateAcceptable) return false;
     this.latched = undefined;
     this.fromHold = true;
+    this.holdCaptured = false;
     return true;
+  }
+
+  /**
+   * Forgets what the filter predicted from the last tick (the dynamic limits' observer), for when
+   * the arm was moved by something other than the torque it sent: a simulator placed at a new pose.
+   */
+  forgetMotionHistory(): void {
+    this.dynamicLimits?.forget();
   }
 
   /** Zeroes the cumulative counts. */
@@ -282,16 +373,21 @@ export class SafetyFilter {
     const age = now - state.stamp;
     const timeout = this.config.staleTimeout;
     if (!(age <= timeout && age >= -timeout)) {
+      if (Number.isNaN(this.staleSince)) this.staleSince = now;
+      const staleFor = now - this.staleSince;
+      // Within the grace (NaN clocks get none): hold, latch nothing.
+      if (staleFor < this.config.staleGrace && !Number.isNaN(age)) return STATE_UNTRUSTED;
       if (free) {
         const detail = Number.isNaN(age)
           ? `state stamp ${state.stamp} or clock ${now} is not a number`
           : age > 0
-            ? `state is ${age.toPrecision(3)} s old (limit ${timeout} s)`
-            : `state is stamped ${(-age).toPrecision(3)} s in the future (limit ${timeout} s)`;
+            ? `state is ${age.toPrecision(3)} s old (limit ${timeout} s), stale for ${staleFor.toPrecision(3)} s (grace ${this.config.staleGrace} s)`
+            : `state is stamped ${(-age).toPrecision(3)} s in the future (limit ${timeout} s) for ${staleFor.toPrecision(3)} s (grace ${this.config.staleGrace} s)`;
         this.setFault("stale_state", detail, now);
       }
       return STATE_UNTRUSTED;
     }
+    this.staleSince = Number.NaN;
     for (let i = 0; i < n; i++) {
       const q = position[i];
       const v = velocity[i];
@@ -335,6 +431,96 @@ export class SafetyFilter {
 
   private setFault(reason: FaultReason, detail: string, now: number): void {
     this.latched = { reason, detail, since: now };
+  }
+
+  /**
+   * b. The safe stop on a trusted state. With the dynamics: brake through the model with the
+   * deceleration −2ω·q̇ until every joint is slower than REST_SPEED, then hold the pose where it
+   * stopped with a = ω²(q_hold − q) − 2ω·q̇; τ = M·a + h + D·q̇ (limits.hold). Without the dynamics:
+   * τ = −safeStopDamping·q̇ + gravity. Not rate-limited (it must act at once); the dynamic limits
+   * and the hard rules still apply after it.
+   */
+  private safeStop(state: JointState, g: Float64Array | undefined, out: Float64Array): void {
+    const n = this.dof;
+    const velocity = state.velocity;
+    const limits = this.dynamicLimits;
+    if (limits === undefined) {
+      const b = this.config.safeStopDamping;
+      for (let i = 0; i < n; i++) out[i] = -b * velocity[i] + (g !== undefined ? g[i] : 0);
+      return;
+    }
+    const omega = this.config.safeStopBandwidth;
+    if (!this.holdCaptured) {
+      this.holdPose.set(state.position);
+      if (this.restNow) this.holdCaptured = true;
+    }
+    const a = this.acceleration;
+    for (let i = 0; i < n; i++) {
+      a[i] = omega * omega * (this.holdPose[i] - state.position[i]) - 2 * omega * velocity[i];
+    }
+    const M = limits.M;
+    for (let i = 0; i < n; i++) {
+      let s = limits.hold[i];
+      for (let j = 0; j < n; j++) s += M[i * n + j] * a[j];
+      out[i] = s;
+    }
+  }
+
+  /**
+   * b'. No trusted state (stale, missing, malformed, non-finite): the gravity torque of the last
+   * trusted pose, minus a brake on the last trusted velocity (through the model: −2ω·M·q̇) that
+   * fades by (1 − 2ωT) each tick, as the brake would slow the arm. Nothing known: zero effort.
+   */
+  private holdBlind(dt: number, out: Float64Array): void {
+    if (!this.hasLastGravity) {
+      out.fill(0);
+      return;
+    }
+    const brake = 2 * this.config.safeStopBandwidth;
+    const fade = this.momentumFade;
+    for (let i = 0; i < this.dof; i++) out[i] = this.lastGravity[i] - brake * fade * this.lastMomentum[i];
+    // A bad dt (≤ 0 or not finite) ends the brake: gravity alone is never wrong by much.
+    const decay = 1 - brake * dt;
+    this.momentumFade = Number.isFinite(decay) && dt > 0 ? Math.max(0, fade * decay) : 0;
+  }
+
+  /** e'. The limits from the dynamics (dynamic-limits.ts), counted per joint changed. */
+  private applyDynamicLimits(limits: DynamicLimits, out: Float64Array): void {
+    const before = this.acceleration; // free scratch here: the safe stop is done with it
+    before.set(out);
+    const result = limits.constrain(out);
+    if (result === LimitResult.Unchanged) return;
+    let changed = 0;
+    for (let i = 0; i < this.dof; i++) if (Math.abs(out[i] - before[i]) > EPSILON) changed++;
+    if (result === LimitResult.Relaxed) this.tick.dynamicLimitRelaxed = Math.max(1, changed);
+    else if (changed > 0) this.tick.dynamicLimit = changed;
+  }
+
+  /** Keeps what the blind hold needs from a trusted tick, and the observer's prediction. */
+  private rememberTrusted(
+    state: JointState,
+    g: Float64Array | undefined,
+    limits: DynamicLimits | undefined,
+    out: Float64Array,
+  ): void {
+    const n = this.dof;
+    if (limits !== undefined) {
+      limits.commit(out, state.stamp);
+      const M = limits.M;
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += M[i * n + j] * state.velocity[j];
+        this.lastMomentum[i] = s;
+      }
+      this.lastGravity.set(limits.gravity);
+      this.momentumFade = 1;
+    } else {
+      if (g !== undefined) this.lastGravity.set(g);
+      else this.lastGravity.fill(0);
+      this.lastMomentum.fill(0);
+      this.momentumFade = 0;
+    }
+    this.hasLastGravity = true;
   }
 
   /** The gravity torque if it is usable (length dof, all finite), else undefined (counted). */
@@ -489,6 +675,12 @@ export class SafetyFilter {
     report.fault = this.latched;
     return report;
   }
+}
+
+/** Whether every |v_i| < speed. */
+function slowerThan(v: ArrayLike<number>, speed: number): boolean {
+  for (let i = 0; i < v.length; i++) if (!(Math.abs(v[i]) < speed)) return false;
+  return true;
 }
 
 /** Rejects a joint the filter cannot make safe, with a one-line message naming it. */

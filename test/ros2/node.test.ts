@@ -247,28 +247,52 @@ test("~/stop ends the episode at once and holds", async () => {
   assert.equal(r.commands().length, fired);
 });
 
-test("a stale state latches a fault; the commands fall to zero; reset needs a fresh state", async () => {
+/** The gravity torque at the driver's last joint state (what the filter holds without a fresh one). */
+function gravityAtLastState(r: Rig): Float64Array {
+  const gravity = new Float64Array(4);
+  new Dynamics(r.arm.model).gravity(Float64Array.from(r.arm.driver.readState()!.position), gravity);
+  return gravity;
+}
+
+function assertNear(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(
+      Math.abs(actual[i] - expected[i]) < 0.01,
+      `${what}, joint ${i}: ${actual[i]} vs ${expected[i]}`,
+    );
+  }
+}
+
+test("a stale state holds the arm, latches after the grace, and reset needs a fresh state", async () => {
   const r = await rig();
   r.publishState();
   await r.run(5);
   assert.equal(r.arm.safety.fault, undefined);
+  // 0.2 s without a state: within stale_timeout + stale_grace (0.6 s), held, nothing latched.
   for (let i = 0; i < 10; i++) await r.step({ publish: false });
+  assert.equal(r.arm.safety.fault, undefined);
+  assertNear(r.commands().at(-1)!, gravityAtLastState(r), "held on the last trusted gravity");
+  for (let i = 0; i < 30; i++) await r.step({ publish: false });
   assert.equal(faultReason(r), "stale_state");
-  assert.deepEqual(Array.from(r.commands().at(-1)!), [0, 0, 0, 0], "no trusted state: zero effort");
+  assertNear(r.commands().at(-1)!, gravityAtLastState(r), "still held after the latch, never zero");
   assert.equal(r.node.call("~/reset_fault").success, false);
   await r.run(2);
   assert.equal(r.node.call("~/reset_fault").success, true);
   assert.equal(r.arm.safety.fault, undefined);
 });
 
-test("a non-finite state latches a fault and zero effort", async () => {
+test("a non-finite state latches a fault and holds the last trusted gravity", async () => {
   const r = await rig();
   r.publishState();
   await r.run(3);
   await r.step({ mutate: (m) => ((m.velocity as Float64Array)[2] = Number.NaN) });
   assert.equal(faultReason(r), "nonfinite_state");
   assertWithinLimits(r, r.commands());
-  assert.deepEqual(Array.from(r.commands().at(-1)!), [0, 0, 0, 0]);
+  const last = r.commands().at(-1)!;
+  assert.ok(
+    Array.from(last).every(Number.isFinite) && Math.abs(last[1]) > 0.01,
+    `held, not zero: ${Array.from(last)}`,
+  );
 });
 
 test("a joint missing from joint_states latches a safe stop naming it", async () => {
@@ -284,7 +308,7 @@ test("a joint missing from joint_states latches a safe stop naming it", async ()
   assert.match(r.arm.safety.fault!.detail, /"joint3"/);
 });
 
-test("the e-stop latches a safe stop until ~/reset_fault; ~/start is refused meanwhile", async () => {
+test("the e-stop latches a safe stop until it is released and ~/reset_fault; ~/start is refused meanwhile", async () => {
   const r = await rig(["-p", "reset.timeout:=0.5"]);
   r.publishState();
   assert.equal(r.node.call("~/start").success, true);
@@ -295,18 +319,22 @@ test("the e-stop latches a safe stop until ~/reset_fault; ~/start is refused mea
   assert.equal(r.arm.running, false);
   assert.equal(faultReason(r), "estop");
   await r.run(5);
-  // Safe stop with a fresh state: damping plus gravity compensation only.
+  // Safe stop with a fresh state, the arm at rest: it holds the pose against gravity.
   const state = r.arm.driver.readState()!;
   const gravity = new Float64Array(4);
   new Dynamics(r.arm.model).gravity(state.position, gravity);
   const last = r.commands().at(-1)!;
   for (let i = 0; i < 4; i++) {
-    const expected = gravity[i] - r.arm.config.safety.safe_stop_damping * state.velocity[i];
+    assert.ok(Math.abs(state.velocity[i]) < 0.05, `joint ${i} at rest: ${state.velocity[i]} rad/s`);
+    const expected = gravity[i];
     assert.ok(Math.abs(last[i] - expected) < 0.05, `joint ${i}: ${last[i]} vs ${expected}`);
   }
   const refused = r.node.call("~/start");
   assert.equal(refused.success, false);
   assert.match(String(refused.message), /reset_fault/);
+  assert.equal(r.node.call("~/reset_fault").success, false, "refused while the e-stop is asserted");
+  r.node.deliver("~/estop", { data: false });
+  assert.equal(faultReason(r), "estop", "releasing the e-stop does not clear the fault");
   assert.equal(r.node.call("~/reset_fault").success, true);
   assert.equal(r.node.call("~/start").success, true);
 });
@@ -375,7 +403,7 @@ test("/diagnostics: safety state and counts, tick timing, episode progress", asy
     assert.ok(values.has(key), `no ${key}`);
   }
   assert.equal(values.get("fault"), "none");
-  for (let i = 0; i < 10; i++) await r.step({ publish: false });
+  for (let i = 0; i < 40; i++) await r.step({ publish: false });
   r.arm.publishDiagnostics();
   const faulted = r.node.last<DiagnosticArrayMsg>("/diagnostics")!.status[0];
   assert.equal(faulted.level, 2);

@@ -80,6 +80,14 @@ const safetyConfig: fc.Arbitrary<SafetyConfig> = fc.record({
   staleTimeout: fc.double({ min: 0.005, max: 1, noNaN: true }),
   positionMargin: fc.double({ min: 0, max: 0.3, noNaN: true }),
   velocityMargin: fc.double({ min: 0, max: 1, noNaN: true }),
+  staleGrace: fc.double({ min: 0, max: 1, noNaN: true }),
+  dynamicLimits: fc.boolean(),
+  velocityHeadroom: fc.double({ min: 0, max: 0.5, noNaN: true }),
+  approachRate: fc.double({ min: 0.05, max: 1, noNaN: true }),
+  modelError: fc.double({ min: 0, max: 0.6, noNaN: true }),
+  positionHeadroom: fc.double({ min: 0, max: 0.1, noNaN: true }),
+  brakeFraction: fc.double({ min: 0.05, max: 1, noNaN: true }),
+  safeStopBandwidth: fc.double({ min: 1, max: 30, noNaN: true }),
   safeStopDamping: fc.double({ min: 0, max: 2, noNaN: true }),
   useSoftLimits: fc.boolean(),
 });
@@ -200,7 +208,8 @@ function stateOf(p: number[], v: number[]): JointState {
 // ---------------------------------------------------------------------------------------------
 // The watchdog's rules, restated independently of the filter.
 
-type Verdict = "ok" | "out_of_range" | "untrusted";
+/** "stale": well-formed but older than staleTimeout (or in the future): held, latched after the grace. */
+type Verdict = "ok" | "out_of_range" | "stale" | "untrusted";
 
 function verdictOf(
   joints: readonly JointSpec[],
@@ -212,7 +221,8 @@ function verdictOf(
   if (s === undefined) return "untrusted";
   if (s.position.length !== n || s.velocity.length !== n) return "untrusted";
   const age = now - s.stamp;
-  if (!(Math.abs(age) <= c.staleTimeout)) return "untrusted";
+  if (Number.isNaN(age)) return "untrusted";
+  if (!(Math.abs(age) <= c.staleTimeout)) return "stale";
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(s.position[i]) || !Number.isFinite(s.velocity[i])) return "untrusted";
   }
@@ -259,6 +269,9 @@ test("property: every tick's output is finite, within limits, and never pushes p
       let lastVerdict: Verdict | undefined;
       let fromHold = true;
       let now = 10;
+      // What the filter holds without a trusted state: the gravity of the last trusted tick.
+      let heldGravity: Float64Array = new Float64Array(n);
+      let staleSince = Number.NaN;
       for (const input of ticks) {
         now += 0.02;
         const faultBefore = filter.fault;
@@ -283,10 +296,19 @@ test("property: every tick's output is finite, within limits, and never pushes p
         const report = filter.filter(input.command, state, now, input.gravity, input.dt, out);
         const verdict = verdictOf(joints, config, state, now);
         lastVerdict = verdict;
+        if (verdict === "stale" && Number.isNaN(staleSince)) staleSince = now;
+        if (verdict === "ok" || verdict === "out_of_range") staleSince = Number.NaN;
 
         // Latching.
         if (latchedBefore !== undefined) assert.equal(report.fault, latchedBefore, "latched fault kept");
-        if (verdict !== "ok") assert.equal(report.faulted, true, `a ${verdict} state latches`);
+        if (verdict === "stale") {
+          const beyondGrace = now - staleSince >= config.staleGrace;
+          if (beyondGrace) assert.equal(report.faulted, true, "a state stale beyond the grace latches");
+          else if (latchedBefore === undefined)
+            assert.equal(report.faulted, false, "no latch within the grace");
+        } else if (verdict !== "ok") {
+          assert.equal(report.faulted, true, `a ${verdict} state latches`);
+        }
         assert.equal(report.faulted, filter.fault !== undefined);
 
         for (let i = 0; i < n; i++) {
@@ -295,8 +317,12 @@ test("property: every tick's output is finite, within limits, and never pushes p
           assert.ok(Number.isFinite(x), `out[${i}] = ${x} is not finite`);
           const limit = j.effort * config.effortScale;
           assert.ok(Math.abs(x) <= limit, `|out[${i}]| = ${Math.abs(x)} > ${limit}`);
-          if (verdict === "untrusted") {
-            assert.equal(x, 0, `safe stop without a trustworthy state must be zero, got ${x}`);
+          if (verdict === "untrusted" || verdict === "stale") {
+            const expected = Math.min(Math.max(heldGravity[i], -limit), limit);
+            assert.ok(
+              Math.abs(x - expected) <= 1e-12 * (1 + Math.abs(expected)),
+              `without a trustworthy state: the last trusted gravity ${expected}, got ${x}`,
+            );
             continue;
           }
           const s = state as JointState;
@@ -330,6 +356,9 @@ test("property: every tick's output is finite, within limits, and never pushes p
               );
             }
           }
+        }
+        if (verdict === "ok" || verdict === "out_of_range") {
+          heldGravity = usable(input.gravity, n) ?? new Float64Array(n);
         }
         previous.set(out);
         fromHold = false;

@@ -260,7 +260,7 @@ test("watchdog: each bad state latches its own fault reason, naming the joint an
     [stateOf([0, 0, 0, 0], [6.1, 0, 0, 0]), 0, "velocity_out_of_range", /"waist" velocity 6\.1/],
   ];
   for (const [state, now, reason, detail] of cases) {
-    const f = new SafetyFilter(arm());
+    const f = new SafetyFilter(arm(), { staleGrace: 0 });
     const out = new Float64Array(4);
     const report = f.filter([1, 1, 1, 1], state, now, GRAVITY, DT, out);
     assert.equal(report.faulted, true, reason);
@@ -285,7 +285,7 @@ test("inside the margins nothing latches: 0.05 rad past a position limit, 25% ov
   assert.equal(r.faulted, false);
 });
 
-test("safe stop: damping plus gravity while the state is fresh, zero while it is stale or missing", () => {
+test("safe stop: damping plus gravity while the state is fresh, the last trusted gravity while it is stale or missing", () => {
   const b = 0.02;
   const f = new SafetyFilter(arm(), { safeStopDamping: b });
   const out = new Float64Array(4);
@@ -311,13 +311,16 @@ test("safe stop: damping plus gravity while the state is fresh, zero while it is
     "NaN gravity: its term is zero, never NaN",
   );
   f.filter([4, 4, 4, 4], stateOf([0, 0, 0, 0], v, 2), 2.5, GRAVITY, DT, out);
-  nearArray(out, [0, 0, 0, 0], "stale", 0);
+  nearArray(out, [0, 0, 0, 0], "stale after a tick without gravity: the zero it last trusted", 0);
+  f.filter([4, 4, 4, 4], stateOf([0, 0, 0, 0], v, 2.6), 2.6, GRAVITY, DT, out);
+  f.filter([4, 4, 4, 4], stateOf([0, 0, 0, 0], v, 2.6), 3.1, GRAVITY, DT, out);
+  nearArray(out, Array.from(GRAVITY), "stale: the gravity of the last trusted state", 0);
   f.filter([4, 4, 4, 4], undefined, 3, GRAVITY, DT, out);
-  nearArray(out, [0, 0, 0, 0], "missing", 0);
+  nearArray(out, Array.from(GRAVITY), "missing", 0);
   f.filter([4, 4, 4, 4], stateOf([0, Number.NaN, 0, 0], v, 3), 3, GRAVITY, DT, out);
-  nearArray(out, [0, 0, 0, 0], "non-finite", 0);
+  nearArray(out, Array.from(GRAVITY), "non-finite", 0);
   assert.equal(f.fault?.reason, "estop", "later faults do not replace the first");
-  assert.equal(f.counts.faultStop, 6);
+  assert.equal(f.counts.faultStop, 8);
 });
 
 test("safe stop: the hard rules and the effort clamp still apply", () => {
@@ -334,7 +337,7 @@ test("safe stop: the hard rules and the effort clamp still apply", () => {
 });
 
 test("a latched fault stays latched on good states until resetFault, which refuses while the state is bad", () => {
-  const f = new SafetyFilter(arm(), { torqueRateLimit: 10 });
+  const f = new SafetyFilter(arm(), { torqueRateLimit: 10, staleGrace: 0 });
   const out = new Float64Array(4);
   assert.equal(f.resetFault(), true, "nothing latched: reset is a no-op");
   f.filter([0, 0, 0, 0], stateOf([0, 0, 0, 0], [0, 0, 0, 0], 0), 0.5, GRAVITY, DT, out);
@@ -373,6 +376,57 @@ test("an external latch with a good state can be reset at once; a filter never r
   f.latch("learner", "worker exited with code 1");
   assert.equal(f.fault?.since, 0, "since defaults to the last tick's clock");
   assert.equal(f.resetFault(), true);
+});
+
+test("stale grace: a stale state holds the last trusted gravity without latching, a fresh one ends the grace", () => {
+  const f = new SafetyFilter(arm(), {
+    staleTimeout: 0.1,
+    staleGrace: 0.5,
+    torqueRateLimit: Number.POSITIVE_INFINITY,
+  });
+  const out = new Float64Array(4);
+  f.filter([1, 1, 1, 1], stateOf([0, 0, 0, 0], [0, 0, 0, 0], 1), 1, GRAVITY, DT, out);
+  // The same sample, 0.105 s and then up to 0.5 s later: held on gravity, the command ignored, no fault.
+  for (const now of [1.105, 1.2, 1.4, 1.6]) {
+    const r = f.filter([3, 3, 3, 3], stateOf([0, 0, 0, 0], [0, 0, 0, 0], 1), now, GRAVITY, DT, out);
+    assert.equal(r.faulted, false, `within the grace at ${now}`);
+    assert.equal(r.interventions.staleHold, 1);
+    nearArray(out, Array.from(GRAVITY), `held at ${now}`, 0);
+  }
+  // A fresh state ends the grace; the command passes again.
+  const fresh = f.filter([1, 1, 1, 1], stateOf([0, 0, 0, 0], [0, 0, 0, 0], 1.62), 1.62, GRAVITY, DT, out);
+  assert.equal(fresh.faulted, false);
+  nearArray(out, [1, 1, 1, 1], "fresh again");
+  // Late samples, 95 ± 10 ms old, interleaved with fresh ones, never latch.
+  for (let k = 0; k < 200; k++) {
+    const now = 2 + k * DT;
+    const age = k % 2 === 0 ? 0.105 : 0.085;
+    assert.equal(
+      f.filter([1, 1, 1, 1], stateOf([0, 0, 0, 0], [0, 0, 0, 0], now - age), now, GRAVITY, DT, out).faulted,
+      false,
+    );
+  }
+  // Stale for longer than the grace: latched.
+  f.filter([1, 1, 1, 1], stateOf([0, 0, 0, 0], [0, 0, 0, 0], 9), 9.2, GRAVITY, DT, out);
+  const late = f.filter([1, 1, 1, 1], stateOf([0, 0, 0, 0], [0, 0, 0, 0], 9), 9.71, GRAVITY, DT, out);
+  assert.equal(late.fault?.reason, "stale_state");
+  assert.match(late.fault?.detail ?? "", /stale for 0\.510 s \(grace 0\.5 s\)/);
+  nearArray(out, Array.from(GRAVITY), "still held after the latch", 0);
+});
+
+test("the e-stop latches, and resetFault refuses while it stays asserted", () => {
+  const f = new SafetyFilter(arm());
+  const out = new Float64Array(4);
+  f.filter([0, 0, 0, 0], REST, 0, GRAVITY, DT, out);
+  f.setEstop(true);
+  assert.equal(f.estop, true);
+  assert.equal(f.fault?.reason, "estop");
+  assert.equal(f.filter([1, 1, 1, 1], REST, 0.02, GRAVITY, DT, out).faulted, true);
+  assert.equal(f.resetFault(), false, "refused: the e-stop is still asserted");
+  f.setEstop(false);
+  assert.equal(f.fault?.reason, "estop", "releasing the e-stop does not clear the fault");
+  assert.equal(f.resetFault(), true);
+  assert.equal(f.fault, undefined);
 });
 
 test("the output array must have one element per joint", () => {

@@ -4,10 +4,19 @@
  *
  * Each transaction waits for the status packets it expects, up to a timeout computed from the
  * bytes on the wire at the baud rate, the return delay of each servo and twice the adapter's
- * latency. Setup transactions (ping, read, write, reboot) retry a bounded number of times on a
- * timeout or damaged reply; a status error (e.g. "data range error") is not retried: it names the
- * servo and the field. The tick path (syncRead) makes one attempt and reports what went wrong, so
- * the driver decides how many bad ticks in a row it tolerates.
+ * latency (timeoutMs: about 6 ms for four servos at 1 Mbps behind a U2D2 with a 1 ms latency timer,
+ * 37 ms at the FTDI default of 16 ms). A sync read is done as soon as every servo it asked is
+ * accounted for, by a good reply or a damaged one (a complete packet with a bad CRC): only a
+ * missing reply costs a timeout.
+ *
+ * Setup transactions (ping, read, write, reboot) retry a bounded number of times on a timeout or
+ * damaged reply, each attempt waiting twice as long as the one before (a loaded machine behind a
+ * pseudo-terminal can hold a reply back by tens of ms); a status error (e.g. "data range error") is
+ * not retried: it names the servo and the field. The tick path (syncRead) retries within the tick:
+ * up to `retries` more SYNC_READs, each asking only the servos whose reply is still missing or was
+ * damaged, each with the timeout of its own packets; it then reports what went wrong, so the driver
+ * decides how many bad ticks in a row it tolerates. A reply that comes after its attempt timed out
+ * is still taken by the next attempt (the same servo, the same block: a state a few ms older).
  */
 import { modelName } from "./control-table.js";
 import {
@@ -49,7 +58,7 @@ export interface PingReply {
 export interface BusOptions {
   /** Adapter latency (ms) added twice to every timeout. Default 16 (an FTDI adapter's default). */
   latencyMs?: number;
-  /** Extra attempts of a setup transaction after a timeout or damaged reply. Default 2. */
+  /** Extra attempts of a setup transaction after a timeout or damaged reply, each waiting twice as long. Default 3. */
   retries?: number;
   /** Servo Return Delay Time (s) assumed per reply. Default 0.5 ms (the factory setting). */
   returnDelay?: number;
@@ -71,6 +80,8 @@ export interface SyncReadOutcome {
   error: number;
   /** Set when the link is gone. */
   closed: boolean;
+  /** SYNC_READs sent for this outcome: 1, or more when replies were retried. */
+  attempts: number;
 }
 
 interface Exchange {
@@ -84,7 +95,12 @@ interface Exchange {
   out: Uint8Array | undefined;
   replies: (Uint8Array | undefined)[] | undefined;
   errors: Uint8Array;
+  /** Where reply k's params go in `out`, in blocks of paramLength (sync read retries), or undefined for k. */
+  outIndex: Uint8Array | undefined;
   badPacketsAtStart: number;
+  /** Sync read: finish as soon as every ID has answered, well or with a damaged packet. */
+  accountDamaged: boolean;
+  crcErrorsAtStart: number;
   resolve: (exchange: Exchange) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -95,7 +111,17 @@ export class DynamixelBus {
   readonly retries: number;
   readonly returnDelay: number;
   /** Counters for diagnostics and the benchmark. */
-  readonly stats = { transactions: 0, timeouts: 0, retried: 0, unexpectedPackets: 0 };
+  readonly stats = {
+    transactions: 0,
+    timeouts: 0,
+    /** Setup transactions sent again. */
+    retried: 0,
+    unexpectedPackets: 0,
+    /** Tick path: SYNC_READs sent again for missing or damaged replies. */
+    syncReadRetries: 0,
+    /** Tick path: sync reads that got every reply only on a retry. */
+    syncReadsRecovered: 0,
+  };
   readonly reader: PacketReader;
 
   private exchange: Exchange | undefined;
@@ -107,7 +133,10 @@ export class DynamixelBus {
     out: undefined,
     replies: undefined,
     errors: new Uint8Array(256),
+    outIndex: undefined,
     badPacketsAtStart: 0,
+    accountDamaged: false,
+    crcErrorsAtStart: 0,
     resolve: () => undefined,
     timer: undefined,
   };
@@ -127,7 +156,13 @@ export class DynamixelBus {
     errorId: -1,
     error: 0,
     closed: false,
+    attempts: 0,
   };
+  /** Sync read scratch: which IDs have answered over all attempts, their error bytes, the IDs to ask again. */
+  private readonly syncGot = new Uint8Array(256);
+  private readonly syncErrors = new Uint8Array(256);
+  private readonly retryIds: number[] = [];
+  private readonly retryIndex = new Uint8Array(256);
   /** Tick path scratch: one sync write / sync read packet, built in place. */
   private readonly txBody = new Uint8Array(1024);
   private readonly txPacket = new Uint8Array(2 * 1024 + PREFIX_LENGTH + 2);
@@ -135,10 +170,13 @@ export class DynamixelBus {
   constructor(transport: Transport, options: BusOptions = {}) {
     this.transport = transport;
     this.latencyMs = options.latencyMs ?? 16;
-    this.retries = options.retries ?? 2;
+    this.retries = options.retries ?? 3;
     this.returnDelay = options.returnDelay ?? 0.0005;
     this.reader = new PacketReader((p) => this.onPacket(p));
-    transport.onData((chunk) => this.reader.push(chunk));
+    transport.onData((chunk) => {
+      this.reader.push(chunk);
+      this.checkAccounted();
+    });
     transport.onClose((reason) => {
       this.closedReason = reason;
       this.finish();
@@ -242,48 +280,85 @@ export class DynamixelBus {
   }
 
   /**
-   * SYNC_READ of `length` bytes at `address` from each ID, into out[k·length…] for ids[k]. One
-   * attempt, queued behind any transaction in flight. Returns a reused outcome object.
+   * SYNC_READ of `length` bytes at `address` from each ID, into out[k·length…] for ids[k], queued
+   * behind any transaction in flight. Replies missing or damaged after an attempt are asked for
+   * again, up to `retries` more times, from those servos only (a retry must not make servos that
+   * already answered talk over the next packet on a half-duplex bus). Returns a reused outcome object.
    */
   syncRead(
     address: number,
     length: number,
     ids: readonly number[],
     out: Uint8Array,
+    retries = 0,
   ): Promise<SyncReadOutcome> {
     return this.enqueue(async () => {
-      const body = this.txBody;
-      body[0] = Instruction.SYNC_READ;
-      body[1] = address & 0xff;
-      body[2] = address >> 8;
-      body[3] = length & 0xff;
-      body[4] = length >> 8;
-      for (let k = 0; k < ids.length; k++) body[5 + k] = ids[k];
-      const n = writePacket(this.txPacket, BROADCAST_ID, body, 5 + ids.length);
-      const rxBytes = ids.length * (PREFIX_LENGTH + 4 + length + 2);
-      const timeout = this.timeoutMs(n, rxBytes, ids.length);
-      const exchange = await this.run(this.txPacket.subarray(0, n), ids, length, out, undefined, timeout);
+      const n = ids.length;
+      const got = this.syncGot;
+      const errors = this.syncErrors;
+      got.fill(0, 0, n);
+      errors.fill(0, 0, n);
+      const badAtStart = this.badPackets;
+      let askIds: readonly number[] = ids;
+      let askIndex: Uint8Array | undefined;
+      let attempts = 0;
+      for (;;) {
+        attempts++;
+        const exchange = await this.run(
+          this.syncReadPacket(address, length, askIds),
+          askIds,
+          length,
+          out,
+          undefined,
+          this.timeoutMs(this.syncReadTx, askIds.length * (PREFIX_LENGTH + 4 + length + 2), askIds.length),
+          askIndex,
+        );
+        let statusError = false;
+        for (let k = 0; k < askIds.length; k++) {
+          if (exchange.received[k] === 0) continue;
+          const i = askIndex === undefined ? k : askIndex[k];
+          got[i] = 1;
+          errors[i] = exchange.errors[k];
+          if (exchange.errors[k] & 0x7f) statusError = true;
+        }
+        // A status error is the servo's answer, not line noise: asking again would get it again.
+        if (this.closedReason !== undefined || statusError || attempts > retries) break;
+        const retry = this.retryIds;
+        retry.length = 0;
+        for (let i = 0; i < n; i++) {
+          if (got[i] !== 0) continue;
+          this.retryIndex[retry.length] = i;
+          retry.push(ids[i]);
+        }
+        if (retry.length === 0) break;
+        this.stats.syncReadRetries++;
+        askIds = retry;
+        askIndex = this.retryIndex;
+      }
       const o = this.outcome;
       o.closed = this.closedReason !== undefined;
-      o.missing = ids.length - exchange.count;
+      o.attempts = attempts;
+      o.missing = 0;
       o.firstMissingId = -1;
       o.alertId = -1;
       o.errorId = -1;
       o.error = 0;
-      for (let k = 0; k < ids.length; k++) {
-        if (exchange.received[k] === 0) {
-          if (o.firstMissingId < 0) o.firstMissingId = ids[k];
+      for (let i = 0; i < n; i++) {
+        if (got[i] === 0) {
+          o.missing++;
+          if (o.firstMissingId < 0) o.firstMissingId = ids[i];
           continue;
         }
-        const e = exchange.errors[k];
-        if (e & ALERT_BIT && o.alertId < 0) o.alertId = ids[k];
+        const e = errors[i];
+        if (e & ALERT_BIT && o.alertId < 0) o.alertId = ids[i];
         if (e & 0x7f && o.errorId < 0) {
-          o.errorId = ids[k];
+          o.errorId = ids[i];
           o.error = e;
         }
       }
-      o.badPackets = this.badPackets - exchange.badPacketsAtStart;
+      o.badPackets = this.badPackets - badAtStart;
       o.ok = !o.closed && o.missing === 0 && o.alertId < 0 && o.errorId < 0;
+      if (o.missing === 0 && attempts > 1) this.stats.syncReadsRecovered++;
       return o;
     });
   }
@@ -294,6 +369,22 @@ export class DynamixelBus {
   }
 
   // ---- Machinery ----
+
+  /** Length of the last packet syncReadPacket built. */
+  private syncReadTx = 0;
+
+  /** Builds a SYNC_READ in the tick scratch; returns a view of it. */
+  private syncReadPacket(address: number, length: number, ids: readonly number[]): Uint8Array {
+    const body = this.txBody;
+    body[0] = Instruction.SYNC_READ;
+    body[1] = address & 0xff;
+    body[2] = address >> 8;
+    body[3] = length & 0xff;
+    body[4] = length >> 8;
+    for (let k = 0; k < ids.length; k++) body[5 + k] = ids[k];
+    this.syncReadTx = writePacket(this.txPacket, BROADCAST_ID, body, 5 + ids.length);
+    return this.txPacket.subarray(0, this.syncReadTx);
+  }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
     const next = this.queue.then(task, task);
@@ -325,7 +416,7 @@ export class DynamixelBus {
           paramLength,
           undefined,
           replies,
-          this.timeoutMs(tx.length, rxBytes, 1),
+          this.timeoutMs(tx.length, rxBytes, 1) * 2 ** attempt,
         );
         if (this.closedReason !== undefined)
           throw new DynamixelError("closed", `${what}: ${this.closedReason}`, id);
@@ -361,6 +452,7 @@ export class DynamixelBus {
     out: Uint8Array | undefined,
     replies: (Uint8Array | undefined)[] | undefined,
     timeoutMs: number,
+    outIndex?: Uint8Array,
   ): Promise<Exchange> {
     return new Promise<Exchange>((resolve) => {
       this.stats.transactions++;
@@ -375,7 +467,11 @@ export class DynamixelBus {
       exchange.count = 0;
       exchange.out = out;
       exchange.replies = replies;
+      exchange.outIndex = outIndex;
       exchange.badPacketsAtStart = this.badPackets;
+      // Sync reads (the only users of `out`): every servo named answers once, in order.
+      exchange.accountDamaged = out !== undefined;
+      exchange.crcErrorsAtStart = this.reader.stats.crcErrors;
       exchange.resolve = resolve;
       if (this.closedReason !== undefined) {
         resolve(exchange);
@@ -394,6 +490,17 @@ export class DynamixelBus {
     if (exchange.timer !== undefined) clearTimeout(exchange.timer);
     exchange.timer = undefined;
     exchange.resolve(exchange);
+  }
+
+  /**
+   * Ends a sync read early once every servo it asked has either answered or sent a damaged packet
+   * (the bus is quiet again: no need to wait out the timeout before asking again).
+   */
+  private checkAccounted(): void {
+    const exchange = this.exchange;
+    if (exchange === undefined || !exchange.accountDamaged) return;
+    const damaged = this.reader.stats.crcErrors - exchange.crcErrorsAtStart;
+    if (damaged > 0 && exchange.count + damaged >= exchange.ids.length) this.finish();
   }
 
   private onPacket(packet: ReceivedPacket): void {
@@ -416,7 +523,8 @@ export class DynamixelBus {
     exchange.errors[k] = packet.error;
     exchange.count++;
     if (exchange.out !== undefined && (packet.error & 0x7f) === 0) {
-      exchange.out.set(packet.params, k * exchange.paramLength);
+      const at = exchange.outIndex === undefined ? k : exchange.outIndex[k];
+      exchange.out.set(packet.params, at * exchange.paramLength);
     }
     if (exchange.replies !== undefined) exchange.replies[k] = packet.params.slice();
     if (exchange.count === exchange.ids.length) this.finish();

@@ -15,18 +15,44 @@
  * the bus is busy is sent as soon as it frees up (the newest command wins). Every `healthEvery`
  * ticks one more SYNC_READ checks the servos' bus watchdogs.
  *
+ * Bad replies are retried within the tick: a reply that is missing, damaged (bad CRC) or hidden
+ * behind line noise (the reader resynchronises on the next header) is asked for again, from that
+ * servo only, up to `retriesPerTick` times; each attempt waits the bus's timeout for its own packets
+ * (bytes at the baud rate, the servos' return delay, twice the adapter latency: 35 ms on a pty, about
+ * 6 ms behind a U2D2 with a 1 ms latency timer). An isolated bad reply therefore costs one timeout at
+ * most, well inside the safety filter's stale timeout (0.1 s). Only `maxBadTicks` (3) ticks in a
+ * row that still lack a reply after their retries latch a fault.
+ *
  * Faults, latched (the first one names the cause) and handed to onFault (the control stack wires it
- * to SafetyFilter.latch): a hardware alert in any reply, a status error, `maxBadTicks` state reads
- * in a row with a missing or damaged reply, an expired bus watchdog, the serial link going away. On
- * a fault the driver turns torque off on every servo at once and stops commanding.
+ * to SafetyFilter.latch): a hardware alert in any reply, a status error, `maxBadTicks` bad ticks in
+ * a row, an expired bus watchdog, the serial link going away.
+ *
+ * A latched fault does NOT turn torque off. The safety filter answers a fault with its safe stop
+ * (brake, then hold against gravity), and that safe stop is what the control loop sends from then
+ * on: the driver keeps converting and sending every command it is given, and keeps reading the
+ * state the safe stop needs (a reply with the hardware-alert bit still carries a good state), for as
+ * long as the link works. Turning torque off at the fault would drop the arm: its joints are not
+ * back-drivable enough to hold an outstretched tool, and a servo in current mode with torque off
+ * holds nothing. A servo that raised a hardware alert has already switched its own output off (its
+ * firmware's shutdown); the others go on braking and holding. Torque goes off in stop(), which the
+ * application calls on exit, after the safe stop has brought the arm to rest.
+ *
+ * The last line of defence is the servos' own bus watchdog (set at start-up to 2.5 times the
+ * longest a tick can wait on the bus, retries included, and at least 0.1 s): a servo that hears no
+ * instruction for that long stops driving. It covers a node that goes silent (killed, hung, its
+ * event loop stalled) and a pulled cable: once the serial link is gone nothing can reach the
+ * servos, so the driver stops commanding, latches "the serial link to the servos is gone" (the run
+ * ends with that one line) and a torque-off write would be moot; the watchdog stops them within its
+ * period. A link that stays open while no servo answers (bus power lost) is not "gone": the
+ * commands go on, and the stale state is the safety filter's to judge.
  *
  * Allocation: packets are built and units converted in arrays made in the constructor; what the
  * asynchronous I/O itself allocates per tick (a promise per transaction, serialport's buffers) is
  * all that is left.
  *
  * Torque off on every exit path: stop() (the run's finally block: normal end, Ctrl-C, errors), a
- * fault, a failed start, and process exit (a synchronous write of the torque-off packet, for the
- * second Ctrl-C). If the process dies without any of these, or the link is cut, the servos' own bus
+ * failed start, and process exit (a synchronous write of the torque-off packet, for the second
+ * Ctrl-C). If the process dies without any of these, or the link is cut, the servos' own bus
  * watchdog stops them.
  */
 import type { RobotModel } from "../../robot/types.js";
@@ -56,12 +82,19 @@ export interface DynamixelDriverOptions {
   port: string;
   baud?: number;
   /**
-   * Bus watchdog (s) set on every servo; a multiple of 20 ms, 0.02–2.54. Default: 0.1 s, or 2.5 state
-   * read timeouts where that is longer (one slow read must not trip it while the driver still waits).
+   * Bus watchdog (s) set on every servo; a multiple of 20 ms, 0.02–2.54. Default: 0.1 s, or 2.5 times a
+   * tick's longest wait on the bus (every state-read attempt timing out) where that is longer: a slow
+   * tick must not trip it while the driver still waits. 0.28 s on a pty, 0.1 s behind a U2D2 at 1 ms.
    */
   busWatchdog?: number;
-  /** State reads in a row without every reply before a fault latches. Default 3. */
+  /**
+   * Ticks in a row whose state read still lacks a reply after its retries before a fault latches.
+   * Default 3: behind a U2D2 at a 1 ms latency timer, where bad ticks come at the control rate, a
+   * dead servo latches within about 60 ms; on a pty (3 timeouts of 35 ms a tick) within 0.3 s.
+   */
   maxBadTicks?: number;
+  /** State reads sent again within a tick for replies missing or damaged. Default 2. */
+  retriesPerTick?: number;
   /** Ticks between bus-watchdog checks. Default 25. */
   healthEvery?: number;
   /** Adapter latency (ms) for timeouts. Default: the USB latency timer from sysfs, 1 for a pty, else 16. */
@@ -82,8 +115,20 @@ export class DynamixelDriver implements Driver {
   readonly baud: number;
   /** Called once when a fault latches, with a one-line description. */
   onFault: ((detail: string) => void) | undefined;
-  /** Ticks on the bus, failed ticks, and commands that waited for a busy bus. */
-  readonly stats = { ticks: 0, badTicks: 0, coalesced: 0, healthChecks: 0 };
+  /**
+   * Ticks on the bus, bad ticks (no full state after the retries), commands that waited for a busy
+   * bus, state reads sent again within a tick, ticks whose state came only on a retry, and the
+   * longest a tick's write and read took on the bus (ms).
+   */
+  readonly stats = {
+    ticks: 0,
+    badTicks: 0,
+    coalesced: 0,
+    healthChecks: 0,
+    retries: 0,
+    recovered: 0,
+    maxTickMs: 0,
+  };
 
   private readonly options: DynamixelDriverOptions;
   private readonly ids: number[];
@@ -110,6 +155,7 @@ export class DynamixelDriver implements Driver {
   private busy = false;
   private pending = false;
   private badTicksInARow = 0;
+  private readonly retriesPerTick: number;
   private ticksSinceHealth = 0;
   private cycleDone: Promise<void> = Promise.resolve();
   private readonly exitHook = () => this.torqueOffAtExit();
@@ -126,6 +172,11 @@ export class DynamixelDriver implements Driver {
     this.joints = options.calibration.joints;
     this.port = options.port;
     this.baud = options.baud ?? DEFAULT_BAUD;
+    this.retriesPerTick = options.retriesPerTick ?? 2;
+    if (!(Number.isInteger(this.retriesPerTick) && this.retriesPerTick >= 0))
+      throw new Error(
+        `dynamixel driver: retriesPerTick must be an integer ≥ 0, got ${options.retriesPerTick}`,
+      );
     const n = this.joints.length;
     this.dof = n;
     this.ids = this.joints.map((j) => j.id);
@@ -196,7 +247,8 @@ export class DynamixelDriver implements Driver {
   sendEffort(effort: Float64Array): void {
     if (effort.length !== this.dof)
       throw new Error(`dynamixel driver: expected ${this.dof} efforts, got ${effort.length}`);
-    if (!this.running || this.stopping || this.latched !== undefined) return;
+    // After a fault too: the loop's commands are then the safe stop. Nothing goes out once the link is gone.
+    if (!this.running || this.stopping || this.bus === undefined || this.bus.closed !== undefined) return;
     for (let i = 0; i < this.dof; i++) {
       const tau = effort[i];
       let units = Number.isFinite(tau) ? Math.round(tau / this.torquePerUnit[i]) : 0;
@@ -257,8 +309,10 @@ export class DynamixelDriver implements Driver {
             `power-cycle it or run: mbpo-arm dynamixel reboot --port ${this.port} --id ${j.id}`,
         );
     }
-    const readTimeout = bus.timeoutMs(20, this.dof * 21, this.dof) / 1000;
-    this.busWatchdog = this.options.busWatchdog ?? Math.max(0.1, 2.5 * readTimeout);
+    // The longest a servo can go without an instruction while the driver is healthy: a tick's read
+    // with all its retries (a retry asks only the servos still missing).
+    const tickWait = ((1 + this.retriesPerTick) * bus.timeoutMs(20, this.dof * 21, this.dof)) / 1000;
+    this.busWatchdog = this.options.busWatchdog ?? Math.max(0.1, 2.5 * tickWait);
     const watchdogUnits = Math.min(127, Math.ceil(this.busWatchdog / BUS_WATCHDOG_UNIT - 1e-9));
     for (let i = 0; i < this.dof; i++) {
       const j = this.joints[i];
@@ -270,7 +324,13 @@ export class DynamixelDriver implements Driver {
         await bus.write(j.id, X_SERIES.currentLimit, this.limitUnits[i]);
       await bus.write(j.id, X_SERIES.goalCurrent, 0);
     }
-    const first = await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, this.ids, this.block);
+    const first = await bus.syncRead(
+      STATE_BLOCK.address,
+      STATE_BLOCK.size,
+      this.ids,
+      this.block,
+      this.retriesPerTick,
+    );
     if (!first.ok)
       throw new Error(`dynamixel start-up: the first state read failed (${this.describeFailedRead(first)})`);
     this.decodeState();
@@ -285,20 +345,30 @@ export class DynamixelDriver implements Driver {
     try {
       do {
         this.pending = false;
+        const t0 = performance.now();
         bus.syncWrite(X_SERIES.goalCurrent.address, 2, this.ids, this.goal);
-        const outcome = await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, this.ids, this.block);
+        const outcome = await bus.syncRead(
+          STATE_BLOCK.address,
+          STATE_BLOCK.size,
+          this.ids,
+          this.block,
+          this.retriesPerTick,
+        );
+        const ms = performance.now() - t0;
+        if (ms > this.stats.maxTickMs) this.stats.maxTickMs = ms;
         this.stats.ticks++;
-        if (outcome.ok) {
-          this.badTicksInARow = 0;
-          this.decodeState();
-        } else {
-          await this.onBadRead(outcome);
-        }
-        if (++this.ticksSinceHealth >= (this.options.healthEvery ?? 25) && this.latched === undefined) {
+        this.stats.retries += outcome.attempts - 1;
+        if (outcome.ok && outcome.attempts > 1) this.stats.recovered++;
+        // Every block in and no status error: a good state, even with a hardware alert (the safe
+        // stop that follows the alert needs it).
+        if (!outcome.closed && outcome.missing === 0 && outcome.errorId < 0) this.decodeState();
+        if (outcome.ok) this.badTicksInARow = 0;
+        else await this.onBadRead(outcome);
+        if (++this.ticksSinceHealth >= (this.options.healthEvery ?? 25) && bus.closed === undefined) {
           this.ticksSinceHealth = 0;
           await this.checkWatchdogs(bus);
         }
-      } while (this.pending && this.latched === undefined && !this.stopping);
+      } while (this.pending && !this.stopping && bus.closed === undefined);
     } catch (err) {
       this.latch(`dynamixel driver: ${(err as Error).message}`);
     } finally {
@@ -329,6 +399,7 @@ export class DynamixelDriver implements Driver {
       return;
     }
     if (o.alertId >= 0) {
+      if (this.latched !== undefined) return;
       const id = o.alertId;
       let what = "hardware alert";
       try {
@@ -348,16 +419,23 @@ export class DynamixelDriver implements Driver {
     }
     if (++this.badTicksInARow < (this.options.maxBadTicks ?? 3)) return;
     const n = this.badTicksInARow;
+    const asked = `each asked ${o.attempts} time${o.attempts === 1 ? "" : "s"}`;
     this.latch(
       o.badPackets > 0 && o.missing > 0
-        ? `${n} state reads in a row failed: damaged replies on the bus (CRC mismatch), ${this.servoName(o.firstMissingId)} and maybe others unread`
-        : `${this.servoName(o.firstMissingId)} stopped answering (${n} state reads in a row without its reply)`,
+        ? `${n} state reads in a row failed (${asked}): damaged replies on the bus (CRC mismatch), ${this.servoName(o.firstMissingId)} and maybe others unread`
+        : `${this.servoName(o.firstMissingId)} stopped answering (${n} state reads in a row without its reply, ${asked})`,
     );
   }
 
   private async checkWatchdogs(bus: DynamixelBus): Promise<void> {
     this.stats.healthChecks++;
-    const o = await bus.syncRead(X_SERIES.busWatchdog.address, 1, this.ids, this.watchdogBlock);
+    const o = await bus.syncRead(
+      X_SERIES.busWatchdog.address,
+      1,
+      this.ids,
+      this.watchdogBlock,
+      this.retriesPerTick,
+    );
     if (!o.ok) {
       await this.onBadRead(o);
       return;
@@ -374,11 +452,10 @@ export class DynamixelDriver implements Driver {
 
   // ---- Faults and torque off ----
 
+  /** Latches the first fault and reports it. Torque stays on: see the top of this file. */
   private latch(detail: string): void {
     if (this.latched !== undefined) return;
     this.latched = detail;
-    // Torque off at once: one broadcast packet, no reply to wait for; stop() verifies each servo later.
-    this.bus?.transport.write(this.torqueOffPacket);
     this.onFault?.(detail);
   }
 

@@ -126,8 +126,8 @@ describe("dynamixel bus", () => {
       });
       const elapsed = performance.now() - started;
       assert.equal(emu.counts.instructions, 3, "three attempts, no more");
-      // Three timeouts of about 2·50 ms + 2 ms + wire time each.
-      assert.ok(elapsed < 3 * bus.timeoutMs(10, 14, 1) + 200, `gave up after ${elapsed.toFixed(0)} ms`);
+      // Three timeouts of about 2·50 ms + 2 ms + wire time, each twice the one before.
+      assert.ok(elapsed < 7 * bus.timeoutMs(10, 14, 1) + 200, `gave up after ${elapsed.toFixed(0)} ms`);
       emu.faults.silent.clear();
       assert.equal((await bus.ping(13)).id, 13, "the bus is usable again");
     } finally {
@@ -151,6 +151,57 @@ describe("dynamixel bus", () => {
       // EEPROM is locked while torque is on: the servo says "access error", once.
       await assert.rejects(bus.write(11, X_SERIES.operatingMode, 0), /the servo answered "access error"/);
       assert.equal(emu.counts.instructions - before, 1);
+    } finally {
+      await done();
+    }
+  });
+
+  it("sync read retries within the call: only the servos still missing, and damaged replies need no timeout", async () => {
+    const { bus, emu, done } = setup();
+    try {
+      const out = new Uint8Array(STATE_BLOCK.size * ids.length);
+      // A silent servo: asked three times in all, alone after the first; the others answer once.
+      emu.faults.silent.add(12);
+      const replies = emu.counts.replies;
+      const silent = await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, ids, out, 2);
+      assert.equal(silent.ok, false);
+      assert.equal(silent.attempts, 3);
+      assert.equal(silent.firstMissingId, 12);
+      assert.equal(silent.missing, 1);
+      assert.equal(emu.counts.replies - replies, 3, "11, 13 and 14 answered the first attempt only");
+      emu.faults.silent.clear();
+      // Every reply damaged: each attempt ends when all four damaged packets are in, not at its timeout.
+      emu.faults.corruptCrc = true;
+      const started = performance.now();
+      const damaged = await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, ids, out, 2);
+      const elapsed = performance.now() - started;
+      assert.equal(damaged.ok, false);
+      assert.equal(damaged.attempts, 3);
+      assert.equal(damaged.badPackets, 12);
+      const timeout = bus.timeoutMs(18, 4 * 21, 4);
+      assert.ok(
+        elapsed < timeout,
+        `three damaged attempts took ${elapsed.toFixed(0)} ms (one timeout: ${timeout.toFixed(0)} ms)`,
+      );
+      emu.faults.corruptCrc = false;
+      // Line noise on 9% of replies (the arm held still): every read completes, each block in its
+      // servo's place.
+      emu.paused = true;
+      const clean = new Uint8Array(out.length);
+      assert.ok((await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, ids, clean, 2)).ok);
+      emu.setLineNoise({ drop: 0.03, corrupt: 0.03, garbage: 0.03, seed: 3 });
+      let recovered = 0;
+      for (let k = 0; k < 300; k++) {
+        out.fill(0);
+        const o = await bus.syncRead(STATE_BLOCK.address, STATE_BLOCK.size, ids, out, 2);
+        assert.ok(o.ok, `read ${k}: ${JSON.stringify(o)}`);
+        if (o.attempts > 1) recovered++;
+        assert.deepEqual(out, clean, `read ${k}: every block from its own servo`);
+      }
+      const { dropped, corrupted, garbage } = emu.injected;
+      assert.ok(dropped > 10 && corrupted > 10 && garbage > 10, JSON.stringify(emu.injected));
+      assert.ok(recovered >= 10, `${recovered} reads recovered on a retry`);
+      assert.ok(bus.reader.stats.garbageBytes > garbage, "the noise was skipped");
     } finally {
       await done();
     }

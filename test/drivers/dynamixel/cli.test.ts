@@ -100,7 +100,7 @@ async function withBus(
  * The safety filter's stale-state watchdog is relaxed in these runs so that on a loaded test machine
  * the fault that latches is the one the driver detects, not a late tick.
  */
-const runArgs = (port: string, episodes: number) => [
+const runArgs = (port: string, episodes: number, options: { staleTimeout?: number; steps?: number } = {}) => [
   "run",
   "--driver",
   "dynamixel",
@@ -116,9 +116,9 @@ const runArgs = (port: string, episodes: number) => [
   "--no-log-file",
   "--no-transition-log",
   "-p",
-  "safety.stale_timeout=0.5",
+  `safety.stale_timeout=${options.staleTimeout ?? 0.5}`,
   "-p",
-  "task.episode_steps=40",
+  `task.episode_steps=${options.steps ?? 40}`,
 ];
 
 /** Starts a long run and waits until the arm is under control (torque on, ticks flowing). */
@@ -214,6 +214,37 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
     });
   });
 
+  it("20 episodes on a noisy bus (3% of replies dropped, 3% damaged, 3% behind garbage) end without a fault", async (t) => {
+    if (socatMissing) return t.skip("socat is not installed");
+    await withBus(shipped.joints, async (pair, emu) => {
+      emu.setLineNoise({ drop: 0.03, corrupt: 0.03, garbage: 0.03, seed: 12 });
+      // A stale timeout of 0.2 s, not the shipped 0.1: on a loaded machine a late tick alone can pass
+      // 0.1 s (the driver test checks the state's age under the same noise in-process). Without the
+      // retries, a lost reply was waited out (103 ms on a pty) and three such ticks latched a fault:
+      // that fails here within a few episodes.
+      const started = performance.now();
+      const c = cli(runArgs(pair.driverPath, 20, { staleTimeout: 0.2, steps: 15 }));
+      const { code } = await exitWithin(c, 60_000);
+      const lines = c
+        .stdout()
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l));
+      const summary = lines.at(-1);
+      const { dropped, corrupted, garbage } = emu.injected;
+      t.diagnostic(
+        `${lines.length - 1} episodes in ${((performance.now() - started) / 1000).toFixed(1)} s over ` +
+          `${emu.counts.syncReads} sync reads and ${emu.counts.replies} replies: ${dropped} dropped, ` +
+          `${corrupted} damaged, ${garbage} behind garbage; fault: ${summary?.fault ?? "none"}`,
+      );
+      assert.equal(summary?.fault, undefined, `no fault; stderr:\n${c.stderr()}`);
+      assert.equal(code, 0, c.stderr());
+      assert.equal(lines.filter((l) => l.type === "episode").length, 20);
+      assert.ok(dropped > 5 && corrupted > 5 && garbage > 5, JSON.stringify(emu.injected));
+    });
+  });
+
   it("a hardware alert latches the safe stop and turns torque off", async (t) => {
     if (socatMissing) return t.skip("socat is not installed");
     await faultEndsInSafeStop(
@@ -250,8 +281,8 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
 
   it("the port closing latches the safe stop; the servos' bus watchdog stops them", async (t) => {
     if (socatMissing) return t.skip("socat is not installed");
-    // Nothing can reach the servos once the link is gone: their own watchdog (0.1 s) must stop them.
-    // The driver sets it to 2.5 state-read timeouts on a pty (0.28 s), where one timeout is 0.1 s.
+    // Nothing can reach the servos once the link is gone: their own watchdog must stop them. The
+    // driver sets it to 2.5 times a tick's three state-read attempts on a pty (0.28 s; 35 ms each).
     await faultEndsInSafeStop(t, (pair) => pair.close(), /the serial link to the servos is gone/, 280 + 200);
   });
 

@@ -76,7 +76,8 @@ describe("dynamixel driver on the emulated bus", () => {
         for (const s of emu.servos) {
           assert.equal(s.table[X_SERIES.operatingMode.address], 0, `servo ${s.id} in current mode`);
           assert.equal(readLE(s.table, X_SERIES.currentLimit.address, 2, false), 855); // 2.3 A / 2.69 mA
-          // 2.5 state-read timeouts on a pty (50 ms latency assumed): 0.26 s, rounded up to 20 ms units.
+          // 2.5 times a tick's three state-read attempts on a pty (15 ms latency assumed: 35 ms each),
+          // 0.26 s, rounded up to 20 ms units.
           assert.equal(s.table[X_SERIES.busWatchdog.address], 14);
           assert.equal(s.table[X_SERIES.torqueEnable.address], 1);
         }
@@ -161,6 +162,111 @@ describe("dynamixel driver on the emulated bus", () => {
       assert.equal(driver.fault, faults[0]);
       await driver.stop();
       for (const s of emu.servos) assert.equal(emu.torqueOn(s.id), false);
+    });
+  });
+
+  it("a driver fault keeps torque on until stop(): the efforts sent after it still reach the servos", async (t) => {
+    if (socatMissing) return t.skip("socat is not installed");
+    const goal = (emu: ServoBusEmulator, i: number) =>
+      readLE(emu.servos[i].table, X_SERIES.goalCurrent.address, 2, true);
+    /** Ticks the driver at 50 Hz with `effort` until `until` holds (or 2 s pass). */
+    const tick = async (driver: DynamixelDriver, effort: Float64Array, until: () => boolean) => {
+      for (let k = 0; k < 100 && !until(); k++) {
+        driver.sendEffort(effort);
+        await sleep(20);
+      }
+    };
+    // 1. A hardware alert on joint3's servo (its firmware turns its own output off).
+    await withBus(shipped.joints, async (pair, emu) => {
+      const driver = new DynamixelDriver({ model, calibration: shipped, port: pair.driverPath });
+      const faults: string[] = [];
+      driver.onFault = (d) => faults.push(d);
+      await driver.start();
+      await tick(driver, new Float64Array(4), () => emu.counts.syncReads > 5);
+      emu.raiseHardwareError(13, 0x20);
+      await tick(driver, new Float64Array(4), () => faults.length > 0);
+      assert.match(faults[0] ?? "", /joint "joint3" \(servo ID 13\): hardware alert: overload error/);
+      // The safe stop the loop sends from now on: it reaches the other servos, and the state goes on.
+      const stamp = driver.readState()!.stamp;
+      const safeStop = Float64Array.from([0.2, -0.3, 0.1, 0.15]);
+      await tick(driver, safeStop, () => goal(emu, 3) !== 0 && driver.readState()!.stamp > stamp + 0.1);
+      for (const i of [0, 1, 3]) {
+        assert.ok(emu.torqueOn(emu.servos[i].id), `servo ${emu.servos[i].id}: torque still on`);
+        assert.ok(Math.abs(emu.sim.readState().effort[i] - safeStop[i]) < 0.003, `joint ${i + 1} driven`);
+      }
+      assert.ok(driver.readState()!.stamp > stamp + 0.1, "fresh states after the alert");
+      // Only servo 13 went off (by itself); nothing was turned off by the driver.
+      assert.deepEqual(
+        emu.torqueLog.filter((e) => !e.on).map((e) => e.id),
+        [13],
+      );
+      assert.equal(faults.length, 1);
+      await driver.stop();
+      for (const s of emu.servos) assert.equal(emu.torqueOn(s.id), false, `servo ${s.id} off after stop()`);
+    });
+    // 2. maxBadTicks bad state reads: every reply damaged. The commands still go out (writes need no reply).
+    await withBus(shipped.joints, async (pair, emu) => {
+      const driver = new DynamixelDriver({ model, calibration: shipped, port: pair.driverPath });
+      const faults: string[] = [];
+      driver.onFault = (d) => faults.push(d);
+      await driver.start();
+      await tick(driver, new Float64Array(4), () => emu.counts.syncReads > 5);
+      emu.faults.corruptCrc = true;
+      await tick(driver, new Float64Array(4), () => faults.length > 0);
+      assert.match(faults[0] ?? "", /3 state reads in a row failed \(each asked 3 times\): damaged replies/);
+      const safeStop = Float64Array.from([-0.1, 0.25, -0.2, 0.05]);
+      await tick(driver, safeStop, () => goal(emu, 2) !== 0);
+      await sleep(40);
+      for (let i = 0; i < 4; i++) {
+        assert.ok(emu.torqueOn(emu.servos[i].id), `servo ${emu.servos[i].id}: torque still on`);
+        assert.ok(Math.abs(emu.sim.readState().effort[i] - safeStop[i]) < 0.003, `joint ${i + 1} driven`);
+      }
+      assert.deepEqual(
+        emu.torqueLog.filter((e) => !e.on),
+        [],
+        "no torque off before stop()",
+      );
+      // The link heals: states flow again (the fault stays latched until the application resets).
+      emu.faults.corruptCrc = false;
+      const stamp = driver.readState()!.stamp;
+      await tick(driver, safeStop, () => driver.readState()!.stamp > stamp);
+      assert.ok(driver.readState()!.stamp > stamp);
+      assert.equal(faults.length, 1);
+      await driver.stop();
+      for (const s of emu.servos) assert.equal(emu.torqueOn(s.id), false, `servo ${s.id} off after stop()`);
+    });
+  });
+
+  it("retries damaged, dropped and garbage-prefixed replies within the tick: no fault, no stale state", async (t) => {
+    if (socatMissing) return t.skip("socat is not installed");
+    await withBus(shipped.joints, async (pair, emu) => {
+      // 3% of replies in all (the CLI test runs 3% of each kind). An isolated bad reply costs one
+      // timeout (35 ms on a pty) and a retry: the state stays well inside the stale timeout.
+      emu.setLineNoise({ drop: 0.01, corrupt: 0.01, garbage: 0.01, seed: 7 });
+      const driver = new DynamixelDriver({ model, calibration: shipped, port: pair.driverPath });
+      const faults: string[] = [];
+      driver.onFault = (d) => faults.push(d);
+      await driver.start();
+      let worstAge = 0;
+      const hold = new Float64Array(4);
+      for (let k = 0; k < 400; k++) {
+        const s = driver.readState()!;
+        if (k > 0) worstAge = Math.max(worstAge, driver.now() - s.stamp);
+        driver.sendEffort(hold);
+        await sleep(5);
+      }
+      const { dropped, corrupted, garbage } = emu.injected;
+      t.diagnostic(
+        `400 ticks: ${dropped} replies dropped, ${corrupted} damaged, ${garbage} behind garbage; ` +
+          `${driver.stats.retries} retries, ${driver.stats.recovered} ticks recovered, ${driver.stats.badTicks} bad; ` +
+          `oldest state seen ${(worstAge * 1000).toFixed(0)} ms, longest bus tick ${driver.stats.maxTickMs.toFixed(0)} ms`,
+      );
+      assert.ok(dropped > 0 && corrupted > 0 && garbage > 0, JSON.stringify(emu.injected));
+      assert.ok(driver.stats.recovered > 0);
+      assert.deepEqual(faults, []);
+      // Under the safety filter's stale timeout (0.1 s) with room to spare.
+      assert.ok(worstAge < 0.09, `oldest state ${(worstAge * 1000).toFixed(0)} ms`);
+      await driver.stop();
     });
   });
 

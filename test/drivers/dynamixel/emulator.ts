@@ -7,7 +7,10 @@
  *
  * It sits behind a real pseudo-terminal pair made by socat (PtyPair): the driver opens one end as
  * it would /dev/ttyUSB0, the emulator the other. Faults can be injected: replies with a corrupted
- * CRC, servos that stop replying, a hardware error, the link going away.
+ * CRC, servos that stop replying, a hardware error, the link going away, and line noise: a fraction
+ * of replies dropped, damaged (one bit flipped anywhere after the header, so the CRC no longer
+ * matches) or sent behind a few bytes of garbage, drawn from a seeded generator (the same seed gives
+ * the same fault for the same reply number).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -28,6 +31,7 @@ import { SerialTransport } from "../../../src/drivers/dynamixel/serial-transport
 import type { Transport } from "../../../src/drivers/dynamixel/transport.js";
 import { SimDriver } from "../../../src/drivers/sim.js";
 import type { RobotModel } from "../../../src/robot/types.js";
+import { Rng } from "../../../src/util/rng.js";
 
 /** Two linked pseudo-terminals from socat: `driverPath` for the code under test, `servoPath` for the emulator. */
 export class PtyPair {
@@ -92,6 +96,20 @@ export interface EmulatorFaults {
   corruptCrc: boolean;
   /** IDs that receive but never reply. */
   silent: Set<number>;
+  /** Fraction of replies (0–1) not sent at all. */
+  dropFraction: number;
+  /** Fraction of replies sent with one bit flipped after the header (ID, length, error, data or CRC). */
+  corruptFraction: number;
+  /** Fraction of replies sent behind 1–12 bytes of line noise (rich in FF, FD and 00: false header starts). */
+  garbageFraction: number;
+}
+
+/** Line-noise settings for a run: each fraction of replies, and the generator's seed. */
+export interface LineNoise {
+  drop?: number;
+  corrupt?: number;
+  garbage?: number;
+  seed?: number;
 }
 
 export interface TorqueEvent {
@@ -103,7 +121,15 @@ export interface TorqueEvent {
 export class ServoBusEmulator {
   readonly sim: SimDriver;
   readonly servos: EmulatedServo[];
-  readonly faults: EmulatorFaults = { corruptCrc: false, silent: new Set() };
+  readonly faults: EmulatorFaults = {
+    corruptCrc: false,
+    silent: new Set(),
+    dropFraction: 0,
+    corruptFraction: 0,
+    garbageFraction: 0,
+  };
+  /** Replies the line noise dropped, damaged, or sent behind garbage. */
+  readonly injected = { dropped: 0, corrupted: 0, garbage: 0 };
   /** Every change of torque enable, in order. */
   readonly torqueLog: TorqueEvent[] = [];
   readonly counts = { instructions: 0, syncReads: 0, syncWrites: 0, replies: 0 };
@@ -117,6 +143,9 @@ export class ServoBusEmulator {
   /** Wall time (s) the physics skipped while paused. */
   private simOffset = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
+  /** Wall time (ms) of the last advance(). */
+  private lastAdvanceMs = 0;
+  private noise = new Rng(1);
 
   constructor(
     model: RobotModel,
@@ -140,6 +169,14 @@ export class ServoBusEmulator {
     this.reader = new PacketReader((p) => this.onInstruction(p));
   }
 
+  /** Sets the line noise: fractions of replies dropped, damaged and garbage-prefixed, and the seed. */
+  setLineNoise(noise: LineNoise): void {
+    this.faults.dropFraction = noise.drop ?? 0;
+    this.faults.corruptFraction = noise.corrupt ?? 0;
+    this.faults.garbageFraction = noise.garbage ?? 0;
+    this.noise = new Rng(noise.seed ?? 1);
+  }
+
   /** Opens the servo end of a pty pair and starts answering. */
   async listen(path: string): Promise<void> {
     this.attach(await SerialTransport.open(path, 1_000_000));
@@ -149,6 +186,7 @@ export class ServoBusEmulator {
     this.transport = transport;
     transport.onData((chunk) => this.reader.push(chunk));
     this.startMs = performance.now();
+    this.lastAdvanceMs = 0;
     this.timer = setInterval(() => this.advance(), 2);
   }
 
@@ -187,6 +225,12 @@ export class ServoBusEmulator {
   /** Runs the physics up to wall time and the servos' bus watchdogs. */
   private advance(): void {
     const now = this.nowMs();
+    // This process was not running (a loaded machine's scheduler) while instructions may have waited
+    // in the pty that a real servo, which never stops listening, would have had on time: the time it
+    // was away does not count against the bus watchdog.
+    const away = now - this.lastAdvanceMs;
+    this.lastAdvanceMs = now;
+    if (away > 20) for (const s of this.servos) s.lastInstructionMs += away - 2;
     for (const s of this.servos) {
       const watchdog = s.table[X_SERIES.busWatchdog.address];
       if (
@@ -346,6 +390,29 @@ export class ServoBusEmulator {
     const packet = encodeStatus(s.id, error | alert, params);
     if (this.faults.corruptCrc) packet[packet.length - 1] ^= 0x5a;
     this.counts.replies++;
+    const f = this.faults;
+    if (f.dropFraction + f.corruptFraction + f.garbageFraction > 0) {
+      const u = this.noise.uniform();
+      if (u < f.dropFraction) {
+        this.injected.dropped++;
+        return;
+      }
+      if (u < f.dropFraction + f.corruptFraction) {
+        // Anywhere after FF FF FD 00; a flipped length byte can also make the reader wait for bytes
+        // that never come, or swallow the next servo's reply.
+        const at = 4 + this.noise.int(packet.length - 4);
+        packet[at] ^= 1 << this.noise.int(8);
+        this.injected.corrupted++;
+      } else if (u < f.dropFraction + f.corruptFraction + f.garbageFraction) {
+        const garbage = new Uint8Array(1 + this.noise.int(12));
+        for (let i = 0; i < garbage.length; i++) {
+          const v = this.noise.uniform();
+          garbage[i] = v < 0.4 ? 0xff : v < 0.55 ? 0xfd : v < 0.7 ? 0x00 : this.noise.int(256);
+        }
+        this.injected.garbage++;
+        this.transport.write(garbage);
+      }
+    }
     this.transport.write(packet);
   }
 }

@@ -44,6 +44,7 @@ def launch_setup(context):
             config,
             common.controller_joints(controllers),
             False,
+            learn={name: arg(name) for name in ('steps', 'profile', 'out', 'resume')},
         ),
     ]
 
@@ -61,5 +62,9 @@ def generate_launch_description():
         DeclareLaunchArgument('policy', default_value='pd', description='policy in run mode'),
         DeclareLaunchArgument('episodes', default_value='0', description='episodes per ~/start (0: until ~/stop)'),
         DeclareLaunchArgument('autostart', default_value='false', description='start without waiting for ~/start'),
+        DeclareLaunchArgument('steps', default_value='', description='learn: real steps to collect (0: until ~/stop)'),
+        DeclareLaunchArgument('profile', default_value='', description='learn: hyperparameter profile (quick: small networks)'),
+        DeclareLaunchArgument('out', default_value='', description='learn: run directory'),
+        DeclareLaunchArgument('resume', default_value='', description='learn: continue the run in this directory'),
         OpaqueFunction(function=launch_setup),
     ])

@@ -4,6 +4,7 @@ Imported by arm.launch.py, gazebo.launch.py and teleop_record.launch.py from thi
 """
 
 import os
+import tempfile
 
 import yaml
 from ament_index_python.packages import get_package_share_directory
@@ -79,13 +80,35 @@ def controller_spawners(use_sim_time):
     ]
 
 
-def mbpo_arm_node(mode, policy, episodes, autostart, config_path, joints, use_sim_time):
-    """Our node: the mbpo-arm CLI's `node` command, with config/mbpo_arm.yaml as its parameters."""
+def node_overrides_file(overrides):
+    """The launch file's own settings as a parameter file scoped to our node's name.
+
+    A dict in `parameters=` reaches the node under the `/**` wildcard, which rcl ranks below the
+    `mbpo_arm:` section of config/mbpo_arm.yaml whatever the order: the params file's `driver: sim`
+    won over the launch file's `driver: ros2`. Scoped to the node and passed after the params file,
+    the launch file's keys win, and only those keys.
+    """
+    handle, path = tempfile.mkstemp(prefix='mbpo_arm_launch_', suffix='.yaml')
+    with os.fdopen(handle, 'w', encoding='utf-8') as f:
+        yaml.safe_dump({'mbpo_arm': {'ros__parameters': overrides}}, f)
+    return path
+
+
+def mbpo_arm_node(mode, policy, episodes, autostart, config_path, joints, use_sim_time, learn=None):
+    """Our node: the mbpo-arm CLI's `node` command, with config/mbpo_arm.yaml as its parameters.
+
+    `learn`: for mode learn, the `train` flags to pass (e.g. {'steps': '3000', 'profile': 'quick',
+    'out': DIR, 'resume': DIR}); empty values are left out.
+    """
     arguments = ['--mode', mode, '--episodes', str(episodes)]
     if mode != 'teleop':
         arguments += ['--policy', policy]
     if autostart:
         arguments.append('--autostart')
+    if mode == 'learn':
+        for flag, value in (learn or {}).items():
+            if value:
+                arguments += ['--' + flag, str(value)]
     return Node(
         package=PACKAGE,
         executable='mbpo_arm_node',
@@ -93,7 +116,7 @@ def mbpo_arm_node(mode, policy, episodes, autostart, config_path, joints, use_si
         arguments=arguments,
         parameters=[
             config_path,
-            {'driver': 'ros2', 'controller_joints': joints, 'use_sim_time': use_sim_time},
+            node_overrides_file({'driver': 'ros2', 'controller_joints': joints, 'use_sim_time': use_sim_time}),
         ],
         output='screen',
         emulate_tty=True,

@@ -19,6 +19,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runEpisodes } from "../src/app/episodes.js";
+import { openTransitionLog } from "../src/app/transitions.js";
 import { defaultConfig } from "../src/config/config.js";
 import { createPolicy } from "../src/control/policies/index.js";
 import { type ControlStack, createControlStack } from "../src/control/stack.js";
@@ -26,7 +27,7 @@ import { loadBootstrap } from "../src/data/bootstrap.js";
 import { FLOAT64_MULTI_ARRAY, JOINT_STATE } from "../src/data/definitions.js";
 import { readRos2Mcap } from "../src/data/mcap-reader.js";
 import { loadZstd, Ros2McapWriter } from "../src/data/mcap-writer.js";
-import { recordEpisodes, TransitionLog } from "../src/data/transition-log.js";
+import { recordEpisodes, type TransitionLog } from "../src/data/transition-log.js";
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -133,14 +134,7 @@ async function runOnce(withLog: boolean) {
     | undefined;
   let onEpisode: ((r: Parameters<ReturnType<typeof recordEpisodes>["onEpisode"]>[0]) => void) | undefined;
   if (withLog) {
-    log = await TransitionLog.open(join(dir, `run-${Date.now()}`, "transitions.mcap"), {
-      jointNames: stack.model.joints.map((j) => j.name),
-      dof: stack.model.dof,
-      obsSize: stack.task.observationSize,
-      actSize: stack.task.actionSize,
-      goalSize: stack.task.goalSize,
-      episodeSteps: stack.task.episodeSteps,
-    });
+    log = await openTransitionLog(stack, join(dir, `run-${Date.now()}`, "transitions.mcap"));
     const recorder = recordEpisodes(log, stack.driver, policy, stack.model.dof);
     policy = recorder.policy;
     onTransition = (t) => {

@@ -344,18 +344,7 @@ withCommonFlags(
       flags: { ...flags, json: flags.json === true },
       logger,
       signal,
-      config: () =>
-        buildConfig(flags, {
-          driver: flags.driver,
-          "task.name": flags.task,
-          seed: flags.seed,
-          urdf: flags.urdf,
-          "sim.realtime": flags.realtime,
-          "dynamixel.port": flags.port,
-          "dynamixel.baud": flags.baud,
-          "dynamixel.calibration": flags.calibration,
-          gravity_compensation: flags.gravityCompensation === false ? false : undefined,
-        }),
+      config,
     });
     if (summary.fault !== undefined) process.exitCode = 3;
   } finally {

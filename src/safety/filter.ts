@@ -163,6 +163,8 @@ export class SafetyFilter {
   private readonly holdPose: Float64Array;
   private holdCaptured = false;
   private readonly acceleration: Float64Array;
+  /** The output before the dynamic limits, to count the joints they changed. */
+  private readonly beforeLimits: Float64Array;
   // The last trusted state, for the hold while the state is stale: its gravity torque and the
   // brake on its velocity (M·q̇, fading each stale tick as the brake would slow the arm).
   private readonly lastGravity: Float64Array;
@@ -201,6 +203,7 @@ export class SafetyFilter {
     this.clampedThisTick = new Uint8Array(n);
     this.holdPose = new Float64Array(n);
     this.acceleration = new Float64Array(n);
+    this.beforeLimits = new Float64Array(n);
     this.lastGravity = new Float64Array(n);
     this.lastMomentum = new Float64Array(n);
     for (let i = 0; i < n; i++) {
@@ -486,7 +489,7 @@ export class SafetyFilter {
 
   /** e'. The limits from the dynamics (dynamic-limits.ts), counted per joint changed. */
   private applyDynamicLimits(limits: DynamicLimits, out: Float64Array): void {
-    const before = this.acceleration; // free scratch here: the safe stop is done with it
+    const before = this.beforeLimits;
     before.set(out);
     const result = limits.constrain(out);
     if (result === LimitResult.Unchanged) return;

@@ -6,17 +6,27 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { packageRoot } from "../../src/util/paths.js";
+import { runs, type SystemDependency } from "../support/system.js";
+
+const MUJOCO_HEADER = "/usr/include/mujoco/mujoco.h";
 
 /** The message to show when MuJoCo is not installed. */
 export const MUJOCO_MISSING =
-  "MuJoCo is not installed: install libmujoco-dev (apt-get install libmujoco-dev gcc) to run the MuJoCo cross-check";
+  "MuJoCo is not installed: install libmujoco-dev (apt-get install libmujoco-dev gcc libc6-dev) to run the MuJoCo cross-check";
+
+/** MuJoCo's header and a C compiler, for test/support's skip-or-fail rule. */
+export const MUJOCO: SystemDependency = {
+  what: "MuJoCo (libmujoco-dev) and a C compiler",
+  debian: ["libmujoco-dev", "gcc", "libc6-dev"],
+  present: () => existsSync(MUJOCO_HEADER) && runs(process.env.CC ?? "cc", ["--version"]),
+};
 
 /**
  * Path of the compiled probe, (re)built with `cc` when missing or older than its source; undefined
  * when libmujoco-dev is absent (no header). A compiler error with the header present is thrown.
  */
 export function mujocoProbePath(): string | undefined {
-  if (!existsSync("/usr/include/mujoco/mujoco.h")) return undefined;
+  if (!existsSync(MUJOCO_HEADER)) return undefined;
   const root = packageRoot();
   const source = resolve(root, "test/mujoco/mjprobe.c");
   const binary = resolve(root, "build/mjprobe");

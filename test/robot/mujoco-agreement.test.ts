@@ -15,7 +15,8 @@ import type { RobotModel } from "../../src/robot/types.js";
 import { loadUrdf } from "../../src/robot/urdf.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { Rng } from "../../src/util/rng.js";
-import { MUJOCO_MISSING, mujocoDynamics, mujocoInfo, mujocoProbePath } from "../mujoco/probe.js";
+import { MUJOCO, mujocoDynamics, mujocoInfo, mujocoProbePath } from "../mujoco/probe.js";
+import { missingDependency } from "../support/system.js";
 
 const STATES = 300;
 const TOLERANCE = 1e-6;
@@ -83,12 +84,9 @@ for (const [label, relPath, seed] of [
   ["branched test robot", "test/urdf/branched.urdf", 2],
 ] as const) {
   test(`${label} (${relPath}): mass matrix and bias forces agree with MuJoCo`, (t) => {
-    const probe = mujocoProbePath();
-    if (probe === undefined) {
-      if (process.env.CI) assert.fail(`${MUJOCO_MISSING} (CI is set, so this test must run)`);
-      t.skip(MUJOCO_MISSING);
-      return;
-    }
+    const missing = missingDependency(MUJOCO);
+    if (missing !== undefined) return t.skip(missing);
+    const probe = mujocoProbePath()!;
     const path = resolve(packageRoot(), relPath);
     const model = loadUrdf(path);
     const names = model.joints.map((j) => j.name);

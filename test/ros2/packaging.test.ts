@@ -15,6 +15,7 @@ import { parse as parseYaml } from "yaml";
 import { parseConfig } from "../../src/config/config.js";
 import { loadUrdf } from "../../src/robot/urdf.js";
 import { packageRoot } from "../../src/util/paths.js";
+import { missingDependency, PYTHON3 } from "../support/system.js";
 
 const root = packageRoot();
 const read = (rel: string) => readFileSync(resolve(root, rel), "utf8");
@@ -30,11 +31,8 @@ test("the three launch files and their helper compile (python3 -m py_compile)", 
   for (const name of ["arm.launch.py", "gazebo.launch.py", "teleop_record.launch.py"]) {
     assert.ok(launchFiles.includes(name), `launch/${name} is missing`);
   }
-  const probe = spawnSync("python3", ["--version"], { encoding: "utf8" });
-  if (probe.error !== undefined) {
-    t.skip("python3 is not installed");
-    return;
-  }
+  const missing = missingDependency(PYTHON3);
+  if (missing !== undefined) return t.skip(missing);
   const out = mkdtempSync(join(tmpdir(), "mbpo-launch-"));
   try {
     for (const file of launchFiles) {

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { REST_TIMEOUT } from "../../../src/app/hold.js";
 import {
   type JointCalibration,
@@ -20,6 +20,7 @@ import {
 import { type ServoModel, X_SERIES } from "../../../src/drivers/dynamixel/control-table.js";
 import { loadUrdf } from "../../../src/robot/urdf.js";
 import { packageRoot } from "../../../src/util/paths.js";
+import { missingDependency, SOCAT } from "../../support/system.js";
 import { PtyPair, ServoBusEmulator } from "./emulator.js";
 
 /** Log files and calibration outputs of this file's runs, removed at the end. */
@@ -184,18 +185,11 @@ async function faultEndsInSafeStop(
 }
 
 describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
-  let socatMissing = false;
-  before(async () => {
-    try {
-      await (await PtyPair.create()).close();
-    } catch {
-      socatMissing = true;
-      if (process.env["CI"]) throw new Error("socat is not installed (CI is set, so these tests must run)");
-    }
-  });
+  // Skipped, naming the package, where socat is missing (a failure under CI: see test/support).
+  const socatMissing = missingDependency(SOCAT);
 
   it("runs a whole episode through `run --driver dynamixel`, then turns torque off", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed (.ci/run installs it)");
+    if (socatMissing) return t.skip(socatMissing);
     await withBus(shipped.joints, async (pair, emu) => {
       const c = cli(runArgs(pair.driverPath, 1));
       const { code } = await exitWithin(c, 30_000);
@@ -222,7 +216,7 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
   });
 
   it("20 episodes on a noisy bus (3% of replies dropped, 3% damaged, 3% behind garbage) end without a fault", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed");
+    if (socatMissing) return t.skip(socatMissing);
     await withBus(shipped.joints, async (pair, emu) => {
       emu.setLineNoise({ drop: 0.03, corrupt: 0.03, garbage: 0.03, seed: 12 });
       // A stale timeout of 0.2 s, not the shipped 0.1: on a loaded machine a late tick alone can pass
@@ -253,7 +247,7 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
   });
 
   it("a hardware alert latches the safe stop, which brings the arm to rest before torque goes off", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed");
+    if (socatMissing) return t.skip(socatMissing);
     await faultEndsInSafeStop(
       t,
       (_pair, emu) => emu.raiseHardwareError(13, 0x20),
@@ -263,7 +257,7 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
   });
 
   it("replies with a corrupted CRC latch the safe stop; torque goes off once the arm is at rest", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed");
+    if (socatMissing) return t.skip(socatMissing);
     await faultEndsInSafeStop(
       t,
       (_pair, emu) => {
@@ -275,7 +269,7 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
   });
 
   it("a servo that stops replying latches the safe stop; torque goes off once the arm is at rest", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed");
+    if (socatMissing) return t.skip(socatMissing);
     await faultEndsInSafeStop(
       t,
       (_pair, emu) => {
@@ -287,14 +281,14 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
   });
 
   it("the port closing latches the safe stop; the servos' bus watchdog stops them", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed");
+    if (socatMissing) return t.skip(socatMissing);
     // Nothing can reach the servos once the link is gone: their own watchdog must stop them. The
     // driver sets it to 2.5 times a tick's three state-read attempts on a pty (0.28 s; 35 ms each).
     await faultEndsInSafeStop(t, (pair) => pair.close(), /the serial link to the servos is gone/, 280 + 200);
   });
 
   it("Ctrl-C stops the run and turns torque off", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed");
+    if (socatMissing) return t.skip(socatMissing);
     await withBus(shipped.joints, async (pair, emu) => {
       const c = await startRun(pair, emu);
       const at = emu.nowMs();
@@ -310,7 +304,7 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
   });
 
   it("a killed process leaves the servos to their bus watchdog, which stops them", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed");
+    if (socatMissing) return t.skip(socatMissing);
     await withBus(shipped.joints, async (pair, emu) => {
       const c = await startRun(pair, emu);
       const watchdogMs = emu.servos[0].table[X_SERIES.busWatchdog.address] * 20;
@@ -328,7 +322,7 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
   });
 
   it("process.exit without stop() still turns torque off (the exit hook writes the torque-off packet)", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed");
+    if (socatMissing) return t.skip(socatMissing);
     await withBus(shipped.joints, async (pair, emu) => {
       const script = `
         import { loadUrdf } from ${JSON.stringify(join(root, "dist/src/robot/urdf.js"))};
@@ -352,7 +346,7 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
   });
 
   it("`dynamixel scan` lists the servos, and flags one without current control by name", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed");
+    if (socatMissing) return t.skip(socatMissing);
     const xl430: ServoModel = { ...shipped.joints[0].model, name: "XL430-W250", modelNumber: 1060 };
     const servos = [...shipped.joints, { ...shipped.joints[0], id: 3, model: xl430 }];
     await withBus(servos, async (pair) => {
@@ -384,7 +378,7 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
   });
 
   it("`calibrate` records zero offsets and directions from a guided session and writes a valid file", async (t) => {
-    if (socatMissing) return t.skip("socat is not installed");
+    if (socatMissing) return t.skip(socatMissing);
     // The "real" arm: offsets and directions the session must discover.
     const truth = shipped.joints.map((j, i) => ({
       ...j,

@@ -40,6 +40,7 @@ export class PtyPair {
   private readonly dir: string;
   private readonly socat: ChildProcess;
   private exited = false;
+  private spawnError: Error | undefined;
   /** Set once close() has cut the link. */
   closed = false;
 
@@ -55,14 +56,23 @@ export class PtyPair {
     this.socat.on("exit", () => {
       this.exited = true;
     });
+    // socat missing (ENOENT) or not startable: end create()'s wait now, not at its deadline.
+    this.socat.on("error", (err) => {
+      this.spawnError = err;
+      this.exited = true;
+    });
   }
 
   static async create(): Promise<PtyPair> {
     const pair = new PtyPair(mkdtempSync(join(tmpdir(), "dxl-pty-")));
     const deadline = Date.now() + 5000;
     while (!(existsSync(pair.driverPath) && existsSync(pair.servoPath))) {
-      if (pair.exited || Date.now() > deadline)
-        throw new Error("socat did not create the pty pair (is socat installed?)");
+      if (pair.spawnError !== undefined)
+        throw new Error(`cannot start socat for the pty pair: ${pair.spawnError.message}`);
+      if (pair.exited || Date.now() > deadline) {
+        await pair.close();
+        throw new Error("socat did not create the pty pair");
+      }
       await new Promise((r) => setTimeout(r, 5));
     }
     return pair;

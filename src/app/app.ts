@@ -55,6 +55,7 @@ export class ArmApp {
     this.logger = options.logger;
     this.emit = options.emit ?? ignoreEvents;
     this.recorder = options.recorder;
+    for (const warning of stack.model.warnings ?? []) this.logger.warn(warning);
   }
 
   /** Builds the stack (nothing is started, opened or written). */

@@ -91,4 +91,6 @@ export interface RobotModel {
   endEffector: string;
   /** Gravity in the root frame (m/s²), default [0, 0, -9.81]. */
   gravity: Vec3;
+  /** What the description leaves to a guess (e.g. a moving link without <inertial>), one line each. */
+  warnings?: string[];
 }

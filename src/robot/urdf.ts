@@ -13,6 +13,12 @@
  * damping and friction 0. Where it is silent or unhelpful we choose the safe reading and say so:
  * a <safety_controller> without soft limits uses the hard limits; a continuous joint without
  * <limit> has effort and velocity limits of +Infinity.
+ *
+ * Physical validity follows MuJoCo's compiler: a mass is > 0, an inertia tensor is positive
+ * semi-definite and its principal moments satisfy the triangle inequality (A + B ≥ C), and every
+ * moving joint carries some mass. A link without <inertial> is massless, as the specification
+ * says; where a joint moves it, the model's `warnings` say so. Messages are one line and bounded:
+ * long lists of names are cut to their first few.
  */
 import { readFileSync } from "node:fs";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
@@ -183,10 +189,17 @@ function rotateInertia(R: Mat3, I: Mat3): Mat3 {
 // ---------------------------------------------------------------------------------------------
 // Elements.
 
+/** A link without <inertial>: the URDF specification's reading (massless). */
+const MASSLESS: Inertial = Object.freeze({
+  mass: 0,
+  com: [0, 0, 0],
+  inertia: [0, 0, 0, 0, 0, 0, 0, 0, 0],
+}) as Inertial;
+
 function parseInertial(link: XmlElement, linkName: string, source: string): Inertial {
   const where = new Where(source, `<link name="${linkName}">`);
   const inertial = where.optionalChild(link, "inertial");
-  if (inertial === undefined) return { mass: 0, com: [0, 0, 0], inertia: [0, 0, 0, 0, 0, 0, 0, 0, 0] };
+  if (inertial === undefined) return MASSLESS;
   const inside = new Where(source, `<inertial> of link "${linkName}"`);
   const origin = inside.origin(inertial);
   const massEl = inside.requiredChild(inertial, "mass");
@@ -201,22 +214,49 @@ function parseInertial(link: XmlElement, linkName: string, source: string): Iner
   return { mass, com: origin.p, inertia: rotateInertia(origin.R, inInertialFrame) };
 }
 
-/** A rotational inertia must be positive semi-definite (all principal minors ≥ 0, up to rounding). */
+/**
+ * A rotational inertia must be positive semi-definite, and its principal moments must satisfy the
+ * triangle inequality A + B ≥ C (MuJoCo's compiler refuses it otherwise): no real mass distribution
+ * has, say, ixx = iyy = 1 and izz = 3. Both tests are one test of a symmetric matrix: I itself, and
+ * S = ½·tr(I)·1 − I, the mass distribution's second moment ∫ r·rᵀ dm, whose eigenvalues are
+ * (B + C − A)/2 and its permutations.
+ */
 function checkInertia(I: Mat3, where: Where): void {
-  const [ixx, ixy, ixz, , iyy, iyz, , , izz] = I;
+  const [ixx, , , , iyy, , , , izz] = I;
   const scale = Math.max(Math.abs(ixx), Math.abs(iyy), Math.abs(izz), Number.MIN_VALUE);
-  const tol = 1e-9 * scale;
-  const minors2 = [ixx * iyy - ixy * ixy, ixx * izz - ixz * ixz, iyy * izz - iyz * iyz];
-  const det = ixx * (iyy * izz - iyz * iyz) - ixy * (ixy * izz - iyz * ixz) + ixz * (ixy * iyz - iyy * ixz);
-  if (
-    ixx < -tol ||
-    iyy < -tol ||
-    izz < -tol ||
-    minors2.some((m) => m < -tol * scale) ||
-    det < -tol * scale * scale
-  ) {
-    throw where.error(`the inertia tensor is not positive semi-definite (ixx=${ixx} iyy=${iyy} izz=${izz})`);
+  const moments = `ixx=${ixx} iyy=${iyy} izz=${izz}`;
+  if (!isPositiveSemiDefinite(I, scale)) {
+    throw where.error(`the inertia tensor is not positive semi-definite (${moments})`);
   }
+  const halfTrace = 0.5 * (ixx + iyy + izz);
+  const S: Mat3 = I.map((v, k) => (k % 4 === 0 ? halfTrace - v : -v)) as Mat3;
+  if (!isPositiveSemiDefinite(S, scale)) {
+    throw where.error(
+      `the inertia tensor breaks the triangle inequality of its principal moments, A + B ≥ C (${moments}): no mass distribution has it`,
+    );
+  }
+}
+
+/** All principal minors of a symmetric 3×3 matrix ≥ 0, up to rounding relative to `scale`. */
+function isPositiveSemiDefinite(A: Mat3, scale: number): boolean {
+  const [a, b, c, , d, e, , , f] = A;
+  const tol = 1e-9 * scale;
+  const minors2 = [a * d - b * b, a * f - c * c, d * f - e * e];
+  const det = a * (d * f - e * e) - b * (b * f - e * c) + c * (b * e - d * c);
+  return (
+    a >= -tol &&
+    d >= -tol &&
+    f >= -tol &&
+    minors2.every((m) => m >= -tol * scale) &&
+    det >= -tol * scale * scale
+  );
+}
+
+/** Names for a one-line message: the first few, quoted, then how many more. */
+export function nameList(names: readonly string[], shown = 5): string {
+  const head = names.slice(0, shown).map((n) => `"${n.length > 64 ? `${n.slice(0, 61)}...` : n}"`);
+  const rest = names.length - head.length;
+  return rest > 0 ? `${head.join(", ")} and ${rest} more` : head.join(", ");
 }
 
 interface RawJoint {
@@ -338,10 +378,13 @@ function parseTransmissions(robot: XmlElement, source: string): Map<string, numb
 
 /** Parses URDF text. `source` names the input in error messages (a file path, usually). */
 export function parseUrdf(xml: string, source = "<string>"): RobotModel {
+  if (xml.trim() === "") throw new UrdfError(`${source}: the file is empty (expected a <robot> element)`);
   const valid = XMLValidator.validate(xml);
   if (valid !== true) {
     const { msg, line, col } = valid.err;
-    throw new UrdfError(`${source}: not well-formed XML at line ${line}, column ${col}: ${msg}`);
+    const at =
+      line === undefined ? "" : col === undefined ? ` at line ${line}` : ` at line ${line}, column ${col}`;
+    throw new UrdfError(`${source}: not well-formed XML${at}: ${msg}`);
   }
   const parser = new XMLParser({
     ignoreAttributes: false,
@@ -375,7 +418,13 @@ export function parseUrdf(xml: string, source = "<string>"): RobotModel {
 
   // Joints, checked against the links.
   const joints = childElements(robot, "joint").map((el, index) => parseJoint(el, source, index));
+  // Names first: every later check (transmissions, the tree) looks joints up by name.
   const jointNames = new Set<string>();
+  for (const joint of joints) {
+    if (jointNames.has(joint.name))
+      throw new UrdfError(`${source}: <joint name="${joint.name}">: the name is used twice`);
+    jointNames.add(joint.name);
+  }
   const armature = parseTransmissions(robot, source);
   for (const [jointName, value] of armature) {
     const joint = joints.find((j) => j.name === jointName);
@@ -391,8 +440,6 @@ export function parseUrdf(xml: string, source = "<string>"): RobotModel {
   const childJoints = new Map<string, RawJoint[]>();
   for (const joint of joints) {
     const where = new Where(source, `<joint name="${joint.name}">`);
-    if (jointNames.has(joint.name)) throw where.error("the name is used twice");
-    jointNames.add(joint.name);
     for (const [role, link] of [
       ["parent", joint.parent],
       ["child", joint.child],
@@ -418,7 +465,7 @@ export function parseUrdf(xml: string, source = "<string>"): RobotModel {
     throw new UrdfError(`${source}: the joints form a cycle: no link is without a parent`);
   if (roots.length > 1) {
     throw new UrdfError(
-      `${source}: the tree has ${roots.length} roots (${roots.map((r) => `"${r}"`).join(", ")}): ` +
+      `${source}: the tree has ${roots.length} roots (${nameList(roots)}): ` +
         "every link but one needs a joint to a parent",
     );
   }
@@ -460,12 +507,13 @@ export function parseUrdf(xml: string, source = "<string>"): RobotModel {
   if (links.length !== linkNames.length) {
     const unreached = linkNames.filter((name) => !indexOf.has(name));
     throw new UrdfError(
-      `${source}: links ${unreached.map((n) => `"${n}"`).join(", ")} are not connected to the root ` +
+      `${source}: links ${nameList(unreached)} are not connected to the root ` +
         `"${roots[0]}" (their joints form a cycle)`,
     );
   }
 
   checkEveryJointMovesMass(links, movingJoints, jointLink, source);
+  const warnings = masslessMovingLinks(links, linkElements, source);
 
   let endEffector: string;
   if (indexOf.has("end_effector")) {
@@ -485,10 +533,27 @@ export function parseUrdf(xml: string, source = "<string>"): RobotModel {
     dof: movingJoints.length,
     endEffector,
     gravity: [0, 0, -9.81],
+    warnings,
   };
 }
 
+/**
+ * Links without <inertial> that are the child of a moving joint: massless by the specification,
+ * which is rarely what the author meant (a frame fixed to such a link, a tool point, is fine).
+ */
+function masslessMovingLinks(links: LinkSpec[], elements: XmlElement[], source: string): string[] {
+  const declared = new Set(
+    elements.filter((el) => childElements(el, "inertial").length > 0).map((el) => attribute(el, "name")),
+  );
+  const named = links.filter((l) => l.jointIndex >= 0 && !declared.has(l.name)).map((l) => l.name);
+  if (named.length === 0) return [];
+  const plural = named.length > 1;
+  return [
+    `${source}: moving link${plural ? "s" : ""} ${nameList(named)} ha${plural ? "ve" : "s"} no <inertial>: massless (the URDF default), which a real link is not`,
+  ];
+}
 /** A moving joint that carries no mass makes the mass matrix singular; say which one. */
+
 function checkEveryJointMovesMass(
   links: LinkSpec[],
   joints: JointSpec[],

@@ -227,6 +227,33 @@ const FAULTS: Array<[string, string, string | RegExp]> = [
     'x.urdf: <transmission name="t">: rotor inertia must be ≥ 0, got -1',
   ],
   [
+    "a duplicate joint name, the first one fixed and named by a transmission",
+    edit(
+      '<joint name="j1" type="revolute">',
+      '<joint name="j1" type="fixed"><parent link="l1"/><child link="tip"/></joint><link name="tip"/>' +
+        '<transmission name="t"><joint name="j1"/><actuator name="m">' +
+        '<drake:rotor_inertia value="1e-7"/></actuator></transmission>' +
+        '<joint name="j1" type="revolute">',
+    ),
+    'x.urdf: <joint name="j1">: the name is used twice',
+  ],
+  ["an empty file", "", "x.urdf: the file is empty"],
+  ["only whitespace", " \n\t\n", "x.urdf: the file is empty"],
+  [
+    "inertia breaking the triangle inequality (A + B < C)",
+    edit('iyy="0.002" iyz="0" izz="0.002"', 'iyy="0.001" iyz="0" izz="0.003"'),
+    'x.urdf: <inertial> of link "l1": the inertia tensor breaks the triangle inequality',
+  ],
+  [
+    "inertia breaking the triangle inequality only off its axes",
+    // Principal moments 0.0005, 0.0035, 0.0045 after a rotation about z: 0.0005 + 0.0035 < 0.0045.
+    edit(
+      'ixx="0.001" ixy="0" ixz="0" iyy="0.002" iyz="0" izz="0.002"',
+      'ixx="0.002" ixy="0.0015" ixz="0" iyy="0.002" iyz="0" izz="0.0045"',
+    ),
+    "breaks the triangle inequality",
+  ],
+  [
     "repeated origin",
     edit('<axis xyz="0 0 1"/>', '<axis xyz="0 0 1"/><origin xyz="0 0 0"/>'),
     'x.urdf: <joint name="j1">: <origin> appears 2 times (expected at most one)',
@@ -248,6 +275,37 @@ for (const [fault, xml, message] of FAULTS) {
     );
   });
 }
+
+test("100,000 stray links: the error stays one short line and says how many", () => {
+  const stray = Array.from({ length: 100_000 }, (_, i) => `<link name="stray_${i}"/>`).join("");
+  assert.throws(
+    () => parseUrdf(edit("</robot>", `${stray}</robot>`), "x.urdf"),
+    (err: unknown) => {
+      assert.ok(err instanceof UrdfError);
+      assert.match(err.message, /the tree has 100001 roots \("base", "stray_0", .* and 99996 more\)/);
+      assert.ok(err.message.length < 300, `${err.message.length} characters`);
+      return true;
+    },
+  );
+});
+
+test("a moving link without <inertial> is a warning naming it; a massless frame past it is not", () => {
+  const xml = edit(
+    "</robot>",
+    '<joint name="j2" type="revolute"><parent link="l1"/><child link="l2"/>' +
+      '<limit lower="-1" upper="1" effort="2" velocity="3"/></joint><link name="l2"/>' +
+      // l2's mass is all in a part fixed to it, so j2 still moves mass.
+      '<joint name="motor_mount" type="fixed"><parent link="l2"/><child link="motor"/></joint>' +
+      `<link name="motor">${L1_INERTIAL}</link>` +
+      '<joint name="tool" type="fixed"><parent link="l2"/><child link="tool0"/></joint><link name="tool0"/></robot>',
+  );
+  const model = parseUrdf(xml, "x.urdf");
+  assert.deepEqual(model.warnings, [
+    'x.urdf: moving link "l2" has no <inertial>: massless (the URDF default), which a real link is not',
+  ]);
+  assert.deepEqual(parseUrdf(GOOD).warnings, []);
+  assert.deepEqual(loadUrdf(ARM).warnings, []);
+});
 
 test("a missing file names the path", () => {
   assert.throws(

@@ -64,6 +64,8 @@ export interface BusOptions {
   returnDelay?: number;
 }
 
+/** Broadcast pings a scan sends at most (see scan()). */
+const SCAN_ATTEMPTS = 3;
 /** What one syncRead saw. A reused object: overwritten by the next syncRead. */
 export interface SyncReadOutcome {
   ok: boolean;
@@ -205,21 +207,30 @@ export class DynamixelBus {
     return pingReply(id, params);
   }
 
-  /** Broadcast ping: every servo on the bus, in ID order. */
+  /**
+   * Broadcast ping: every servo on the bus, in ID order. One broadcast can miss a servo (a reply
+   * lost to line noise, or a late one), so it is repeated until a broadcast finds no servo the
+   * earlier ones had not, at most SCAN_ATTEMPTS times; the result is the union.
+   */
   async scan(): Promise<PingReply[]> {
     return this.enqueue(async () => {
-      const found: PingReply[] = [];
       const tx = pingPacket(BROADCAST_ID);
       // Servos answer one after another (each waits for the ones below it): allow all 253.
       const timeout = this.timeoutMs(tx.length, 253 * 14, 253);
       const ids = Array.from({ length: 253 }, (_, i) => i);
-      const replies: (Uint8Array | undefined)[] = new Array(253).fill(undefined);
-      await this.run(tx, ids, 3, undefined, replies, timeout);
-      for (let id = 0; id < replies.length; id++) {
-        const r = replies[id];
-        if (r !== undefined) found.push(pingReply(id, r));
+      const found = new Map<number, PingReply>();
+      for (let attempt = 0; attempt < SCAN_ATTEMPTS; attempt++) {
+        const replies: (Uint8Array | undefined)[] = new Array(253).fill(undefined);
+        await this.run(tx, ids, 3, undefined, replies, timeout);
+        let added = 0;
+        replies.forEach((r, id) => {
+          if (r === undefined || found.has(id)) return;
+          found.set(id, pingReply(id, r));
+          added++;
+        });
+        if (found.size > 0 && added === 0) break;
       }
-      return found;
+      return [...found.values()].sort((a, b) => a.id - b.id);
     });
   }
 

@@ -244,4 +244,40 @@ describe("dynamixel bus", () => {
       await done();
     }
   });
+
+  it("a scan repeats the broadcast while it finds new servos: ones silent at the first broadcast are found", async () => {
+    const { host, bus, emu, done } = setup();
+    try {
+      let broadcasts = 0;
+      const write = host.write.bind(host);
+      host.write = (bytes: Uint8Array) => {
+        broadcasts++;
+        // The first broadcast loses two replies (line noise, a late servo); later ones lose none.
+        if (broadcasts === 1) for (const id of [12, 13]) emu.faults.silent.add(id);
+        else emu.faults.silent.clear();
+        write(bytes);
+      };
+      assert.deepEqual(
+        (await bus.scan()).map((s) => s.id),
+        ids,
+      );
+      assert.equal(broadcasts, 3, "a second broadcast found 12 and 13, a third found nothing new");
+    } finally {
+      await done();
+    }
+  });
+
+  it("an unpowered servo's joint is held (the gearbox carries the arm's weight): the arm does not fall", async () => {
+    const { emu, done } = setup();
+    try {
+      const start = Array.from(emu.sim.readState().position);
+      await new Promise((r) => setTimeout(r, 300));
+      const now = emu.sim.readState();
+      assert.ok(emu.sim.simTime > 0.2, `the physics ran (${emu.sim.simTime} s)`);
+      assert.deepEqual(Array.from(now.position), start);
+      assert.deepEqual(Array.from(now.velocity), [0, 0, 0, 0]);
+    } finally {
+      await done();
+    }
+  });
 });

@@ -257,14 +257,47 @@ export class ServoBusEmulator {
     this.sim.sendEffort(this.effort);
     const due = now / 1000 - this.simOffset - this.sim.simTime;
     if (this.paused) this.simOffset += Math.max(0, due);
-    else if (due > 0) this.sim.advance(Math.min(due, 0.05));
+    else if (due > 0) this.advanceHoldingUnpowered(Math.min(due, 0.05));
+  }
+
+  /**
+   * Advances the physics; a joint whose servo has no output (torque off, watchdog, hardware error)
+   * is held where it was, as an XM430's 353:1 gearbox holds the arm's weight. Without this the arm
+   * fell under gravity until the run under test took control, and on a loaded machine (a slow
+   * start) it was at 6.6 rad/s by then: a velocity fault that depended on the scheduler.
+   */
+  private advanceHoldingUnpowered(dt: number): void {
+    const held = this.servos.filter((s) => !this.drives(s));
+    if (held.length === 0) {
+      this.sim.advance(dt);
+      return;
+    }
+    const before = Float64Array.from(this.sim.readState().position);
+    this.sim.advance(dt);
+    const after = this.sim.readState();
+    const q = Float64Array.from(after.position);
+    const qd = Float64Array.from(after.velocity);
+    for (const s of held) {
+      q[s.joint] = before[s.joint];
+      qd[s.joint] = 0;
+    }
+    this.sim.setState(q, qd);
+  }
+
+  /** Whether the servo's motor is powered and current-controlled (else its output is zero). */
+  private drives(s: EmulatedServo): boolean {
+    const t = s.table;
+    return (
+      t[X_SERIES.torqueEnable.address] === 1 &&
+      t[X_SERIES.busWatchdog.address] !== BUS_WATCHDOG_EXPIRED &&
+      t[X_SERIES.operatingMode.address] === 0 &&
+      t[X_SERIES.hardwareErrorStatus.address] === 0
+    );
   }
 
   private outputTorque(s: EmulatedServo): number {
+    if (!this.drives(s)) return 0;
     const t = s.table;
-    if (t[X_SERIES.torqueEnable.address] !== 1 || t[X_SERIES.busWatchdog.address] === BUS_WATCHDOG_EXPIRED)
-      return 0;
-    if (t[X_SERIES.operatingMode.address] !== 0 || t[X_SERIES.hardwareErrorStatus.address] !== 0) return 0;
     const units = readLE(t, X_SERIES.goalCurrent.address, 2, true);
     return units * s.cal.currentUnit * s.cal.torqueConstant * s.cal.direction;
   }

@@ -39,6 +39,7 @@ import { createControlStack } from "../src/control/stack.js";
 import { loadBootstrap } from "../src/data/bootstrap.js";
 import { TRANSITIONS_FILE } from "../src/data/transition-log.js";
 import type { JointState } from "../src/drivers/driver.js";
+import { evaluationEpisodes } from "../src/env/episodes.js";
 import {
   type ActorWeights,
   type Algorithm,
@@ -190,8 +191,8 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
   const episodeRng = new Rng(seed, 1);
   const actionRng = new Rng(seed, 2);
   // The same 20 evaluation episodes every time, so that curve points differ only by the policy.
-  const evalRng = new Rng(seed, 3);
-  const evalSet = Array.from({ length: evalEpisodes }, () => task.sampleEpisode(evalRng));
+  // (src/env/episodes.ts: `env serve` hands out the same set with reset {"seed": S, "eval": k}.)
+  const evalSet = evaluationEpisodes(task, seed, evalEpisodes);
 
   const started = performance.now();
   const seconds = { model: 0, rollouts: 0, sac: 0, episodes: 0, eval: 0 };

@@ -32,7 +32,7 @@ export interface Transition {
   episode: number;
   step: number;
   obs: Float32Array;
-  /** The policy's normalised action. */
+  /** The normalised action applied: the policy's, clipped to [-1, 1]. */
   action: Float32Array;
   /** The effort actually sent (after gravity compensation and the safety filter), N·m. */
   effort: Float64Array;
@@ -129,10 +129,12 @@ export class EpisodeRunner {
       this.context.state = state;
       this.policy!.act(obs, this.context, this.action);
       for (let i = 0; i < out.length; i++) {
-        const a = this.action[i];
-        // An action outside [-1, 1] is clipped here; a NaN passes on so that the safety filter
-        // replaces it and counts the intervention.
-        out[i] = Math.max(-1, Math.min(1, a)) * this.torqueScale[i] - damping * state.velocity[i];
+        // An action outside [-1, 1] is clipped here, in place, so that the transition (its reward,
+        // the log, the learner) carries the action actually applied; a NaN passes on so that the
+        // safety filter replaces it and counts the intervention.
+        const a = Math.max(-1, Math.min(1, this.action[i]));
+        this.action[i] = a;
+        out[i] = a * this.torqueScale[i] - damping * state.velocity[i];
       }
     };
   }

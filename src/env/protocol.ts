@@ -19,11 +19,28 @@ export type RequestId = string | number;
 
 export type Request =
   | { cmd: "spec"; id?: RequestId }
-  | { cmd: "reset"; id?: RequestId; seed?: number }
+  | ({ cmd: "reset"; id?: RequestId } & ResetRequest)
   /** The action is written into the buffer given to parseRequest. */
   | { cmd: "step"; id?: RequestId }
   | { cmd: "reward"; id?: RequestId; batch: RewardBatch }
   | { cmd: "close"; id?: RequestId };
+
+/**
+ * What a reset may name; each part left out comes from the episode stream. Lengths and finiteness
+ * are checked here; limits (which need the robot) by the session.
+ */
+export interface ResetRequest {
+  /** Restarts the training episode stream (or, with `eval`, names the evaluation set). */
+  seed?: number;
+  /** Evaluation episode k of the seed (src/env/episodes.ts); excludes the three below. */
+  eval?: number;
+  /** Joint pose (rad) the reset move goes to. */
+  startPosition?: Float64Array;
+  /** The goal vector (reach: the target point, m, base frame). */
+  goal?: Float64Array;
+  /** A joint pose (rad) whose goal (reach: tool point) becomes the goal; excludes `goal`. */
+  goalPosition?: Float64Array;
+}
 
 /** A reward batch, flattened row-major, non-finite entries as NaN. */
 export interface RewardBatch {
@@ -36,6 +53,10 @@ export interface RewardBatch {
 export interface ProtocolSizes {
   observationSize: number;
   actionSize: number;
+  /** Joints (the length of a joint pose in a reset). */
+  dof: number;
+  /** Length of a goal vector in a reset. */
+  goalSize: number;
 }
 
 export class ProtocolError extends Error {
@@ -77,14 +98,8 @@ export function parseRequest(line: string, sizes: ProtocolSizes, action: Float32
     case "spec":
     case "close":
       return { cmd, ...base };
-    case "reset": {
-      const seed = m.seed;
-      if (seed === undefined || seed === null) return { cmd, ...base };
-      if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
-        fail(`reset: "seed" must be an integer ≥ 0, got ${kindOf(seed)}`);
-      }
-      return { cmd, ...base, seed: seed as number };
-    }
+    case "reset":
+      return { cmd, ...base, ...readReset(m, sizes, fail) };
     case "step":
       readAction(m.action, sizes.actionSize, action, fail);
       return { cmd, ...base };
@@ -93,6 +108,73 @@ export function parseRequest(line: string, sizes: ProtocolSizes, action: Float32
     default:
       return fail(`unknown command "${truncate(String(cmd))}" (known: ${COMMANDS.join(", ")})`);
   }
+}
+
+const RESET_FIELDS = ["seed", "eval", "start_position", "goal", "goal_position"];
+
+function readReset(
+  m: Record<string, unknown>,
+  sizes: ProtocolSizes,
+  fail: (text: string) => never,
+): ResetRequest {
+  for (const key of Object.keys(m)) {
+    if (key !== "cmd" && key !== "id" && !RESET_FIELDS.includes(key)) {
+      fail(`reset: unknown field "${truncate(key)}" (known: ${RESET_FIELDS.join(", ")})`);
+    }
+  }
+  const out: ResetRequest = {};
+  const seed = readCount(m.seed, "seed", fail);
+  if (seed !== undefined) out.seed = seed;
+  const k = readCount(m.eval, "eval", fail);
+  const start = readVector(m.start_position, "start_position", sizes.dof, "joint angles (rad)", fail);
+  const goal = readVector(m.goal, "goal", sizes.goalSize, "goal values", fail);
+  const goalPose = readVector(m.goal_position, "goal_position", sizes.dof, "joint angles (rad)", fail);
+  if (k !== undefined) {
+    if (start !== undefined || goal !== undefined || goalPose !== undefined) {
+      fail(`reset: "eval" gives its own start and goal; leave out start_position, goal and goal_position`);
+    }
+    out.eval = k;
+  }
+  if (goal !== undefined && goalPose !== undefined) {
+    fail(`reset: give "goal" or "goal_position", not both`);
+  }
+  if (start !== undefined) out.startPosition = start;
+  if (goal !== undefined) out.goal = goal;
+  if (goalPose !== undefined) out.goalPosition = goalPose;
+  return out;
+}
+
+/** An optional integer ≥ 0 (null counts as absent). */
+function readCount(value: unknown, field: string, fail: (text: string) => never): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    fail(`reset: "${field}" must be an integer ≥ 0, got ${kindOf(value)}`);
+  }
+  return value as number;
+}
+
+/** An optional array of `size` finite numbers. */
+function readVector(
+  value: unknown,
+  field: string,
+  size: number,
+  what: string,
+  fail: (text: string) => never,
+): Float64Array | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value))
+    fail(`reset: "${field}" must be an array of ${size} ${what}, got ${kindOf(value)}`);
+  const a = value as unknown[];
+  if (a.length !== size) fail(`reset: "${field}" must have ${size} numbers, got ${a.length}`);
+  const out = new Float64Array(size);
+  for (let i = 0; i < size; i++) {
+    const x = a[i];
+    if (typeof x !== "number" || !Number.isFinite(x)) {
+      fail(`reset: ${field}[${i}] must be a finite number, got ${kindOf(x)}`);
+    }
+    out[i] = x as number;
+  }
+  return out;
 }
 
 function readAction(value: unknown, size: number, out: Float32Array, fail: (text: string) => never): void {

@@ -2,8 +2,9 @@
  * Serves an EnvSession over lines of JSON: on stdin/stdout (one client, the process that started
  * the server) or on a TCP port (one client at a time; others are told the server is busy).
  *
- * One worker owns the robot and answers requests strictly in order, one response line per
- * request line (blank lines are ignored). Between requests, a paced robot (a real arm, or the
+ * One worker owns the robot and answers requests strictly in order, exactly one response line per
+ * request line: a blank line too gets an error, so that a lock-step client (write one line, read
+ * one line) can never wait for an answer that does not come. Between requests, a paced robot (a real arm, or the
  * twin on wall-clock time) is held (gravity compensation plus damping) at the control rate, so the
  * arm is never left without a command while the client thinks; a stepped simulator just waits.
  *
@@ -91,7 +92,10 @@ export class EnvWorker {
       );
       return false;
     }
-    if (item.line.trim() === "") return false;
+    if (item.line.trim() === "") {
+      this.respondError(reply, 'empty line: expected one JSON request per line, such as {"cmd":"spec"}');
+      return false;
+    }
     let request: Request;
     try {
       request = parseRequest(item.line, this.session.sizes, this.session.actionBuffer);
@@ -118,8 +122,10 @@ export class EnvWorker {
     switch (request.cmd) {
       case "spec":
         return this.session.spec();
-      case "reset":
-        return this.session.reset(request.seed);
+      case "reset": {
+        const { cmd: _cmd, id: _id, ...reset } = request;
+        return this.session.reset(reset);
+      }
       case "step":
         return this.session.step();
       case "reward":

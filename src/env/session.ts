@@ -19,8 +19,17 @@ import type { EpisodeResult, Transition } from "../control/episode.js";
 import type { Policy } from "../control/policy.js";
 import type { ControlStack } from "../control/stack.js";
 import { INTERVENTION_KINDS } from "../safety/filter.js";
+import type { TaskEpisode } from "../tasks/task.js";
 import { Rng } from "../util/rng.js";
-import { PROTOCOL_VERSION, ProtocolError, type RewardBatch } from "./protocol.js";
+import { EVALUATION_STREAM, evaluationEpisode, TRAINING_STREAM } from "./episodes.js";
+import {
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type ProtocolSizes,
+  type ResetRequest,
+  type RewardBatch,
+} from "./protocol.js";
+import { jointLimits, observationLayout, poseOutsideLimits } from "./spec.js";
 
 export interface EnvSessionOptions {
   /** Builds a control stack from the server's config (called again for a fresh simulator). */
@@ -67,7 +76,7 @@ export class EnvSession {
     const task = this.stack.task;
     this.client = new ClientAction(task.actionSize);
     this.episodeSeed = options.seed;
-    this.episodeRng = new Rng(options.seed, 1);
+    this.episodeRng = new Rng(options.seed, TRAINING_STREAM);
     this.rewardObs = new Float32Array(task.observationSize);
     this.rewardAction = new Float32Array(task.actionSize);
     this.rewardNext = new Float32Array(task.observationSize);
@@ -78,8 +87,14 @@ export class EnvSession {
     return this.client.action;
   }
 
-  get sizes(): { observationSize: number; actionSize: number } {
-    return { observationSize: this.stack.task.observationSize, actionSize: this.stack.task.actionSize };
+  get sizes(): ProtocolSizes {
+    const task = this.stack.task;
+    return {
+      observationSize: task.observationSize,
+      actionSize: task.actionSize,
+      dof: task.dof,
+      goalSize: task.goalSize,
+    };
   }
 
   /** A robot that moves on its own (a real arm, or the twin paced to wall time): keep the rate. */
@@ -127,29 +142,40 @@ export class EnvSession {
       episode_steps: task.episodeSteps,
       control_rate_hz: config.control_rate_hz,
       joint_names: model.joints.map((j) => j.name),
+      observation_layout: observationLayout(task, model) ?? null,
+      joint_limits: jointLimits(model.joints),
       torque_scale: Array.from(this.stack.runner.torqueScale),
       task: { name: task.name, params: task.params() },
       driver: driver.name,
       timing: driver.timing,
       seed: this.episodeSeed,
+      episode_streams: {
+        training: `reset {"seed": S} then plain resets: the episodes of Rng(S, ${TRAINING_STREAM}), as run --seed S plays them`,
+        evaluation: `reset {"seed": S, "eval": k}: the (k+1)-th draw of Rng(S, ${EVALUATION_STREAM}), evaluation episode k of bench/learning --seeds S`,
+      },
     };
   }
 
-  async reset(seed: number | undefined): Promise<Record<string, unknown>> {
+  async reset(request: ResetRequest = {}): Promise<Record<string, unknown>> {
     this.refuseAfterRealFault();
+    // Everything the robot is not asked to do is checked first: a refused reset changes nothing.
+    const planned = this.planEpisode(request);
     if (this.stack.runner.isActive) this.stack.runner.endEpisode(true);
     const faulted = this.stack.safety.fault !== undefined;
-    if (this.simulated && ((seed !== undefined && !this.pristine) || faulted)) {
+    const reproducible = request.seed !== undefined || request.eval !== undefined;
+    if (this.simulated && ((reproducible && !this.pristine) || faulted)) {
       if (faulted) this.log("warn", `reset after a safety fault: starting from a fresh simulator`);
       await this.rebuild();
     }
-    if (seed !== undefined) {
-      this.episodeSeed = seed;
-      this.episodeRng = new Rng(seed, 1);
+    const { episode, seed } = planned;
+    if (request.eval === undefined && request.seed !== undefined) {
+      this.episodeSeed = request.seed;
+      this.episodeRng = planned.rng;
       this.episodeIndex = 0;
+    } else if (request.eval === undefined) {
+      this.episodeRng = planned.rng;
     }
     const { task, runner } = this.stack;
-    const episode = task.sampleEpisode(this.episodeRng);
     const index = this.episodeIndex++;
     this.pristine = false;
     const obs = await runner.beginEpisode(index, episode);
@@ -159,7 +185,8 @@ export class EnvSession {
       obs: Array.from(obs),
       info: {
         episode: index,
-        seed: this.episodeSeed,
+        seed,
+        ...(request.eval !== undefined ? { eval: request.eval } : {}),
         reset_reached: result.resetReached,
         start_position: Array.from(episode.startPosition),
         goal: Array.from(episode.goal),
@@ -168,6 +195,40 @@ export class EnvSession {
         ...(this.stack.safety.fault !== undefined ? { fault: this.faultText() } : {}),
       },
     };
+  }
+
+  /**
+   * The episode a reset asks for, checked against the joint limits. The training stream is drawn
+   * on a copy (planned.rng), so that a refused reset does not consume an episode of it.
+   */
+  private planEpisode(request: ResetRequest): { episode: TaskEpisode; seed: number; rng: Rng } {
+    const { task, model } = this.stack;
+    const seed = request.seed ?? this.episodeSeed;
+    if (request.eval !== undefined) {
+      return { episode: evaluationEpisode(task, seed, request.eval), seed, rng: this.episodeRng };
+    }
+    for (const [field, pose] of [
+      ["start_position", request.startPosition],
+      ["goal_position", request.goalPosition],
+    ] as const) {
+      const why = pose === undefined ? undefined : poseOutsideLimits(model.joints, pose, field);
+      if (why !== undefined) throw new ProtocolError(why);
+    }
+    const rng = request.seed !== undefined ? new Rng(seed, TRAINING_STREAM) : copyRng(this.episodeRng);
+    const drawn = task.sampleEpisode(rng);
+    const episode: TaskEpisode = { ...drawn };
+    if (request.startPosition !== undefined) episode.startPosition = request.startPosition;
+    if (request.goal !== undefined) {
+      // A goal point alone has no known joint pose that reaches it (the PD policy needs one).
+      episode.goal = request.goal;
+      episode.goalPosition = undefined;
+    } else if (request.goalPosition !== undefined) {
+      const goal = new Float64Array(task.goalSize);
+      task.achievedGoal(request.goalPosition, goal);
+      episode.goal = goal;
+      episode.goalPosition = request.goalPosition;
+    }
+    return { episode, seed, rng };
   }
 
   /** One control period with the action already parsed into actionBuffer. */
@@ -193,8 +254,12 @@ export class EnvSession {
           : "step: the robot sent no joint state; episode over",
       );
     }
+    // The runner clipped the action into [-1, 1] in place (tr.action); the reward is of that one.
+    const clipped = differs(this.client.action, tr.action);
     const info: Record<string, unknown> = {
       step: tr.step,
+      clipped,
+      ...(clipped ? { applied_action: Array.from(tr.action) } : {}),
       success: task.success(tr.nextObs),
       distance: task.distance(tr.nextObs),
       interventions: this.stepInterventions(),
@@ -264,6 +329,19 @@ export class EnvSession {
   private log(level: "info" | "warn", message: string): void {
     this.options.log?.(level, message);
   }
+}
+
+/** An independent copy of a generator at its current state. */
+function copyRng(rng: Rng): Rng {
+  const copy = new Rng(0, TRAINING_STREAM);
+  copy.setState(rng.getState());
+  return copy;
+}
+
+function differs(a: Float32Array, b: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++)
+    if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return true;
+  return false;
 }
 
 /** The finished episode, as `run --json` reports it (snake_case keys, as the rest of the protocol). */

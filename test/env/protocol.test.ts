@@ -58,7 +58,7 @@ describe("LineSplitter", () => {
 });
 
 describe("parseRequest", () => {
-  const sizes = { observationSize: 3, actionSize: 2 };
+  const sizes = { observationSize: 3, actionSize: 2, dof: 2, goalSize: 3 };
 
   it("reads each command, echoes an id, and writes a step's action into the buffer", () => {
     const action = new Float32Array(2);

@@ -36,7 +36,7 @@ describe("EnvSession and safety faults", () => {
   it("simulator: a fault ends the episode with an error; reset starts a fresh twin", async () => {
     const { env, stacks, logs } = session("sim");
     await env.start();
-    await env.reset(5);
+    await env.reset({ seed: 5 });
     await stepZero(env);
     stacks[0].safety.latch("estop", "test e-stop");
     await assert.rejects(stepZero(env), (err: Error) => {
@@ -48,7 +48,7 @@ describe("EnvSession and safety faults", () => {
       return true;
     });
     await assert.rejects(stepZero(env), /episode 0 is over \(1 steps, safety fault: estop: test e-stop\)/);
-    const reset = await env.reset(undefined);
+    const reset = await env.reset({});
     assert.equal(stacks.length, 2, "a fresh twin");
     assert.equal(stacks[1].safety.fault, undefined);
     assert.equal((reset.info as { fault?: string }).fault, undefined);
@@ -60,7 +60,7 @@ describe("EnvSession and safety faults", () => {
   it("real robot: after a fault, reset and step are refused; spec and reward still answer", async () => {
     const { env, stacks } = session("ros2");
     await env.start();
-    const first = await env.reset(5);
+    const first = await env.reset({ seed: 5 });
     await stepZero(env);
     stacks[0].safety.latch("driver", "servo 3 overheated");
     await assert.rejects(
@@ -68,10 +68,10 @@ describe("EnvSession and safety faults", () => {
       /safety fault latched: driver: servo 3 overheated; .*restart the server/,
     );
     await assert.rejects(
-      env.reset(5),
+      env.reset({ seed: 5 }),
       /safety fault latched: driver: servo 3 overheated; .*restart the server/,
     );
-    await assert.rejects(env.reset(undefined), /safety fault latched/);
+    await assert.rejects(env.reset({}), /safety fault latched/);
     assert.equal(stacks.length, 1, "a real robot is never rebuilt");
     assert.equal(env.spec().observation_size, stacks[0].task.observationSize);
     const obs = Float64Array.from(first.obs as number[]);
@@ -83,9 +83,9 @@ describe("EnvSession and safety faults", () => {
   it("real robot: a seed restarts the episode stream without rebuilding the robot", async () => {
     const { env, stacks } = session("ros2");
     await env.start();
-    const a = await env.reset(8);
+    const a = await env.reset({ seed: 8 });
     await stepZero(env);
-    const b = await env.reset(8);
+    const b = await env.reset({ seed: 8 });
     assert.equal(stacks.length, 1);
     // Same episode (goal, start pose); the arm starts from where it was, so obs may differ slightly.
     assert.deepEqual((b.info as { goal: number[] }).goal, (a.info as { goal: number[] }).goal);

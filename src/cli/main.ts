@@ -67,9 +67,17 @@ function withCommonFlags(cmd: Command): Command {
     .option("-v, --verbose", "debug output on the console");
 }
 
-function buildConfig(flags: CommonFlags, overrides: Record<string, unknown>): Config {
+/**
+ * The one place settings are merged, in this order of precedence: the built-in defaults < the
+ * params file (--config) < each `-p key=value` < the command's own flags. A flag that was not given
+ * is undefined in `flagSettings` and overrides nothing (spreading the flags over the `-p` values
+ * once dropped every `-p` whose key also has a flag).
+ */
+export function buildConfig(flags: CommonFlags, flagSettings: Record<string, unknown>): Config {
   const base = flags.config !== undefined ? loadConfig(flags.config) : defaultConfig();
-  return withOverrides(base, { ...flags.param, ...overrides });
+  const withParams = withOverrides(base, flags.param, "-p");
+  const given = Object.fromEntries(Object.entries(flagSettings).filter(([, v]) => v !== undefined));
+  return withOverrides(withParams, given, "command line");
 }
 
 function startLogging(flags: CommonFlags, command: string): Logger {

@@ -47,8 +47,12 @@ const SafetySchema = z
 
 const SimSchema = z
   .object({
-    /** Physics steps per second under the control loop. */
-    physics_rate_hz: positive.default(1000.0),
+    /**
+     * Physics steps per second under the control loop, in [50, 20000] and at least the control rate
+     * (checked with it, below): below it the integrator skips control periods and blows up; far
+     * above 20 kHz a run only gets slower (1e12 once hung `run` silently).
+     */
+    physics_rate_hz: z.number().gte(50).lte(20000).default(1000.0),
     /** Pace the simulator to wall-clock time (a stand-in for a real robot) instead of running flat out. */
     realtime: z.boolean().default(false),
   })
@@ -122,7 +126,15 @@ export const ConfigSchema = z
     task: TaskSchema.default(TaskSchema.parse({})),
     reset: ResetSchema.default(ResetSchema.parse({})),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.sim.physics_rate_hz < c.control_rate_hz)
+      ctx.addIssue({
+        code: "custom",
+        path: ["sim", "physics_rate_hz"],
+        message: `must be at least control_rate_hz (${c.control_rate_hz} Hz), got ${c.sim.physics_rate_hz}`,
+      });
+  });
 
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -220,8 +232,13 @@ function expandDottedKeys(params: Record<string, unknown>): Record<string, unkno
   return out;
 }
 
+/** Keys that would write onto Object.prototype (or a constructor) instead of a setting. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
 function setDotted(target: Record<string, unknown>, key: string, value: unknown): void {
   const parts = key.split(".");
+  const bad = parts.find((p) => FORBIDDEN_KEYS.has(p));
+  if (bad !== undefined) throw new ConfigError(`parameter "${key}": "${bad}" is not a setting name`);
   let node = target;
   for (const part of parts.slice(0, -1)) {
     const next = node[part];

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { describe, it } from "node:test";
+import { describe, it, test } from "node:test";
 import {
   ConfigError,
   defaultConfig,
@@ -93,4 +93,28 @@ describe("config", () => {
       }
     }
   });
+});
+
+test("sim.physics_rate_hz is bounded, and at least the control rate", () => {
+  const file = (rate: string, control = "50.0") =>
+    `mbpo_arm:\n  ros__parameters:\n    control_rate_hz: ${control}\n    sim:\n      physics_rate_hz: ${rate}\n`;
+  assert.throws(
+    () => parseConfig(file("1e12"), "f.yaml"),
+    /f\.yaml: parameter "sim\.physics_rate_hz": .*20000/,
+  );
+  assert.throws(() => parseConfig(file("10"), "f.yaml"), /parameter "sim\.physics_rate_hz"/);
+  assert.throws(
+    () => parseConfig(file("100", "200.0"), "f.yaml"),
+    /parameter "sim\.physics_rate_hz": must be at least control_rate_hz \(200 Hz\), got 100/,
+  );
+  assert.equal(parseConfig(file("500")).sim.physics_rate_hz, 500);
+});
+
+test("a __proto__, constructor or prototype key is refused by name and never reaches Object.prototype", () => {
+  for (const key of ["__proto__.polluted", "safety.__proto__.polluted", "constructor.prototype.polluted"]) {
+    assert.throws(() => withOverrides(defaultConfig(), { [key]: 1 }), /is not a setting name/);
+  }
+  const yaml = "mbpo_arm:\n  ros__parameters:\n    __proto__:\n      polluted: 1\n";
+  assert.throws(() => parseConfig(yaml, "f.yaml"), /"__proto__" is not a setting name/);
+  assert.equal(({} as Record<string, unknown>)["polluted"], undefined);
 });

@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import type { Config } from "../config/config.js";
 import { type ControlStack, createControlStack, type StackParts } from "../control/stack.js";
+import { checkNoRunLog } from "../data/run-log.js";
 import { TRANSITIONS_FILE, type TransitionLog } from "../data/transition-log.js";
 import { EpisodeSeries } from "./episodes.js";
 import { type EventSink, ignoreEvents } from "./events.js";
@@ -86,6 +87,7 @@ export class ArmApp {
    */
   async openRunLog(dir: string, source?: number): Promise<TransitionLog> {
     if (!this.started) throw new Error("ArmApp.openRunLog: start the driver first");
+    checkNoRunLog(dir, "--out");
     const log = (
       await this.pacing.holdWhile(openTransitionLog(this.stack, join(dir, TRANSITIONS_FILE), source), [])
     ).value;

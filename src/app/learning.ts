@@ -17,7 +17,8 @@ import { RecordingPolicy } from "../control/recording-policy.js";
 import type { ControlStack } from "../control/stack.js";
 import { TickTimer } from "../control/tick-timer.js";
 import type { BootstrapResult } from "../data/bootstrap.js";
-import { TRANSITIONS_FILE, type TransitionLog } from "../data/transition-log.js";
+import { newSegmentPath } from "../data/run-log.js";
+import type { TransitionLog } from "../data/transition-log.js";
 import { SimDriver } from "../drivers/sim.js";
 import type { BackendSelection } from "../mbpo/backend.js";
 import { resolveHyperparameters } from "../mbpo/hyperparameters.js";
@@ -208,13 +209,10 @@ export class LearningRun {
     prepared.write();
     const workToDo = !this.done || this.host.pendingRow !== undefined;
     if (this.options.transitionLog !== false && workToDo) {
-      // One file per session: a resumed run does not touch the earlier ones.
-      const file =
-        this.host.episodes === 0
-          ? TRANSITIONS_FILE
-          : `transitions-from-episode-${this.host.episodes + 1}.mcap`;
+      // One segment per session: a resumed run never touches the earlier ones (run-log.ts).
+      const file = newSegmentPath(this.out, this.host.episodes + 1);
       // The writer thread takes a moment to start: the arm is held meanwhile.
-      this.transitionLog = (await this.hold(openTransitionLog(this.stack, join(this.out, file)))).value;
+      this.transitionLog = (await this.hold(openTransitionLog(this.stack, file))).value;
       this.transitionLog.onError = (message) => logger.error(`transition log stopped: ${message}`);
     }
     logger.info(`train: TensorFlow.js backend ${this.backend.name} (${describeTried(this.backend)})`);

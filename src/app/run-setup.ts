@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { type Config, loadConfig } from "../config/config.js";
 import type { ControlStack } from "../control/stack.js";
+import { checkNoRunLog } from "../data/run-log.js";
 import { type HyperparameterOverrides, resolveHyperparameters } from "../mbpo/hyperparameters.js";
 import { controlSpecFromConfig, type LearnerSpec } from "../mbpo/learner.js";
 import {
@@ -51,6 +52,7 @@ export function prepareNewRun(
   if (config === undefined || settings === undefined)
     throw new Error("train: a new run needs config and settings");
   checkSettings(settings);
+  checkNoRunLog(out, "--out", `continue its training run with --resume ${out}, or choose another directory`);
   for (const file of [RUN_FILES.run, RUN_FILES.metrics, RUN_FILES.checkpoint]) {
     if (existsSync(join(out, file))) {
       throw new Error(

@@ -12,7 +12,7 @@ import { type BootstrapResult, loadBootstrap } from "../data/bootstrap.js";
 import type { EpisodeRecording } from "../data/episode-recording.js";
 import { addLogTopics, SOURCE_TELEOP, writeEpisode } from "../data/log-messages.js";
 import { loadZstd, Ros2McapWriter } from "../data/mcap-writer.js";
-import { TRANSITIONS_FILE } from "../data/transition-log.js";
+import { checkNoRunLog, TRANSITIONS_FILE } from "../data/run-log.js";
 import type { Task } from "../tasks/task.js";
 import type { Logger } from "./logger.js";
 
@@ -47,6 +47,8 @@ export interface BootstrapCommandReport {
 export async function runBootstrapCommand(options: BootstrapCommandOptions): Promise<BootstrapCommandReport> {
   const { config, logger } = options;
   const started = performance.now();
+  // Before the bag is read: a bootstrap never replaces a run's log (run-log.ts).
+  checkNoRunLog(options.outDir, "--out");
   const stack = createControlStack(config);
   const result = await loadBootstrap(options.bag, stack, {
     jointStatesTopic: options.jointStatesTopic,

@@ -363,7 +363,7 @@ withCommonFlags(
 program
   .command("log")
   .description("transition logs (MCAP)")
-  .command("summary <file>")
+  .command("summary <file-or-run-dir>")
   .description("topics, message counts, episodes, returns and safety interventions of a transition log")
   .option("--json", "print one JSON object")
   .action(async (file: string, flags: { json?: boolean }) => {
@@ -382,8 +382,7 @@ withCommonFlags(
     .option("--joint-states <topic>", "sensor_msgs/msg/JointState topic", "/joint_states")
     .option(
       "--commands <topic>",
-      "std_msgs/msg/Float64MultiArray effort commands (else JointState.effort)",
-      "/effort_controller/commands",
+      "std_msgs/msg/Float64MultiArray effort commands (default /effort_controller/commands where the bag has it, else JointState.effort)",
     )
     .option(
       "--command-joints <names>",

@@ -11,6 +11,7 @@ import type { Config } from "../config/config.js";
 import type { EpisodeResult } from "../control/episode.js";
 import type { Policy } from "../control/policy.js";
 import type { ControlStack } from "../control/stack.js";
+import { checkNoRunLog } from "../data/run-log.js";
 import type { Logger } from "./logger.js";
 
 export function formatEpisode(r: EpisodeResult, total: number): string {
@@ -58,6 +59,8 @@ export async function runCommand(options: RunCommandOptions): Promise<RunSummary
   const app = ArmApp.create({ config, logger });
   const { stack } = app;
   const policy = options.policy(stack);
+  // Checked before the robot moves: a new run never replaces an existing log (run-log.ts).
+  if (options.outDir !== undefined) checkNoRunLog(options.outDir, "--out");
   try {
     await app.start();
     if (options.outDir !== undefined) {

@@ -46,7 +46,10 @@ export interface BootstrapContext {
 export interface BootstrapOptions {
   /** Joint-state topic of a teleop bag (default /joint_states). */
   jointStatesTopic?: string;
-  /** Command topic of a teleop bag (default /effort_controller/commands); unused when absent. */
+  /**
+   * Command topic of a teleop bag. Given: it must be in the bag. Not given: /effort_controller/commands
+   * where the bag has it, else JointState.effort.
+   */
   commandsTopic?: string;
   /** Joint order of the command arrays (default: the robot model's joint order). */
   commandJoints?: readonly string[];
@@ -110,6 +113,15 @@ export async function loadBootstrap(
     throw new BagFormatError(`${file}: ${jointTopic} has type ${jointChannel.type}; expected ${JOINT_STATE}`);
   }
   const commandChannel = topics.find((c) => c.topic === commandTopic);
+  if (options.commandsTopic !== undefined && (read.counts.get(commandTopic) ?? 0) === 0) {
+    // Named by the user: a typo must not quietly turn into JointState.effort.
+    const candidates = topics
+      .filter((c) => c.type === FLOAT64_MULTI_ARRAY || c.type === "std_msgs/Float64MultiArray")
+      .map((c) => c.topic);
+    throw new BagFormatError(
+      `${file}: --commands ${commandTopic}: ${commandChannel === undefined ? "no such topic" : "no messages on it"} in the bag (its ${FLOAT64_MULTI_ARRAY} topics: ${candidates.join(", ") || "none"}); leave --commands out to take the effort from JointState.effort`,
+    );
+  }
   if (
     commandChannel !== undefined &&
     commandChannel.type !== FLOAT64_MULTI_ARRAY &&

@@ -5,6 +5,7 @@
 import type { EpisodeSummaryMessage, TransitionMessage } from "./log-messages.js";
 import { TOPICS } from "./log-messages.js";
 import { BagFormatError, readRos2Mcap } from "./mcap-reader.js";
+import { logSegments, TRANSITIONS_FILE } from "./run-log.js";
 
 export interface EpisodeLine {
   episode: number;
@@ -86,8 +87,11 @@ export async function summarizeLog(file: string): Promise<LogSummary> {
     type: c.type,
     messages: read.counts.get(c.topic) ?? 0,
   }));
+  // Our writer declares every topic before its first message: a file cut before any message is a
+  // truncated log (its problem says so, exit code 2), not a file of some other kind.
+  const cutEarly = read.messages === 0 && read.problem !== undefined;
   for (const wanted of [TOPICS.transition, TOPICS.episode]) {
-    if (!topics.some((t) => t.topic === wanted)) {
+    if (!cutEarly && !topics.some((t) => t.topic === wanted)) {
       const present = topics.map((t) => t.topic).join(", ") || "none";
       throw new BagFormatError(
         `${file} has no ${wanted} topic: it is not an mbpo-arm transition log (topics: ${present})` +
@@ -154,4 +158,57 @@ export function formatLogSummary(s: LogSummary): string {
   }
   if (s.problem !== undefined) lines.push(`problem: ${s.problem}`);
   return lines.join("\n");
+}
+
+/** Every segment of a run directory's log, read together (see run-log.ts). */
+export interface RunLogSummary {
+  dir: string;
+  segments: LogSummary[];
+  episodes: number;
+  transitions: number;
+  successRate: number;
+  meanReturn: number;
+  /** True when every segment is complete. */
+  complete: boolean;
+  /** The segments' problems, one line (undefined when there are none). */
+  problem?: string;
+}
+
+/**
+ * Summarises every log segment of a run directory (transitions.mcap and a resumed run's
+ * transitions-from-episode-N.mcap). A directory without any is a one-line error naming it.
+ */
+export async function summarizeRunLog(dir: string): Promise<RunLogSummary> {
+  const files = logSegments(dir);
+  if (files.length === 0) {
+    throw new BagFormatError(
+      `${dir} is a directory without a transition log (no ${TRANSITIONS_FILE} or transitions-from-episode-N.mcap in it)`,
+    );
+  }
+  const segments: LogSummary[] = [];
+  for (const file of files) segments.push(await summarizeLog(file));
+  const all = segments.flatMap((s) => s.episodes);
+  const problems = segments.flatMap((s) => (s.problem !== undefined ? [s.problem] : []));
+  return {
+    dir,
+    segments,
+    episodes: all.length,
+    transitions: segments.reduce((n, s) => n + s.transitions, 0),
+    successRate: all.length === 0 ? Number.NaN : all.filter((e) => e.success).length / all.length,
+    meanReturn: all.length === 0 ? Number.NaN : all.reduce((n, e) => n + e.return, 0) / all.length,
+    complete: segments.every((s) => s.complete),
+    ...(problems.length > 0 ? { problem: problems.join("; ") } : {}),
+  };
+}
+
+export function formatRunLogSummary(r: RunLogSummary): string {
+  const blocks = r.segments.map(formatLogSummary);
+  blocks.push(
+    `${r.dir}: ${r.segments.length} segment${r.segments.length === 1 ? "" : "s"}, ${r.episodes} episodes, ${r.transitions} transitions` +
+      (r.episodes > 0
+        ? `, success ${(r.successRate * 100).toFixed(0)}%, mean return ${r.meanReturn.toFixed(3)}`
+        : "") +
+      (r.complete ? "" : "; INCOMPLETE"),
+  );
+  return blocks.join("\n\n");
 }

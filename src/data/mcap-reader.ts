@@ -5,7 +5,7 @@
  * rather than thrown. Messages are decoded from CDR with @foxglove/rosmsg2-serialization, using the
  * `ros2msg` schema stored in the file.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { basename } from "node:path";
 import { parse } from "@foxglove/rosmsg";
 import { MessageReader } from "@foxglove/rosmsg2-serialization";
@@ -71,17 +71,28 @@ export interface ReadOptions {
 
 const SQLITE_MAGIC = "SQLite format 3\0";
 
-/** Checks the first bytes, with a clear error for a sqlite3 bag or anything else that is not MCAP. */
-export function checkMcapFile(file: string): void {
+const MCAP_MAGIC = Uint8Array.from([0x89, 0x4d, 0x43, 0x41, 0x50, 0x30, 0x0d, 0x0a]);
+
+/**
+ * Checks the first bytes, with a clear error for a directory, a sqlite3 bag or anything else that
+ * is not MCAP. "cut-in-magic": the file is a few bytes of MCAP's magic and nothing else (a file
+ * cut right after it was created), which is a truncated MCAP file rather than something else.
+ */
+export function checkMcapFile(file: string): "mcap" | "cut-in-magic" {
   let fd: number;
   try {
     fd = openSync(file, "r");
   } catch (err) {
     throw new BagFormatError(`${file}: cannot open (${(err as NodeJS.ErrnoException).code ?? err})`);
   }
+  if (fstatSync(fd).isDirectory()) {
+    closeSync(fd);
+    throw new BagFormatError(`${file} is a directory; expected an MCAP file`);
+  }
   const head = new Uint8Array(16);
   const n = readSync(fd, head, 0, 16, 0);
   closeSync(fd);
+  if (n > 0 && n < 8 && MCAP_MAGIC.subarray(0, n).every((b, i) => head[i] === b)) return "cut-in-magic";
   if (new TextDecoder("latin1").decode(head.subarray(0, n)) === SQLITE_MAGIC || /\.db3$/i.test(file)) {
     throw new BagFormatError(
       `${file} is a rosbag2 sqlite3 bag (.db3, Humble's default storage); mbpo-arm reads MCAP. ` +
@@ -94,6 +105,7 @@ export function checkMcapFile(file: string): void {
       `${file} is not an MCAP file (${n === 0 ? "it is empty" : "no MCAP magic at its start"})`,
     );
   }
+  return "mcap";
 }
 
 /** Decoders per channel, built from the channel's schema on first use. */
@@ -143,7 +155,7 @@ class Decoders {
  * part-way is reported in the result's `problem`.
  */
 export async function readRos2Mcap(file: string, options: ReadOptions = {}): Promise<ReadReport> {
-  checkMcapFile(file);
+  const kind = checkMcapFile(file);
   const decompress = await loadDecompressHandlers();
   const schemas = new Map<number, McapTypes.Schema>();
   const channels = new Map<number, McapTypes.Channel>();
@@ -158,6 +170,10 @@ export async function readRos2Mcap(file: string, options: ReadOptions = {}): Pro
     bytes: 0,
     complete: false,
   };
+  if (kind === "cut-in-magic") {
+    report.problem = `${basename(file)}: truncated at byte 0 (the file ends inside MCAP's leading magic); read 0 messages before it`;
+    return report;
+  }
   const decoders = new Decoders(options.reuseMessages === true);
   const wanted = new Map<number, (data: Uint8Array) => unknown>();
   const { onMessage, topics } = options;

@@ -90,6 +90,16 @@ class Fields {
 
 type Decompress = (data: Uint8Array, size: bigint) => Uint8Array;
 
+/** What one walk over a buffer found: where its whole records end, and the DataEnd if it was met. */
+interface Walked {
+  consumed: number;
+  ended: boolean;
+  /** Offset (in the walked bytes) of the DataEnd or Footer record that ended the data section. */
+  dataEnd?: number;
+  /** The DataEnd's data section CRC; undefined when a Footer ended the data section itself. */
+  dataCrc?: number;
+}
+
 /**
  * Walks the records of `bytes` (a chunk's decompressed records, or part of the data section).
  * Returns the offset after the last whole record, and whether a DataEnd or Footer was met.
@@ -100,7 +110,7 @@ function walk(
   decompress: Record<string, Decompress>,
   inChunk: boolean,
   progress?: { pos: number },
-): { consumed: number; ended: boolean } {
+): Walked {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 0;
   while (pos + 9 <= bytes.byteLength) {
@@ -157,7 +167,13 @@ function walk(
       case OP_DATA_END:
       case OP_FOOTER:
         if (inChunk) throw new Error("a summary record inside a chunk");
-        return { consumed: start + length, ended: true };
+        return {
+          consumed: start + length,
+          ended: true,
+          dataEnd: pos,
+          // DataEnd's data_section_crc (0: not computed); a bare Footer (no DataEnd) has none.
+          ...(opcode === OP_DATA_END && length >= 4 ? { dataCrc: view.getUint32(start, true) } : {}),
+        };
       default:
         // Indexes, attachments, metadata and records of later spec versions: not needed here.
         break;
@@ -165,6 +181,34 @@ function walk(
     pos = start + length;
   }
   return { consumed: pos, ended: false };
+}
+
+const FOOTER_RECORD_LENGTH = 1 + 8 + 8 + 8 + 4;
+
+/**
+ * Checks what follows the data section: the footer (at its fixed place before the closing magic)
+ * and the summary CRC, which covers the summary section and the footer up to the CRC itself.
+ * Returns why they are not as written, or undefined when they check out (or carry no CRC).
+ */
+function checkSummary(fd: number, size: number, summaryFrom: number): string | undefined {
+  const footerAt = size - MAGIC_LENGTH - FOOTER_RECORD_LENGTH;
+  if (footerAt < summaryFrom) return "the footer is missing or cut short";
+  const footer = new Uint8Array(FOOTER_RECORD_LENGTH);
+  readSync(fd, footer, 0, FOOTER_RECORD_LENGTH, footerAt);
+  const view = new DataView(footer.buffer);
+  if (footer[0] !== OP_FOOTER || view.getBigUint64(1, true) !== 20n)
+    return "no footer record before the closing magic";
+  const summaryStart = Number(view.getBigUint64(9, true));
+  const summaryCrc = view.getUint32(25, true);
+  const from = summaryStart === 0 ? footerAt : summaryStart;
+  if (summaryStart !== 0 && summaryStart !== summaryFrom) {
+    return `the footer's summary start (${summaryStart}) is not where the data section ends (${summaryFrom})`;
+  }
+  if (summaryCrc === 0 || nativeCrc32 === undefined) return undefined;
+  const summary = new Uint8Array(footerAt - from);
+  readSync(fd, summary, 0, summary.byteLength, from);
+  const crc = nativeCrc32(footer.subarray(0, FOOTER_RECORD_LENGTH - 4), nativeCrc32(summary));
+  return crc === summaryCrc ? undefined : "summary CRC mismatch (the summary section or footer was altered)";
 }
 
 function readChunk(content: Uint8Array, callbacks: ScanCallbacks, decompress: Record<string, Decompress>) {
@@ -196,6 +240,47 @@ function readChunk(content: Uint8Array, callbacks: ScanCallbacks, decompress: Re
 }
 
 /**
+ * The data section has ended (DataEnd met at `step.dataEnd` of the buffer, whose first byte is at
+ * file offset `base`): checks the data section CRC, the closing magic, the footer and the summary
+ * CRC. Every message has been delivered; a mismatch is damage the messages may share (a schema's
+ * text, say), so it is reported rather than passed over.
+ */
+function endOfData(
+  fd: number,
+  size: number,
+  base: number,
+  buffer: Uint8Array,
+  step: Walked,
+  crcSoFar: number,
+): ScanResult {
+  const dataEnd = step.dataEnd ?? step.consumed;
+  if (step.dataCrc !== undefined && step.dataCrc !== 0 && nativeCrc32 !== undefined) {
+    const crc = nativeCrc32(buffer.subarray(0, dataEnd), crcSoFar);
+    if (crc !== step.dataCrc) {
+      return {
+        bytes: size,
+        complete: false,
+        problem: {
+          offset: base + dataEnd,
+          kind: "damaged",
+          detail: "data section CRC mismatch: a header, schema, channel or index record was altered",
+        },
+      };
+    }
+  }
+  const tail = new Uint8Array(MAGIC_LENGTH);
+  readSync(fd, tail, 0, MAGIC_LENGTH, Math.max(0, size - MAGIC_LENGTH));
+  const closed = tail[1] === 0x4d && tail[2] === 0x43 && tail[3] === 0x41 && tail[4] === 0x50;
+  if (!closed || step.dataCrc === undefined) return { bytes: size, complete: closed };
+  const summaryFrom = base + step.consumed;
+  const bad = checkSummary(fd, size, summaryFrom);
+  if (bad !== undefined) {
+    return { bytes: size, complete: false, problem: { offset: summaryFrom, kind: "damaged", detail: bad } };
+  }
+  return { bytes: size, complete: true };
+}
+
+/**
  * Scans a file that starts with the MCAP magic (the caller checks). Damage stops the scan and is
  * described in `problem`; everything before it has been delivered.
  */
@@ -212,6 +297,13 @@ export function scanMcapFile(
   let filled = 0;
   let read = MAGIC_LENGTH;
   const progress = { pos: 0 };
+  // The data section CRC covers every byte from the leading magic up to the DataEnd record.
+  let dataCrc = 0;
+  if (nativeCrc32 !== undefined) {
+    const magic = new Uint8Array(MAGIC_LENGTH);
+    readSync(fd, magic, 0, MAGIC_LENGTH, 0);
+    dataCrc = nativeCrc32(magic);
+  }
   try {
     for (;;) {
       if (filled === buffer.byteLength) {
@@ -222,7 +314,7 @@ export function scanMcapFile(
       const n = readSync(fd, buffer, filled, buffer.byteLength - filled, read);
       filled += n;
       read += n;
-      let step: { consumed: number; ended: boolean };
+      let step: Walked;
       try {
         step = walk(buffer.subarray(0, filled), callbacks, decompress, false, progress);
       } catch (err) {
@@ -233,12 +325,8 @@ export function scanMcapFile(
           problem: { offset: base + progress.pos, kind: "damaged", detail: (err as Error).message },
         };
       }
-      if (step.ended) {
-        const tail = new Uint8Array(MAGIC_LENGTH);
-        readSync(fd, tail, 0, MAGIC_LENGTH, Math.max(0, size - MAGIC_LENGTH));
-        const closed = tail[1] === 0x4d && tail[2] === 0x43 && tail[3] === 0x41 && tail[4] === 0x50;
-        return { bytes: size, complete: closed };
-      }
+      if (step.ended) return endOfData(fd, size, base, buffer, step, dataCrc);
+      if (nativeCrc32 !== undefined) dataCrc = nativeCrc32(buffer.subarray(0, step.consumed), dataCrc);
       // Keep the unparsed remainder at the start of the buffer.
       buffer.copyWithin(0, step.consumed, filled);
       filled -= step.consumed;

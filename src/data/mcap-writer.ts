@@ -90,13 +90,23 @@ export class Ros2McapWriter {
   private endTime = 0n;
   private closed = false;
 
-  /** Creates (or truncates) the file and writes the magic and the Header record. Call loadZstd() first. */
+  /**
+   * Creates the file and writes the magic and the Header record. Call loadZstd() first. An
+   * existing file is never replaced (it may be a run's only record of the robot's transitions):
+   * that is a one-line error naming it.
+   */
   constructor(path: string, options: Ros2McapWriterOptions = {}) {
     this.path = path;
     this.compression = options.compression ?? "zstd";
     this.zstdLevel = options.zstdLevel ?? 1;
     this.chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
-    this.fd = openSync(path, "w");
+    try {
+      this.fd = openSync(path, "wx");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST")
+        throw new Error(`${path} already exists; an MCAP log is never overwritten`);
+      throw err;
+    }
     this.records.writeMagic();
     this.records.writeHeader({ profile: "ros2", library: options.library ?? "mbpo-arm" });
     this.emit(true);

@@ -27,7 +27,7 @@ import {
 import { SOURCE_POLICY } from "./log-messages.js";
 import type { FromWorker, LogWorkerData, ToWorker } from "./log-worker.js";
 
-export const TRANSITIONS_FILE = "transitions.mcap";
+export { TRANSITIONS_FILE } from "./run-log.js";
 
 /** Where a command's run directory goes when --out is not given: ~/.mbpo-arm/runs/<command>-<time>/. */
 export function defaultRunDir(command: string): string {

@@ -24,15 +24,34 @@ export function defaultLogFile(command: string): string {
   return join(dir, `${command}-${stamp}-${process.pid}.jsonl`);
 }
 
+/**
+ * Whether console lines are coloured: FORCE_COLOR (anything but "0" or "false") forces it, a
+ * non-empty NO_COLOR turns it off, and otherwise only a terminal gets colour (a pipe or a file
+ * must not receive ANSI codes).
+ */
+export function consoleColour(
+  env: NodeJS.ProcessEnv = process.env,
+  isTTY = process.stderr.isTTY === true,
+): boolean {
+  const force = env["FORCE_COLOR"];
+  if (force !== undefined && force !== "0" && force !== "false") return true;
+  if ((env["NO_COLOR"] ?? "") !== "") return false;
+  return isTTY;
+}
+
 export function createLogger(options: LoggerOptions = {}): { logger: Logger; file: string | null } {
   const transports: winston.transport[] = [
     new winston.transports.Console({
       level: options.consoleLevel ?? "info",
       stderrLevels: ["error", "warn", "info", "verbose", "debug", "silly"],
-      format: winston.format.combine(
-        winston.format.colorize({ level: process.stderr.isTTY === true }),
-        winston.format.printf(({ level, message }) => `[${level}] ${message}`),
-      ),
+      // colorize() is left out, not switched off: with { level: false } logform still colours
+      // the level whenever the message option is unset.
+      format: consoleColour()
+        ? winston.format.combine(
+            winston.format.colorize({ level: true }),
+            winston.format.printf(({ level, message }) => `[${level}] ${message}`),
+          )
+        : winston.format.printf(({ level, message }) => `[${level}] ${message}`),
     }),
   ];
   let file: string | null = null;

@@ -103,3 +103,28 @@ describe("settings precedence: defaults < --config < -p < flags", () => {
     assert.match(boot.stderr, /\/nonexistent\/boot\.urdf/);
   });
 });
+
+describe("console colour", () => {
+  const noColourEnv = { ...process.env, FORCE_COLOR: undefined, NO_COLOR: undefined };
+  const run = (env: NodeJS.ProcessEnv) =>
+    spawnSync(process.execPath, [main, ...runArgs("-p", "driver=foo")], {
+      encoding: "utf8",
+      env: { ...env, MBPO_ARM_LOG_DIR: join(scratch, "log") },
+    });
+
+  it("a piped stderr gets no ANSI codes; FORCE_COLOR brings colour back, NO_COLOR keeps it off", () => {
+    const plain = spawnSync(process.execPath, [main, ...runArgs("--policy", "zero")], {
+      encoding: "utf8",
+      env: { ...noColourEnv, MBPO_ARM_LOG_DIR: join(scratch, "log") },
+    });
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stderr, /\[info\]/);
+    assert.equal(plain.stderr.includes("\x1b["), false, "no ANSI escape");
+    const forced = spawnSync(process.execPath, [main, ...runArgs("--policy", "zero")], {
+      encoding: "utf8",
+      env: { ...noColourEnv, FORCE_COLOR: "1", MBPO_ARM_LOG_DIR: join(scratch, "log") },
+    });
+    assert.ok(forced.stderr.includes("\x1b["), "coloured with FORCE_COLOR");
+    assert.equal(run({ ...noColourEnv, NO_COLOR: "1" }).stderr.includes("\x1b["), false);
+  });
+});

@@ -5,7 +5,6 @@
  * acceleration (Coriolis, centrifugal and gravity; no damping or friction). A malformed line gets
  * {"error": "line K: ..."} and the command goes on. Blank lines are ignored.
  */
-import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { Dynamics } from "../robot/dynamics.js";
 import { loadUrdf } from "../robot/urdf.js";
@@ -41,8 +40,25 @@ export async function runDynamicsCommand(
   const bias = new Float64Array(n);
 
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  // A reader that stops early (`dynamics | head -1`) closes the pipe: that ends the command
+  // quietly (exit 0), as a Unix filter does, instead of an uncaught "write EPIPE".
+  let outputError: NodeJS.ErrnoException | undefined;
+  let outputGone = false;
+  const onOutputError = (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") outputGone = true;
+    else outputError = err;
+    lines.close();
+  };
+  output.on("error", onOutputError);
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      output.once("drain", resolve);
+      output.once("close", resolve);
+      output.once("error", () => resolve());
+    });
   let lineNo = 0;
   for await (const line of lines) {
+    if (outputGone || outputError !== undefined) break;
     lineNo++;
     if (line.trim() === "") continue;
     const error = parseState(line, lineNo, q, qd);
@@ -54,6 +70,8 @@ export async function runDynamicsCommand(
       dynamics.bias(q, qd, bias);
       answer = JSON.stringify({ M: Array.from(M), bias: Array.from(bias) });
     }
-    if (!output.write(`${answer}\n`)) await once(output, "drain");
+    if (!output.write(`${answer}\n`)) await drained();
   }
+  output.off("error", onOutputError);
+  if (outputError !== undefined) throw new Error(`dynamics: cannot write the output: ${outputError.message}`);
 }

@@ -128,3 +128,13 @@ describe("console colour", () => {
     assert.equal(run({ ...noColourEnv, NO_COLOR: "1" }).stderr.includes("\x1b["), false);
   });
 });
+
+describe("dynamics as a filter", () => {
+  it("a reader that closes the pipe early (dynamics | head -1) ends it quietly, exit 0", () => {
+    const states = "0 0 0 0 0 0 0 0\n".repeat(20_000);
+    const script = `node ${JSON.stringify(main)} dynamics --urdf ${JSON.stringify(join(packageRoot(), "urdf/arm.urdf"))} | head -1 >/dev/null; echo "status \${PIPESTATUS[0]}"`;
+    const r = spawnSync("bash", ["-c", script], { input: states, encoding: "utf8", timeout: 30_000 });
+    assert.match(r.stdout, /status 0/, `stderr:\n${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /EPIPE/);
+  });
+});

@@ -77,7 +77,7 @@ describe("mbpo-arm CLI", () => {
     assert.equal(r.stderr.trim(), `mbpo-arm: ${file}: unknown parameter "safety.effort_scal"`);
     const p = cli(["run", "-p", "control_rate_hz=-5", "--episodes", "1", "--no-log-file"]);
     assert.equal(p.code, 1);
-    assert.match(p.stderr.trim(), /^mbpo-arm: command line: parameter "control_rate_hz": /);
+    assert.match(p.stderr.trim(), /^mbpo-arm: -p: parameter "control_rate_hz": /);
   });
 
   it("a malformed URDF is one line naming the file and element", () => {

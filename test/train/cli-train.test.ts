@@ -176,7 +176,7 @@ describe("mbpo-arm train (real learner)", () => {
       [["train", "--resume", join(root, "nothing")], /no such directory/],
       [["train", "--resume", whole, "--seed", "3"], /--seed cannot change a run/],
       [["train", "--resume", whole, "--tf-backend", "cpu"], /--tf-backend cannot change a run/],
-      [["train", "--steps", "10", "--out", whole], /already holds a training run/],
+      [["train", "--steps", "10", "--out", whole], /already holds a transition log .* --resume /],
       [["train", "--steps", "10", "--out", empty, "--tf-backend", "bogus"], /unknown backend "bogus"/],
       [["train", "--steps", "10", "--out", empty, "--hp", "sac.nope=1"], /unknown key "sac.nope"/],
       [["train", "--steps", "10", "--out", empty, "--algo", "ppo"], /argument 'ppo' is invalid/],

@@ -329,7 +329,7 @@ describe("train (test-double learner)", () => {
   it("refuses a new run in a directory that holds one, and --resume without a checkpoint", async () => {
     await assert.rejects(
       train({ out: base, config: config(), settings: settings(), logger: quiet, learnerModule: FAKE }),
-      /already holds a training run \(run\.json\); continue it with --resume/,
+      /already holds a transition log \(.*transitions\.mcap\); a new run never replaces one: continue its training run with --resume/,
     );
     const empty = tempDir();
     await assert.rejects(

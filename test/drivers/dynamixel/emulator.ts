@@ -128,6 +128,9 @@ export interface TorqueEvent {
   atMs: number;
 }
 
+/** How long (ms) without a command before the emulator takes the controller for descheduled. */
+const CONTROLLER_AWAY_MS = 60;
+
 export class ServoBusEmulator {
   readonly sim: SimDriver;
   readonly servos: EmulatedServo[];
@@ -156,6 +159,8 @@ export class ServoBusEmulator {
   /** Wall time (ms) of the last advance(). */
   private lastAdvanceMs = 0;
   private noise = new Rng(1);
+  /** Wall time (ms) of the last SYNC_WRITE (the controller's command), 0 before the first. */
+  private lastCommandMs = 0;
 
   constructor(
     model: RobotModel,
@@ -227,6 +232,11 @@ export class ServoBusEmulator {
     this.setTorque(s, 0);
   }
 
+  /** True once a servo's bus watchdog has stopped it (the controller is gone for good). */
+  private watchdogExpired(): boolean {
+    return this.servos.some((s) => s.table[X_SERIES.busWatchdog.address] === BUS_WATCHDOG_EXPIRED);
+  }
+
   /** Wall time (ms) since listen(), the clock of the torque log. */
   nowMs(): number {
     return performance.now() - this.startMs;
@@ -256,7 +266,12 @@ export class ServoBusEmulator {
     for (const s of this.servos) this.effort[s.joint] = this.outputTorque(s);
     this.sim.sendEffort(this.effort);
     const due = now / 1000 - this.simOffset - this.sim.simTime;
-    if (this.paused) this.simOffset += Math.max(0, due);
+    // A controller that has not written for CONTROLLER_AWAY_MS is a descheduled test process (a
+    // loaded machine), not the behaviour under test: the physics waits for it instead of running on
+    // under its last torque, which on two busy cores once drove a joint past its velocity limit.
+    const controllerAway =
+      this.lastCommandMs > 0 && now - this.lastCommandMs > CONTROLLER_AWAY_MS && !this.watchdogExpired();
+    if (this.paused || controllerAway) this.simOffset += Math.max(0, due);
     else if (due > 0) this.advanceHoldingUnpowered(Math.min(due, 0.05));
   }
 
@@ -372,6 +387,7 @@ export class ServoBusEmulator {
       }
       case Instruction.SYNC_WRITE: {
         this.counts.syncWrites++;
+        this.lastCommandMs = now;
         const address = readLE(params, 0, 2, false);
         const length = readLE(params, 2, 2, false);
         for (let k = 4; k + length < params.length; k += 1 + length) {

@@ -190,8 +190,33 @@ export function loadConfig(path: string): Config {
   return parseConfig(text, path);
 }
 
+/**
+ * The boolean spellings rcl's parameter-file parser (rcl_yaml_param_parser) accepts beyond YAML
+ * 1.2's true/false, so that one params file works for `ros2 launch` and for the CLI.
+ */
+const RCL_TRUE = new Set(["true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"]);
+const RCL_FALSE = new Set(["false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"]);
+
+/** Turns rcl's boolean spellings into booleans, only where the setting is a boolean. */
+function normaliseBooleans(params: Record<string, unknown>, defaults: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(params)) {
+    const fallback = Object.hasOwn(defaults, key) ? defaults[key] : undefined;
+    if (typeof fallback === "boolean" && typeof value === "string") {
+      if (RCL_TRUE.has(value)) params[key] = true;
+      else if (RCL_FALSE.has(value)) params[key] = false;
+    } else if (isPlainObject(fallback) && isPlainObject(value)) {
+      normaliseBooleans(value, fallback);
+    }
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
 /** Validates a plain object of settings (already nested), naming the first bad key. */
 export function validateConfig(params: Record<string, unknown>, source = "<config>"): Config {
+  normaliseBooleans(params, defaultConfig() as unknown as Record<string, unknown>);
   const result = ConfigSchema.safeParse(params);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;

@@ -118,3 +118,22 @@ test("a __proto__, constructor or prototype key is refused by name and never rea
   assert.throws(() => parseConfig(yaml, "f.yaml"), /"__proto__" is not a setting name/);
   assert.equal(({} as Record<string, unknown>)["polluted"], undefined);
 });
+
+test("rcl's boolean spellings (yes/no, on/off, True/FALSE) are booleans, in the file and in -p", () => {
+  const yaml = "mbpo_arm:\n  ros__parameters:\n    gravity_compensation: no\n    sim:\n      realtime: On\n";
+  const c = parseConfig(yaml, "f.yaml");
+  assert.equal(c.gravity_compensation, false);
+  assert.equal(c.sim.realtime, true);
+  const o = withOverrides(defaultConfig(), {
+    "safety.dynamic_limits": "off",
+    "safety.use_soft_limits": "YES",
+  });
+  assert.equal(o.safety.dynamic_limits, false);
+  assert.equal(o.safety.use_soft_limits, true);
+  // Only where the setting is a boolean: a string setting keeps the text.
+  assert.equal(withOverrides(defaultConfig(), { "dynamixel.port": "yes" }).dynamixel.port, "yes");
+  assert.throws(
+    () => withOverrides(defaultConfig(), { gravity_compensation: "maybe" }),
+    /gravity_compensation/,
+  );
+});

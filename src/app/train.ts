@@ -10,7 +10,13 @@ import type { Config } from "../config/config.js";
 import type { ControlStack } from "../control/stack.js";
 import { type BootstrapResult, loadBootstrap } from "../data/bootstrap.js";
 import type { BackendSelection } from "../mbpo/backend.js";
-import type { MetricsRow, TrainSettings, TrainSummary } from "../train/run-dir.js";
+import {
+  type MetricsRow,
+  type TrainSettings,
+  type TrainSummary,
+  verifyCheckpoint,
+} from "../train/run-dir.js";
+import { CHECKSUM_FILE } from "../util/checksums.js";
 import { ArmApp, type ArmAppOptions } from "./app.js";
 import type { AppEvent, EventSink } from "./events.js";
 import { type AppLogger, LearningRun } from "./learning.js";
@@ -59,6 +65,8 @@ export interface PreparedLearning {
   prepared: PreparedRun;
   bootstrap: BootstrapResult | undefined;
   out: string;
+  /** Things the user should know before the run starts (logged as warnings). */
+  warnings: string[];
 }
 
 /**
@@ -68,6 +76,12 @@ export interface PreparedLearning {
 export async function prepareLearning(setup: LearnSetup, stack: ControlStack): Promise<PreparedLearning> {
   const out = resolve(setup.out);
   const prepared = setup.resume ? prepareResume(out, setup) : prepareNewRun(out, setup, stack);
+  const warnings: string[] = [];
+  // A damaged checkpoint is refused here, naming the file, before anything is loaded or moves.
+  if (setup.resume && !verifyCheckpoint(out))
+    warnings.push(
+      `--resume ${out}: the checkpoint has no ${CHECKSUM_FILE} (written by an older mbpo-arm): its files are not verified, only checked for non-finite values`,
+    );
   const bootstrap =
     setup.bootstrap !== undefined && !setup.resume
       ? await loadBootstrap(setup.bootstrap.file, stack, {
@@ -80,7 +94,7 @@ export async function prepareLearning(setup: LearnSetup, stack: ControlStack): P
   if (bootstrap !== undefined && bootstrap.transitions.length === 0) {
     throw new Error(`train --bootstrap: ${bootstrap.file} holds no transitions to learn from`);
   }
-  return { prepared, bootstrap, out };
+  return { prepared, bootstrap, out, warnings };
 }
 
 /** The control settings a run uses: a resumed run's own (config.yaml), else the given ones. */
@@ -96,6 +110,7 @@ export function createLearningRun(
   setup: LearnSetup,
   emit: EventSink,
 ): LearningRun {
+  for (const warning of ready.warnings) app.logger.warn(warning);
   return new LearningRun(app.stack, app.pacing, {
     out: ready.out,
     prepared: ready.prepared,

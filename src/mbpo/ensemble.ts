@@ -626,10 +626,10 @@ export class ProbabilisticEnsemble {
     }
     const ensemble = new ProbabilisticEnsemble(json.inputSize, json.outputSize, rng, json.options);
     ensemble.setParameters({
-      weights: json.weights.map((w) => decodeTyped(w, "float32")),
-      biases: json.biases.map((b) => decodeTyped(b, "float32")),
-      maxLogvar: decodeTyped(json.maxLogvar, "float32"),
-      minLogvar: decodeTyped(json.minLogvar, "float32"),
+      weights: json.weights.map((w, i) => decodeTyped(w, "float32", `${label}: weights[${i}]`)),
+      biases: json.biases.map((b, i) => decodeTyped(b, "float32", `${label}: biases[${i}]`)),
+      maxLogvar: decodeTyped(json.maxLogvar, "float32", `${label}: maxLogvar`),
+      minLogvar: decodeTyped(json.minLogvar, "float32", `${label}: minLogvar`),
     });
     ensemble.inputNormalizer.load(json.inputNormalizer, `${label}: inputNormalizer`);
     ensemble.targetNormalizer.load(json.targetNormalizer, `${label}: targetNormalizer`);
@@ -978,7 +978,7 @@ async function restoreAdam(
     throw new Error(`${label}: optimizer has ${count} moments, expected 0 or ${variables.length}`);
   }
   const moment = (encoded: string, i: number, suffix: string): NamedTensor => {
-    const values = decodeTyped(encoded, "float32");
+    const values = decodeTyped(encoded, "float32", `${label}: optimizer moment ${suffix}[${i}]`);
     if (values.length !== variables[i].size) {
       throw new Error(
         `${label}: optimizer moment ${i} has ${values.length} values, expected ${variables[i].size}`,

@@ -181,16 +181,19 @@ export async function loadLearner(dir: string): Promise<Learner> {
     },
     checkpoint.hyperparameters,
   );
-  const sac = await Sac.fromJSON(checkpoint.sac, parts.rng.sac);
+  // Every array is checked as it is decoded (finite, right length); an error names the file.
+  const sac = await named(path, () => Sac.fromJSON(checkpoint.sac, parts.rng.sac));
   const ensemble =
     checkpoint.ensemble === null
       ? undefined
-      : await ProbabilisticEnsemble.fromJSON(checkpoint.ensemble, parts.rng.ensembleInit);
-  const real = RealReplayBuffer.fromJSON(await readBuffer(dir, checkpoint.buffers.real));
+      : await named(path, () =>
+          ProbabilisticEnsemble.fromJSON(checkpoint.ensemble as EnsembleJSON, parts.rng.ensembleInit),
+        );
+  const real = RealReplayBuffer.fromJSON(...(await readBuffer(dir, checkpoint.buffers.real)));
   const model =
     checkpoint.buffers.model === null
       ? undefined
-      : ReplayBuffer.fromJSON(await readBuffer(dir, checkpoint.buffers.model));
+      : ReplayBuffer.fromJSON(...(await readBuffer(dir, checkpoint.buffers.model)));
   const observations =
     checkpoint.observationNormalizer === null
       ? undefined
@@ -617,14 +620,35 @@ async function writeBuffer(dir: string, name: string, json: ReplayBufferJSON): P
   return { ...json, arrays };
 }
 
-/** Reads a buffer written by writeBuffer back into its JSON form. */
-async function readBuffer(dir: string, header: BufferHeader): Promise<ReplayBufferJSON> {
+/**
+ * Reads a buffer written by writeBuffer back into its JSON form, with the path of each array's
+ * file for fromJSON's errors (it checks every value is finite and every length fits the header).
+ */
+async function readBuffer(
+  dir: string,
+  header: BufferHeader,
+): Promise<[json: ReplayBufferJSON, files: Record<string, string>]> {
   const arrays: Record<string, string> = {};
+  const files: Record<string, string> = {};
   for (const [field, file] of Object.entries(header?.arrays ?? {})) {
-    // fromJSON checks each array's length against the header's row count.
-    arrays[field] = (await readFile(join(dir, file))).toString("base64");
+    files[field] = join(dir, String(file));
+    arrays[field] = (await named(files[field], () => readFile(files[field]))).toString("base64");
   }
-  return { ...header, arrays };
+  return [{ ...header, arrays }, files];
+}
+
+/** Runs fn; an error it throws is prefixed with the file it concerns. */
+function named<T>(path: string, fn: () => T): T {
+  const rename = (error: unknown): never => {
+    const message = (error as Error).message.split("\n")[0];
+    throw new Error(message.startsWith(path) ? message : `${path}: ${message}`);
+  };
+  try {
+    const result = fn();
+    return result instanceof Promise ? (result.catch(rename) as T) : result;
+  } catch (error) {
+    return rename(error);
+  }
 }
 
 /** Writes to a temporary name and renames it into place, so no reader sees half a file. */

@@ -198,10 +198,11 @@ export class ReplayBuffer {
     };
   }
 
-  static fromJSON(json: ReplayBufferJSON): ReplayBuffer {
+  /** `files`: where each array was read from (field → path), to name it in errors. */
+  static fromJSON(json: ReplayBufferJSON, files: Record<string, string> = {}): ReplayBuffer {
     checkJSON(json, "replay-buffer");
     const buffer = new ReplayBuffer(json.capacity, json.obsSize, json.actSize);
-    buffer.restore(json);
+    buffer.restore(json, files);
     return buffer;
   }
 
@@ -234,7 +235,7 @@ export class ReplayBuffer {
     return arrays;
   }
 
-  protected restore(json: ReplayBufferJSON): void {
+  protected restore(json: ReplayBufferJSON, files: Record<string, string>): void {
     if (!(json.size >= 0 && json.size <= json.capacity) || !(json.next >= 0 && json.next < json.capacity)) {
       throw new Error(
         `replay buffer checkpoint: size ${json.size} / next ${json.next} outside capacity ${json.capacity}`,
@@ -244,10 +245,11 @@ export class ReplayBuffer {
       const encoded = json.arrays?.[name];
       if (typeof encoded !== "string")
         throw new Error(`replay buffer checkpoint: field arrays.${name} missing`);
-      const values = decodeTyped(encoded, array instanceof Float64Array ? "float64" : "float32");
+      const what = files[name] ?? `replay buffer checkpoint: arrays.${name}`;
+      const values = decodeTyped(encoded, array instanceof Float64Array ? "float64" : "float32", what);
       if (values.length !== json.size * width) {
         throw new Error(
-          `replay buffer checkpoint: arrays.${name} has ${values.length} values, expected ${json.size * width}`,
+          `${what}: ${values.length} values, expected ${json.size * width} (${json.size} rows)`,
         );
       }
       array.set(values);
@@ -312,13 +314,13 @@ export class RealReplayBuffer extends ReplayBuffer {
     return { ...super.toJSON(), kind: "real-replay-buffer", dof: this.dof, goalSize: this.goalSize };
   }
 
-  static override fromJSON(json: ReplayBufferJSON): RealReplayBuffer {
+  static override fromJSON(json: ReplayBufferJSON, files: Record<string, string> = {}): RealReplayBuffer {
     checkJSON(json, "real-replay-buffer");
     if (json.dof === undefined || json.goalSize === undefined) {
       throw new Error("real replay buffer checkpoint: fields dof and goalSize are required");
     }
     const buffer = new RealReplayBuffer(json.capacity, json.obsSize, json.actSize, json.dof, json.goalSize);
-    buffer.restore(json);
+    buffer.restore(json, files);
     return buffer;
   }
 
@@ -363,18 +365,38 @@ export function encodeTyped(array: Float32Array | Float64Array): string {
   return Buffer.from(array.buffer, array.byteOffset, array.byteLength).toString("base64");
 }
 
-/** Inverse of encodeTyped; the result owns its memory (aligned). */
-export function decodeTyped(base64: string, type: "float32"): Float32Array;
-export function decodeTyped(base64: string, type: "float64"): Float64Array;
-export function decodeTyped(base64: string, type: "float32" | "float64"): Float32Array | Float64Array;
-export function decodeTyped(base64: string, type: "float32" | "float64"): Float32Array | Float64Array {
+/**
+ * Inverse of encodeTyped; the result owns its memory (aligned). Everything decoded this way comes
+ * from a checkpoint, which only ever holds finite numbers (buffers refuse non-finite rows, training
+ * stops on non-finite losses): a NaN or an infinity means the file was damaged or edited, and loading
+ * it would train on garbage, so it is refused here, naming `what` and the element.
+ */
+export function decodeTyped(base64: string, type: "float32", what: string): Float32Array;
+export function decodeTyped(base64: string, type: "float64", what: string): Float64Array;
+export function decodeTyped(
+  base64: string,
+  type: "float32" | "float64",
+  what: string,
+): Float32Array | Float64Array;
+export function decodeTyped(
+  base64: string,
+  type: "float32" | "float64",
+  what: string,
+): Float32Array | Float64Array {
   const bytes = Buffer.from(base64, "base64");
   const width = type === "float32" ? 4 : 8;
   if (bytes.length % width !== 0)
-    throw new Error(`decodeTyped: ${bytes.length} bytes is not a whole ${type} array`);
+    throw new Error(`${what}: ${bytes.length} bytes is not a whole ${type} array`);
   const copy = new ArrayBuffer(bytes.length);
   new Uint8Array(copy).set(bytes);
-  return type === "float32" ? new Float32Array(copy) : new Float64Array(copy);
+  const values = type === "float32" ? new Float32Array(copy) : new Float64Array(copy);
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]))
+      throw new Error(
+        `${what}: element ${i} of ${values.length} is ${values[i]}; a checkpoint holds only finite numbers`,
+      );
+  }
+  return values;
 }
 
 function copyRowIn(

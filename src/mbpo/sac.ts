@@ -487,11 +487,13 @@ export class Sac {
         layers.map((l, i) => ({
           inputs: shapes[i]?.inputs ?? 0,
           outputs: shapes[i]?.outputs ?? 0,
-          weight: decodeTyped(l.weight, "float32"),
-          bias: decodeTyped(l.bias, "float32"),
+          weight: decodeTyped(l.weight, "float32", `SAC checkpoint: networks.${name}[${i}].weight`),
+          bias: decodeTyped(l.bias, "float32", `SAC checkpoint: networks.${name}[${i}].bias`),
         })),
       );
     }
+    if (!Number.isFinite(json.logAlpha))
+      throw new Error(`SAC checkpoint: field logAlpha must be a finite number, got ${json.logAlpha}`);
     sac.setAlpha(Math.exp(json.logAlpha));
     await restoreAdam(
       sac.criticOptimizer,
@@ -776,8 +778,10 @@ async function restoreAdam(
   if (!(count === 0 || count === expected) || json.secondMoments?.length !== count) {
     throw new Error(`SAC checkpoint: optimizers.${label} has ${count} moments, expected 0 or ${expected}`);
   }
-  const decode = (encoded: string[]) => {
-    const values = encoded.map((m) => decodeTyped(m, "float32"));
+  const decode = (encoded: string[], moments: string) => {
+    const values = encoded.map((m, i) =>
+      decodeTyped(m, "float32", `SAC checkpoint: optimizers.${label} ${moments}[${i}]`),
+    );
     return layout === undefined ? values : layout(values);
   };
   const moment = (values: Float32Array, i: number, suffix: string): NamedTensor => {
@@ -790,8 +794,8 @@ async function restoreAdam(
   };
   const weights: NamedTensor[] = [
     { name: "iter", tensor: tf.scalar(json.iterations, "int32") },
-    ...decode(json.firstMoments).map((m, i) => moment(m, i, "m")),
-    ...decode(json.secondMoments).map((v, i) => moment(v, i, "v")),
+    ...decode(json.firstMoments, "firstMoments").map((m, i) => moment(m, i, "m")),
+    ...decode(json.secondMoments, "secondMoments").map((v, i) => moment(v, i, "v")),
   ];
   await optimizer.setWeights(weights);
   restoreBiasCorrections(optimizer); // setWeights' pow(β, t + 1) is not training's float32 product

@@ -6,7 +6,8 @@
  *   metrics.csv        one row per training episode (METRICS_COLUMNS), appended as each ends
  *   summary.json       the run so far (rewritten at each checkpoint and at the end)
  *   curve.svg          the learning curve: eval success and training success against real steps
- *   checkpoint/        learner/ (Learner.save), actor.json (the actor as MlpJson), host.json
+ *   checkpoint/        learner/ (Learner.save), actor.json (the actor as MlpJson), host.json,
+ *                      SHA256SUMS (every file's digest, verified before a resume loads it)
  *   transitions.mcap   every real transition (src/data/transition-log.ts); a resumed session
  *                      writes its own transitions-from-episode-N.mcap
  *
@@ -29,6 +30,7 @@ import { type Config, NODE_NAME } from "../config/config.js";
 import type { MlpJson } from "../control/policies/mlp.js";
 import type { TimingSummary } from "../control/tick-timer.js";
 import type { Algorithm, LearnerSpec } from "../mbpo/learner.js";
+import { verifyChecksums, writeChecksums } from "../util/checksums.js";
 import { renderLineChart } from "./curve-svg.js";
 
 /** The columns of metrics.csv, in order. Not-applicable values are written as empty fields. */
@@ -273,6 +275,15 @@ export function recoverCheckpoint(runDir: string): void {
   if (!existsSync(current) && existsSync(join(old, CHECKPOINT_FILES.host))) renameSync(old, current);
 }
 
+/**
+ * Verifies every file of the run's checkpoint against its SHA256SUMS (src/train/checksums.ts);
+ * throws one line naming a damaged or missing file. False: a checkpoint written before checksums
+ * existed (nothing to verify; the learner still checks every value it loads is finite).
+ */
+export function verifyCheckpoint(runDir: string): boolean {
+  return verifyChecksums(checkpointDir(runDir));
+}
+
 export function hasCheckpoint(runDir: string): boolean {
   return existsSync(join(checkpointDir(runDir), CHECKPOINT_FILES.host));
 }
@@ -311,6 +322,7 @@ export async function writeCheckpoint(
   await fill(join(tmp, CHECKPOINT_FILES.learner));
   writeFileSync(join(tmp, CHECKPOINT_FILES.actor), JSON.stringify(actor));
   writeFileSync(join(tmp, CHECKPOINT_FILES.host), JSON.stringify(host, nanToNull));
+  writeChecksums(tmp);
   const current = checkpointDir(runDir);
   const old = join(runDir, OLD_CHECKPOINT);
   rmSync(old, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -317,6 +317,51 @@ describe("MBPO learner", () => {
       assert.ok(readFileSync(join(dirA, file)).equals(readFileSync(join(dirB, file))), file);
     uninterrupted.dispose();
     resumed.dispose();
+  });
+
+  it("refuses a checkpoint holding a non-finite value, naming the file and the array", async () => {
+    const learner = await createLearner(spec("mbpo", 6));
+    await feed(learner, 0, 4);
+    const dir = temporaryDirectory();
+    await learner.save(dir);
+    learner.dispose();
+    const json = readFileSync(join(dir, "learner.json"), "utf8");
+    const checkpoint = JSON.parse(json);
+    const poison = (base64: string, value: number, at: number) => {
+      const values = new Float32Array(new Uint8Array(Buffer.from(base64, "base64")).buffer);
+      values[at] = value;
+      return Buffer.from(values.buffer).toString("base64");
+    };
+    const edits: [(c: typeof checkpoint) => void, RegExp][] = [
+      [
+        (c) => (c.sac.networks.actor[1].weight = poison(c.sac.networks.actor[1].weight, Number.NaN, 3)),
+        /learner\.json: SAC checkpoint: networks\.actor\[1\]\.weight: element 3 of \d+ is NaN/,
+      ],
+      [
+        (c) => (c.ensemble.biases[0] = poison(c.ensemble.biases[0], Number.POSITIVE_INFINITY, 0)),
+        /learner\.json: ensemble checkpoint: biases\[0\]: element 0 of \d+ is Infinity/,
+      ],
+      [
+        (c) => (c.sac.logAlpha = null),
+        /learner\.json: SAC checkpoint: field logAlpha must be a finite number/,
+      ],
+    ];
+    for (const [edit, pattern] of edits) {
+      const edited = JSON.parse(json);
+      edit(edited);
+      writeFileSync(join(dir, "learner.json"), JSON.stringify(edited));
+      await assert.rejects(loadLearner(dir), pattern);
+    }
+    writeFileSync(join(dir, "learner.json"), json);
+    const q = join(dir, "real-buffer.q.bin");
+    const values = new Float64Array(new Uint8Array(readFileSync(q)).buffer);
+    values[values.length - 1] = Number.NEGATIVE_INFINITY;
+    writeFileSync(q, Buffer.from(values.buffer));
+    await assert.rejects(loadLearner(dir), (error: Error) => {
+      assert.match(error.message, /real-buffer\.q\.bin: element \d+ of \d+ is -Infinity/);
+      assert.ok(error.message.startsWith(q), error.message);
+      return true;
+    });
   });
 
   it("hands the control loop an actor for raw observations, standardisation folded in", async () => {

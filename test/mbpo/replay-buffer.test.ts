@@ -142,7 +142,7 @@ describe("ReplayBuffer", () => {
     assert.throws(() => buffer.sampleBatch(2, new Rng(1), createBatch(2, 1, 1)), /1 rows, needs 2/);
     assert.throws(() => new ReplayBuffer(0, 2, 1), /capacity must be a positive integer/);
     const json = buffer.toJSON();
-    assert.throws(() => ReplayBuffer.fromJSON({ ...json, size: 2 }), /arrays.obs has 2 values, expected 4/);
+    assert.throws(() => ReplayBuffer.fromJSON({ ...json, size: 2 }), /arrays\.obs: 2 values, expected 4/);
     assert.throws(() => ReplayBuffer.fromJSON({ ...json, kind: "real-replay-buffer" }), /kind/);
   });
 });

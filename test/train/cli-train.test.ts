@@ -5,10 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { writeChecksums } from "../../src/util/checksums.js";
 import { packageRoot } from "../../src/util/paths.js";
 
 const main = join(packageRoot(), "dist", "src", "cli", "main.js");
@@ -162,6 +163,55 @@ describe("mbpo-arm train (real learner)", () => {
       .map((l) => JSON.parse(l));
     assert.equal(lines.at(-1).type, "summary");
     assert.equal(lines.at(-1).episodes, 2);
+  });
+
+  it("a damaged or edited checkpoint is refused with one line naming the file, before anything moves", () => {
+    const copy = (name: string) => {
+      const dir = join(root, name);
+      cpSync(whole, dir, { recursive: true });
+      return dir;
+    };
+    const obs = (dir: string) => join(dir, "checkpoint", "learner", "real-buffer.obs.bin");
+    // One flipped bit on disk: SHA256SUMS catches it.
+    const damaged = copy("damaged");
+    const bytes = readFileSync(obs(damaged));
+    bytes[17] ^= 0x04;
+    writeFileSync(obs(damaged), bytes);
+    // A buffer full of NaN with SHA256SUMS written to match (edited on purpose, or written by a
+    // learner gone wrong): the learner's finiteness check catches it.
+    const poisoned = copy("poisoned");
+    writeFileSync(obs(poisoned), Buffer.from(new Float32Array(bytes.length / 4).fill(Number.NaN).buffer));
+    writeChecksums(join(poisoned, "checkpoint"));
+    // The actor alone, as `run --policy checkpoint:DIR` reads it.
+    const actor = copy("actor");
+    const actorPath = join(actor, "checkpoint", "actor.json");
+    writeFileSync(
+      actorPath,
+      readFileSync(actorPath, "utf8").replace(/\d(?=[,\]])/, (d) => String((Number(d) + 1) % 10)),
+    );
+    const cases: [string[], RegExp][] = [
+      [["train", "--resume", damaged, "--steps", "150"], /real-buffer\.obs\.bin: checksum mismatch/],
+      [["train", "--resume", poisoned, "--steps", "150"], /real-buffer\.obs\.bin: element 0 of \d+ is NaN/],
+      [["run", "--policy", `checkpoint:${actor}`, "--episodes", "1"], /actor\.json: checksum mismatch/],
+    ];
+    for (const [argv, pattern] of cases) {
+      const started = Date.now();
+      const r = cli([...argv, "--no-log-file", "--no-transition-log"]);
+      assert.equal(r.code, 1, `${argv.join(" ")}: ${r.stderr}`);
+      const lines = errorLines(r.stderr);
+      assert.equal(lines.length, 1, `${argv.join(" ")}: ${r.stderr}`);
+      assert.match(lines[0], pattern);
+      // Refused at load: no episode ran (a NaN buffer once trained for 22 s, then faulted).
+      assert.ok(Date.now() - started < 30_000, `${argv.join(" ")} took ${Date.now() - started} ms`);
+      assert.doesNotMatch(r.stderr, /episode 1/);
+    }
+    // A checkpoint from before SHA256SUMS existed still resumes, with a warning that says so.
+    const old = copy("old");
+    rmSync(join(old, "checkpoint", "SHA256SUMS"));
+    const r = cli(["train", "--resume", old, "--steps", "125", "--no-log-file"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /the checkpoint has no SHA256SUMS .* not verified/);
+    assert.ok(existsSync(join(old, "checkpoint", "SHA256SUMS")), "the next checkpoint has one");
   });
 
   it("bad flags and a --resume without a checkpoint are one-line errors", () => {

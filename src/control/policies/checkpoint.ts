@@ -4,8 +4,9 @@
  * directory or its checkpoint/ directory. No TensorFlow.js is loaded.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Task } from "../../tasks/task.js";
+import { verifyChecksums } from "../../util/checksums.js";
 import { MlpPolicy } from "./mlp.js";
 
 export const CHECKPOINT_POLICY_PREFIX = "checkpoint:";
@@ -17,6 +18,8 @@ export function loadCheckpointPolicy(dir: string, task: Task): MlpPolicy {
   if (path === undefined) {
     throw new Error(`policy checkpoint:${dir}: no saved actor (looked for ${candidates.join(" and ")})`);
   }
+  // The actor's line of the checkpoint's SHA256SUMS, when it has one (src/train/checksums.ts).
+  verifyChecksums(dirname(path), [basename(path)]);
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(path, "utf8"));

@@ -227,8 +227,8 @@ export class MlpPolicy implements Policy {
     const j = json as Record<string, unknown>;
     if (j.type !== "mlp") throw new Error(`mlp: field "type" must be "mlp", got ${JSON.stringify(j.type)}`);
     const numbers = (field: string, value: unknown): Float32Array => {
-      if (!Array.isArray(value) || !value.every((v) => typeof v === "number")) {
-        throw new Error(`mlp: field "${field}" must be an array of numbers`);
+      if (!Array.isArray(value) || !value.every((v) => typeof v === "number" && Number.isFinite(v))) {
+        throw new Error(`mlp: field "${field}" must be an array of finite numbers`);
       }
       return Float32Array.from(value as number[]);
     };

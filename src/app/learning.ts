@@ -40,7 +40,7 @@ import {
 import { Rng } from "../util/rng.js";
 import type { EventSink } from "./events.js";
 import type { Pacing } from "./hold.js";
-import { type EvaluationResult, episodeRow, summarise } from "./metrics.js";
+import { type EvaluationResult, episodeRow, summarise, updateColumns } from "./metrics.js";
 import type { PreparedRun } from "./run-setup.js";
 import { makeTransitionSink, openTransitionLog } from "./transitions.js";
 
@@ -52,6 +52,12 @@ const PAUSED_EPISODE_STREAM = 4_000_000;
 /** Evaluation episodes are numbered from here (in the transition log), apart from training ones. */
 const EVAL_EPISODE_INDEX = 1_000_000;
 const PAUSED_EPISODE_INDEX = 2_000_000;
+/**
+ * How long (ms) a stop lets the learner's update phase run on before interrupting it: a short
+ * phase then ends whole (a resume continues exactly as an uninterrupted run would), a long one is
+ * cut at its next gradient step, leaving the stop well inside 2 s.
+ */
+const UPDATE_STOP_GRACE_MS = 500;
 
 export interface AppLogger {
   info(message: string): void;
@@ -184,10 +190,30 @@ export class LearningRun {
   }
 
   /**
+   * Holds the arm while a learner phase runs; a stop signal lets it finish for UPDATE_STOP_GRACE_MS,
+   * then interrupts it at its next gradient step (Learner.update), so that a stop never waits for
+   * a whole phase (2,000 SAC updates and a model retrain at the paper's sizes: minutes).
+   */
+  private async stoppable<T>(work: Promise<T>, signal: AbortSignal) {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      timer = setTimeout(() => this.worker.interrupt(), UPDATE_STOP_GRACE_MS);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await this.hold(work);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
    * Starts (or loads) the learner while the arm is held, adds the bootstrap, writes the run's files
    * and opens this session's transition log. A start-up error is one line; nothing has moved.
    */
-  async start(): Promise<void> {
+  async start(signal?: AbortSignal): Promise<void> {
     const { prepared, resumed, logger } = this.options;
     const spec = prepared.run.learner;
     try {
@@ -199,7 +225,7 @@ export class LearningRun {
       }
       this.actor = this.checkActor((await this.hold(this.worker.actorWeights())).value);
       if (this.options.bootstrap !== undefined)
-        this.settings.bootstrap = await this.addBootstrap(this.options.bootstrap);
+        this.settings.bootstrap = await this.addBootstrap(this.options.bootstrap, signal);
     } catch (error) {
       throw new Error(
         `train: the learner could not start: ${(this.worker.failure ?? (error as Error)).message}`,
@@ -207,7 +233,8 @@ export class LearningRun {
     }
     this.learnerStarted = true;
     prepared.write();
-    const workToDo = !this.done || this.host.pendingRow !== undefined;
+    const workToDo =
+      !this.done || this.host.pendingRow !== undefined || this.host.pendingUpdate !== undefined;
     if (this.options.transitionLog !== false && workToDo) {
       // One segment per session: a resumed run never touches the earlier ones (run-log.ts).
       const file = newSegmentPath(this.out, this.host.episodes + 1);
@@ -239,7 +266,9 @@ export class LearningRun {
     this.interrupted = false;
     this.fault = undefined;
     try {
-      if (this.host.pendingRow !== undefined && !signal.aborted) {
+      if (this.host.pendingUpdate !== undefined && !signal.aborted) {
+        if (!(await this.finishUpdate(this.host.pendingUpdate, signal))) this.interrupted = true;
+      } else if (this.host.pendingRow !== undefined && !signal.aborted) {
         if (!(await this.finishRow(this.host.pendingRow, signal))) this.interrupted = true;
       }
       while (!this.interrupted && !this.done) {
@@ -313,15 +342,11 @@ export class LearningRun {
     const exploring = host.realSteps < this.explorationSteps();
     this.options.emit({ type: "learner", state: "training" });
     await this.hold(this.worker.addReal(this.packer.take()));
-    const update = await this.hold(this.worker.update());
-    const report = checkReport(update.value);
-    this.actor = this.checkActor((await this.hold(this.worker.actorWeights())).value);
-    this.options.emit({ type: "learner", state: "idle" });
+    const report = await this.updateLearner(signal);
     host.episodes++;
     host.realSteps += result.steps;
     // The host state has moved past the last checkpoint (also if the evaluation is stopped).
     this.checkpointCurrent = false;
-    if (report.modelTrained) this.lastModelHoldoutMse = report.modelHoldoutMse;
     const row = episodeRow({
       index,
       exploring,
@@ -333,9 +358,43 @@ export class LearningRun {
       hold: this.episodeTimer.summary(),
       interventions: Object.values(result.interventions).reduce((a, b) => a + b, 0),
     });
+    return this.afterUpdate(row, report, signal);
+  }
+
+  /** The learner's update phase (stoppable), then its actor; the report. */
+  private async updateLearner(signal: AbortSignal): Promise<UpdateReport> {
+    const report = checkReport((await this.stoppable(this.worker.update(), signal)).value);
+    this.actor = this.checkActor((await this.hold(this.worker.actorWeights())).value);
+    this.options.emit({ type: "learner", state: "idle" });
+    if (report.modelTrained) this.lastModelHoldoutMse = report.modelHoldoutMse;
+    return report;
+  }
+
+  /**
+   * After an episode's update phase: a phase a stop cut short leaves its row pending (the resume
+   * finishes the phase first: finishUpdate); otherwise the row is evaluated and written, and a
+   * checkpoint saved when due. False when stopped.
+   */
+  private async afterUpdate(row: MetricsRow, report: UpdateReport, signal: AbortSignal): Promise<boolean> {
+    const { host, settings } = this;
+    if (report.interrupted === true) {
+      host.pendingUpdate = row;
+      return false;
+    }
+    host.pendingUpdate = undefined;
     if (!(await this.finishRow(row, signal))) return false;
     if (host.episodes % settings.checkpointEvery === 0) await this.saveCheckpoint();
     return true;
+  }
+
+  /** Finishes the update phase a stop cut short (host.pendingUpdate), then its row. */
+  private async finishUpdate(pending: MetricsRow, signal: AbortSignal): Promise<boolean> {
+    const started = performance.now();
+    this.options.emit({ type: "learner", state: "training" });
+    const report = await this.updateLearner(signal);
+    this.checkpointCurrent = false;
+    const seconds = Number(pending.seconds_update) + (performance.now() - started) / 1000;
+    return this.afterUpdate({ ...pending, ...updateColumns(report, seconds) }, report, signal);
   }
 
   /** Learning paused: one episode with the current actor's mean action, logged, not learned from. */
@@ -493,7 +552,10 @@ export class LearningRun {
   }
 
   /** Hands the bootstrap's transitions to the learner and pre-trains its model, while the arm is held. */
-  private async addBootstrap(bootstrap: BootstrapResult): Promise<BootstrapInfo> {
+  private async addBootstrap(
+    bootstrap: BootstrapResult,
+    signal = new AbortController().signal,
+  ): Promise<BootstrapInfo> {
     const { stack, worker } = this;
     const logger = this.options.logger;
     const rows = bootstrap.transitions;
@@ -512,8 +574,10 @@ export class LearningRun {
       `train: bootstrap ${bootstrap.file} (${bootstrap.kind}): ${stored.added} transitions in the real buffer` +
         (stored.rejected > 0 ? `, ${stored.rejected} refused (non-finite values)` : ""),
     );
-    const pretrained = (await this.hold(worker.pretrain())).value;
-    if (pretrained.modelTrained) {
+    // A stop cuts the pre-training short (the first update phase retrains the model anyway).
+    const pretrained = (await this.stoppable(worker.pretrain(), signal)).value;
+    if (pretrained.interrupted) logger.warn("train: model pre-training stopped before it converged");
+    else if (pretrained.modelTrained) {
       logger.info(
         `train: model pre-trained on them: holdout NLL ${pretrained.modelHoldoutNll.toFixed(3)}, MSE ${pretrained.modelHoldoutMse.toFixed(4)} (${pretrained.seconds.toFixed(1)} s)`,
       );

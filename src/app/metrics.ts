@@ -26,11 +26,6 @@ export function episodeRow(p: {
   interventions: number;
 }): MetricsRow {
   const { result: r, report: u } = p;
-  const filtered = u.rolloutsFiltered ?? {
-    terminated: Number.NaN,
-    jointLimits: Number.NaN,
-    uncertainty: Number.NaN,
-  };
   return {
     episode: p.index + 1,
     policy: p.exploring ? "explore" : "actor",
@@ -42,6 +37,27 @@ export function episodeRow(p: {
     eval_success: Number.NaN,
     eval_return: Number.NaN,
     eval_final_distance_m: Number.NaN,
+    ...updateColumns(u, p.updateSeconds),
+    seconds_episode: p.episodeSeconds,
+    seconds_eval: Number.NaN,
+    hold_ticks: p.hold.compute.count,
+    hold_tick_median_us: p.hold.compute.medianUs,
+    hold_tick_p99_us: p.hold.compute.p99Us,
+    hold_tick_max_us: p.hold.compute.maxUs,
+    hold_late_p99_us: p.hold.lateness.p99Us,
+    hold_late_max_us: p.hold.lateness.maxUs,
+    safety_interventions: p.interventions,
+  };
+}
+
+/** A row's columns that come from the learner's update phase (and its wall-clock seconds). */
+export function updateColumns(u: UpdateReport, updateSeconds: number) {
+  const filtered = u.rolloutsFiltered ?? {
+    terminated: Number.NaN,
+    jointLimits: Number.NaN,
+    uncertainty: Number.NaN,
+  };
+  return {
     model_trained: u.modelTrained ? 1 : 0,
     model_holdout_nll: u.modelHoldoutNll,
     model_holdout_mse: u.modelHoldoutMse,
@@ -54,20 +70,11 @@ export function episodeRow(p: {
     q_loss: u.qLoss,
     policy_loss: u.policyLoss,
     alpha: u.alpha,
-    seconds_episode: p.episodeSeconds,
-    seconds_update: p.updateSeconds,
+    seconds_update: updateSeconds,
     seconds_model: u.seconds?.model ?? Number.NaN,
     seconds_rollouts: u.seconds?.rollouts ?? Number.NaN,
     seconds_sac: u.seconds?.sac ?? Number.NaN,
-    seconds_eval: Number.NaN,
-    hold_ticks: p.hold.compute.count,
-    hold_tick_median_us: p.hold.compute.medianUs,
-    hold_tick_p99_us: p.hold.compute.p99Us,
-    hold_tick_max_us: p.hold.compute.maxUs,
-    hold_late_p99_us: p.hold.lateness.p99Us,
-    hold_late_max_us: p.hold.lateness.maxUs,
-    safety_interventions: p.interventions,
-  };
+  } satisfies Partial<MetricsRow>;
 }
 
 export function summarise(p: {

@@ -142,12 +142,14 @@ export async function train(
   const run = createLearningRun(app, ready, options, emit);
   const warnOnAbort = () => {
     if (run.training)
-      logger.warn("train: the arm is held until the learner's current step ends, then a checkpoint is saved");
+      logger.warn(
+        "train: the learner stops at its next gradient step (its remaining work is kept for the resume); the arm is held while a checkpoint is saved",
+      );
   };
   signal.addEventListener("abort", warnOnAbort, { once: true });
   try {
     await app.start();
-    await run.start();
+    await run.start(signal);
     const outcome = await run.run(signal);
     const summary = await run.close();
     if (outcome === "stopped")

@@ -115,6 +115,10 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
         }
         progress.start(info.stepsTarget, info.realSteps);
       },
+      onEvent: (event) => {
+        if (event.type === "learner" && event.state === "training")
+          logger.debug("train: learner update phase (Ctrl-C stops it at its next gradient step)");
+      },
       onEpisode: (row, info) => {
         if (flags.json) process.stdout.write(`${JSON.stringify({ type: "episode", ...finite(row) })}\n`);
         progress.episode(row, info.realSteps);

@@ -100,6 +100,12 @@ export interface EnsembleTrainOptions {
   maxEpochs?: number;
   /** Called after every epoch (for progress display and tests). */
   onEpoch?: (epoch: EnsembleEpoch) => void;
+  /**
+   * Asked after every gradient step: true ends training there (a stop signal). Each member then
+   * gets back the weights of its best epoch so far, as at an early stop, and the report says
+   * `interrupted`.
+   */
+  shouldStop?: () => boolean;
 }
 
 export interface EnsembleTrainReport {
@@ -107,6 +113,8 @@ export interface EnsembleTrainReport {
   epochs: number;
   /** True when the patience rule ended training before maxEpochs. */
   stoppedEarly: boolean;
+  /** True when shouldStop ended training (mid-epoch: that epoch is not scored). */
+  interrupted: boolean;
   trainRows: number;
   holdoutRows: number;
   /** Per member, the epoch whose weights were kept (0: no epoch beat the weights it started with). */
@@ -327,11 +335,12 @@ export class ProbabilisticEnsemble {
     let epochsSinceImprovement = 0;
     let epoch = 0;
     let trainLoss = Number.NaN;
+    let interrupted = false;
 
     const batch = o.batchSize;
     const batchX = new Float32Array(E * batch * nIn);
     const batchY = new Float32Array(E * batch * nOut);
-    while (epoch < maxEpochs && epochsSinceImprovement < o.patience) {
+    while (!interrupted && epoch < maxEpochs && epochsSinceImprovement < o.patience) {
       epoch++;
       for (const indices of bootstrap) shuffleInPlace(indices, rng);
       let lossSum: tf.Scalar = tf.scalar(0);
@@ -355,9 +364,14 @@ export class ProbabilisticEnsemble {
         lossSum = tf.add(previous, loss);
         tf.dispose([previous, loss]);
         steps++;
+        if (trainOptions.shouldStop?.() === true) {
+          interrupted = true;
+          break;
+        }
       }
       trainLoss = lossSum.dataSync()[0] / steps;
       lossSum.dispose();
+      if (interrupted) break;
 
       const scores = this.scoreStandardised(holdoutX, holdoutY, holdoutRows);
       const improved = scores.mse.map(
@@ -401,6 +415,7 @@ export class ProbabilisticEnsemble {
     return {
       epochs: epoch,
       stoppedEarly: epochsSinceImprovement >= o.patience,
+      interrupted,
       trainRows,
       holdoutRows,
       bestEpoch,

@@ -127,6 +127,11 @@ export interface UpdateReport {
   alpha: number;
   /** Wall-clock seconds spent per part of the phase. */
   seconds: { model: number; rollouts: number; sac: number };
+  /**
+   * True when shouldStop ended the phase early: the figures above count what was done, and the
+   * learner does the rest in its next phase.
+   */
+  interrupted?: boolean;
 }
 
 /** What addBootstrap stored: rows added, and rows refused for non-finite values. */
@@ -141,6 +146,8 @@ export interface PretrainReport {
   modelHoldoutNll: number;
   modelHoldoutMse: number;
   seconds: number;
+  /** A stop cut the training short: the model counts as untrained (the first update trains it). */
+  interrupted?: boolean;
 }
 
 export interface Learner {
@@ -161,13 +168,18 @@ export interface Learner {
    * episode; the next retrain follows modelRetrainEvery robot steps later. SAC has no model: it
    * reports modelTrained false.
    */
-  pretrain(): Promise<PretrainReport>;
+  pretrain(shouldStop?: () => boolean): Promise<PretrainReport>;
   /**
    * The update phase owed for the real steps added since the last call: model retraining on its
    * schedule, branched rollouts, and G SAC updates per new real step (MBPO); or G SAC updates per
-   * new real step on real data alone (SAC). May take seconds: hosts run it off the control thread.
+   * new real step on real data alone (SAC). May take minutes: hosts run it off the control thread.
+   *
+   * `shouldStop` is asked between gradient steps (and rollout chunks): when it says true the phase
+   * ends there, with the learner in a consistent state (save() may follow at once), and the work
+   * left is done at the start of the next phase, after a resume too. A model training cut short
+   * counts as not done (it is redone). pretrain() stops the same way.
    */
-  update(): Promise<UpdateReport>;
+  update(shouldStop?: () => boolean): Promise<UpdateReport>;
   /** The actor's current weights, for the control loop's MlpPolicy. */
   actorWeights(): ActorWeights;
   /** Writes everything needed to resume (networks, optimiser states, normalisers, buffers, RNG) under dir. */

@@ -63,7 +63,7 @@ import {
   realModelData,
   sampleRolloutStarts,
 } from "./rollouts.js";
-import { Sac, type SacJSON } from "./sac.js";
+import { Sac, type SacJSON, type SacLosses, zeroLosses } from "./sac.js";
 
 /** Branches advanced together in one rollout call: bounds the [rows, 256] activations. */
 const ROLLOUT_CHUNK = 8192;
@@ -92,6 +92,23 @@ interface ScheduleState {
   realRejected: number;
   /** Rows of the real buffer that came from a bootstrap before the first real step. */
   bootstrapped: number;
+  /**
+   * An update phase a stop cut short (Learner.update's shouldStop), or null: the next update()
+   * finishes it, so that a stop costs the run no learning and the resumed run goes on exactly as
+   * an uninterrupted one.
+   */
+  pending: PendingPhase | null;
+}
+
+/** Where a stopped update phase stood: its report so far and the work it still owes. */
+interface PendingPhase {
+  report: UpdateReport;
+  /** Branched rollouts still to start, and SAC updates still to do. */
+  rollouts: number;
+  sacUpdates: number;
+  /** SAC updates done so far, and the sums of their losses (the report gives their means). */
+  sacDone: number;
+  lossSums: SacLosses;
 }
 
 /** learner.json in a checkpoint directory (buffers lie beside it in binary files). */
@@ -152,6 +169,7 @@ export async function createLearner(spec: LearnerSpec): Promise<Learner> {
     modelTrainings: 0,
     realRejected: 0,
     bootstrapped: 0,
+    pending: null,
   };
   return new MbpoLearner(parts, sac, ensemble, real, undefined, undefined, schedule);
 }
@@ -200,8 +218,12 @@ export async function loadLearner(dir: string): Promise<Learner> {
       : Normalizer.fromJSON(checkpoint.observationNormalizer, `${path}: observationNormalizer`);
   // Restored last: building the networks above drew from these streams.
   for (const name of Object.keys(RNG_STREAMS) as RngName[]) parts.rng[name].setState(checkpoint.rng[name]);
-  // A checkpoint from before bootstraps existed has none.
-  const schedule = { ...checkpoint.schedule, bootstrapped: checkpoint.schedule.bootstrapped ?? 0 };
+  // A checkpoint from before bootstraps (or stoppable updates) existed has none (owes nothing).
+  const schedule = {
+    ...checkpoint.schedule,
+    bootstrapped: checkpoint.schedule.bootstrapped ?? 0,
+    pending: checkpoint.schedule.pending ?? null,
+  };
   return new MbpoLearner(parts, sac, ensemble, real, model, observations, schedule);
 }
 
@@ -278,7 +300,7 @@ class MbpoLearner implements Learner {
     return { added, rejected };
   }
 
-  async pretrain(): Promise<PretrainReport> {
+  async pretrain(shouldStop: () => boolean = () => false): Promise<PretrainReport> {
     const report = {
       modelTrained: false,
       modelHoldoutNll: Number.NaN,
@@ -288,7 +310,10 @@ class MbpoLearner implements Learner {
     if (this.ensemble === undefined || this.real.size < MIN_MODEL_ROWS) return report;
     const started = performance.now();
     const { inputs, targets } = realModelData(this.real);
-    const trained = this.ensemble.train(inputs, targets, this.rng.modelTraining);
+    const trained = this.ensemble.train(inputs, targets, this.rng.modelTraining, { shouldStop });
+    // Stopped: the model counts as untrained, so the first update trains it again.
+    if (trained.interrupted)
+      return { ...report, interrupted: true, seconds: (performance.now() - started) / 1000 };
     this.schedule.modelTrainedAt = this.real.added - this.schedule.bootstrapped;
     this.schedule.modelTrainings++;
     return {
@@ -299,7 +324,7 @@ class MbpoLearner implements Learner {
     };
   }
 
-  async update(): Promise<UpdateReport> {
+  async update(shouldStop: () => boolean = () => false): Promise<UpdateReport> {
     const { hp, schedule } = this;
     // The robot's own steps: the schedule (exploration, k, retraining) runs on them. A bootstrap
     // does not replace the exploration: demonstrations cover a narrow band of states, and the
@@ -308,58 +333,83 @@ class MbpoLearner implements Learner {
     // at 2,000 without them).
     const realSteps = this.real.added - schedule.bootstrapped;
     const k = rolloutLength(hp.mbpo.rolloutSchedule, realSteps);
-    const report: UpdateReport = {
-      realSteps,
-      modelTrained: false,
-      modelHoldoutNll: Number.NaN,
-      modelHoldoutMse: Number.NaN,
-      rolloutLength: this.ensemble === undefined ? 0 : k,
-      rolloutBranches: 0,
-      rolloutsKept: 0,
-      rolloutsFiltered: { terminated: 0, jointLimits: 0, uncertainty: 0 },
-      modelBufferSize: this.model?.size ?? 0,
-      realRejected: schedule.realRejected,
-      sacUpdates: 0,
-      qLoss: Number.NaN,
-      policyLoss: Number.NaN,
-      alpha: this.sac.alpha,
-      seconds: { model: 0, rollouts: 0, sac: 0 },
-    };
     // Real steps owed learning: those since the last update, not counting the exploration steps.
-    const newSteps = realSteps - Math.max(schedule.stepsLearned, hp.mbpo.initialExplorationSteps);
+    const newSteps = Math.max(
+      0,
+      realSteps - Math.max(schedule.stepsLearned, hp.mbpo.initialExplorationSteps),
+    );
     schedule.stepsLearned = Math.max(schedule.stepsLearned, realSteps);
-    if (newSteps <= 0) return report;
+    // This phase: a stopped one continued (its report and sums so far), plus the new steps' work.
+    const phase: PendingPhase = schedule.pending ?? {
+      report: this.emptyReport(realSteps, this.ensemble === undefined ? 0 : k),
+      rollouts: 0,
+      sacUpdates: 0,
+      sacDone: 0,
+      lossSums: zeroLosses(),
+    };
+    const { report } = phase;
+    report.realSteps = realSteps;
+    report.interrupted = false;
+    phase.rollouts += newSteps * hp.mbpo.rolloutsPerRealStep;
+    phase.sacUpdates += newSteps * hp.mbpo.sacUpdatesPerRealStep;
+    if (phase.rollouts === 0 && phase.sacUpdates === 0) return report;
     if (hp.mbpo.normalizeObservations && this.observations === undefined) {
       this.observations = new Normalizer(this.task.observationSize, hp.mbpo.observationMinStd);
       this.observations.fit(this.real.obs, this.real.size);
     }
-
+    // A stop ends the phase at its next gradient step or rollout chunk, where the learner is
+    // consistent; schedule.pending keeps the rest for the next update() (after a resume too).
+    const stopped = () => {
+      if (!shouldStop()) return false;
+      report.interrupted = true;
+      schedule.pending = phase;
+      return true;
+    };
     if (this.ensemble !== undefined) {
-      // 1. The model, on its schedule (and at the first update after exploration).
-      const due =
-        schedule.modelTrainedAt === null || realSteps - schedule.modelTrainedAt >= hp.mbpo.modelRetrainEvery;
-      if (due && this.real.size >= MIN_MODEL_ROWS) {
-        const started = performance.now();
-        const { inputs, targets } = realModelData(this.real);
-        const trained = this.ensemble.train(inputs, targets, this.rng.modelTraining);
-        schedule.modelTrainedAt = realSteps;
-        schedule.modelTrainings++;
-        report.modelTrained = true;
-        report.modelHoldoutNll = trained.eliteNll;
-        report.modelHoldoutMse = trained.eliteMse;
-        report.seconds.model = (performance.now() - started) / 1000;
-      }
+      this.trainModelIfDue(realSteps, report, stopped);
+      if (report.interrupted) return report;
       // 2. Branched rollouts from the current policy.
-      if (schedule.modelTrainedAt !== null) {
+      if (schedule.modelTrainedAt !== null && phase.rollouts > 0) {
         const started = performance.now();
-        this.rollOut(newSteps * hp.mbpo.rolloutsPerRealStep, k, report);
-        report.seconds.rollouts = (performance.now() - started) / 1000;
+        phase.rollouts -= this.rollOut(phase.rollouts, k, report, stopped);
+        report.seconds.rollouts += (performance.now() - started) / 1000;
+        if (report.interrupted) return report;
       }
     }
+    this.updateSac(phase, stopped);
+    if (!report.interrupted) schedule.pending = null;
+    return report;
+  }
 
-    // 3. G SAC updates per new real step, on mixed (MBPO) or real (SAC) batches.
+  /**
+   * 1. The model, on its schedule (and at the first update after exploration). Training cut
+   * short by a stop keeps each member's best weights so far (as an early stop does) and leaves
+   * modelTrainedAt as it was, so the continued phase trains the model again. That continuation
+   * is consistent but not bit-identical to an uninterrupted run; one cut in its rollouts or SAC
+   * updates is (their random streams and loss sums carry on).
+   */
+  private trainModelIfDue(realSteps: number, report: UpdateReport, stopped: () => boolean): void {
+    const { hp, schedule } = this;
+    const ensemble = this.ensemble as ProbabilisticEnsemble;
+    const due =
+      schedule.modelTrainedAt === null || realSteps - schedule.modelTrainedAt >= hp.mbpo.modelRetrainEvery;
+    if (!due || this.real.size < MIN_MODEL_ROWS) return;
     const started = performance.now();
-    const updates = newSteps * hp.mbpo.sacUpdatesPerRealStep;
+    const { inputs, targets } = realModelData(this.real);
+    const trained = ensemble.train(inputs, targets, this.rng.modelTraining, { shouldStop: stopped });
+    report.seconds.model += (performance.now() - started) / 1000;
+    if (trained.interrupted) return;
+    schedule.modelTrainedAt = realSteps;
+    schedule.modelTrainings++;
+    report.modelTrained = true;
+    report.modelHoldoutNll = trained.eliteNll;
+    report.modelHoldoutMse = trained.eliteMse;
+  }
+
+  /** 3. The phase's SAC updates, G per new real step, on mixed (MBPO) or real (SAC) batches. */
+  private updateSac(phase: PendingPhase, stopped: () => boolean): void {
+    const { hp, report } = { hp: this.hp, report: phase.report };
+    const started = performance.now();
     const model = this.model;
     const observations = this.observations;
     const sample = (out: TransitionBatch): void => {
@@ -372,14 +422,37 @@ class MbpoLearner implements Learner {
         observations.normalize(out.nextObs, out.nextObs, out.rows);
       }
     };
-    const losses = this.sac.updateMany(updates, sample);
-    report.sacUpdates = updates;
-    report.qLoss = losses.qLoss;
-    report.policyLoss = losses.policyLoss;
+    const done = this.sac.accumulateUpdates(phase.sacUpdates, sample, stopped, phase.lossSums);
+    phase.sacUpdates -= done;
+    phase.sacDone += done;
+    report.sacUpdates = phase.sacDone;
+    report.qLoss = phase.sacDone > 0 ? phase.lossSums.qLoss / phase.sacDone : Number.NaN;
+    report.policyLoss = phase.sacDone > 0 ? phase.lossSums.policyLoss / phase.sacDone : Number.NaN;
     report.alpha = this.sac.alpha;
     report.modelBufferSize = this.model?.size ?? 0;
-    report.seconds.sac = (performance.now() - started) / 1000;
-    return report;
+    report.seconds.sac += (performance.now() - started) / 1000;
+  }
+
+  /** An update report before any work: nothing trained, rolled out or updated yet. */
+  private emptyReport(realSteps: number, rolloutLength: number): UpdateReport {
+    return {
+      realSteps,
+      modelTrained: false,
+      modelHoldoutNll: Number.NaN,
+      modelHoldoutMse: Number.NaN,
+      rolloutLength,
+      rolloutBranches: 0,
+      rolloutsKept: 0,
+      rolloutsFiltered: { terminated: 0, jointLimits: 0, uncertainty: 0 },
+      modelBufferSize: this.model?.size ?? 0,
+      realRejected: this.schedule.realRejected,
+      sacUpdates: 0,
+      qLoss: Number.NaN,
+      policyLoss: Number.NaN,
+      alpha: this.sac.alpha,
+      seconds: { model: 0, rollouts: 0, sac: 0 },
+      interrupted: false,
+    };
   }
 
   /** The actor for raw observations: the standardisation is folded into its first layer. */
@@ -418,8 +491,11 @@ class MbpoLearner implements Learner {
     this.ensemble?.dispose();
   }
 
-  /** `branches` rollouts of length k into the model buffer, in chunks; counts into the report. */
-  private rollOut(branches: number, k: number, report: UpdateReport): void {
+  /**
+   * `branches` rollouts of length k into the model buffer, in chunks, fewer when `stopped` (asked
+   * before each chunk) says stop; counts into the report. Returns the branches started.
+   */
+  private rollOut(branches: number, k: number, report: UpdateReport, stopped: () => boolean): number {
     const ensemble = this.ensemble as ProbabilisticEnsemble;
     const model = this.modelBufferFor(k);
     const rng = this.rng.rollouts;
@@ -443,7 +519,8 @@ class MbpoLearner implements Learner {
       fraction > 0
         ? { fraction, achievedGoal: (q: Float64Array, out: Float64Array) => task.achievedGoal(q, out) }
         : undefined;
-    for (let done = 0; done < branches; done += ROLLOUT_CHUNK) {
+    let done = 0;
+    for (; done < branches && !stopped(); done += starts.rows) {
       starts.rows = Math.min(ROLLOUT_CHUNK, branches - done);
       sampleRolloutStarts(this.real, rng, starts, hindsight);
       const counts = this.rollouts.run(starts, ensemble, policy, rng, options, model);
@@ -453,6 +530,7 @@ class MbpoLearner implements Learner {
       report.rolloutsFiltered.jointLimits += counts.jointLimits;
       report.rolloutsFiltered.uncertainty += counts.uncertainty;
     }
+    return done;
   }
 
   /**

@@ -39,6 +39,11 @@ const LOG_2 = Math.log(2);
 const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 
 /** What one update (or the mean over several) reports. */
+/** All-zero losses, to accumulate into (Sac.accumulateUpdates). */
+export function zeroLosses(): SacLosses {
+  return { qLoss: 0, policyLoss: 0, alphaLoss: 0, alpha: 0, qMean: 0, entropy: 0 };
+}
+
 export interface SacLosses {
   /** L_Q, the sum of both critics' mean squared Bellman errors. */
   qLoss: number;
@@ -298,14 +303,31 @@ export class Sac {
    * mixedBatch). Returns the mean of each reported quantity over the updates.
    */
   updateMany(count: number, sample: (out: TransitionBatch) => void): SacLosses {
-    const sum: SacLosses = { qLoss: 0, policyLoss: 0, alphaLoss: 0, alpha: 0, qMean: 0, entropy: 0 };
-    for (let i = 0; i < count; i++) {
+    const sum = zeroLosses();
+    const done = this.accumulateUpdates(count, sample, () => false, sum);
+    if (done > 0) for (const key of Object.keys(sum) as (keyof SacLosses)[]) sum[key] /= done;
+    return sum;
+  }
+
+  /**
+   * Up to `count` updates as updateMany does, stopping early when `shouldStop` (asked before
+   * each) says so; adds each update's losses into `sum` and returns how many it did. A phase cut
+   * short and continued later with the same `sum` totals exactly what one uninterrupted call would.
+   */
+  accumulateUpdates(
+    count: number,
+    sample: (out: TransitionBatch) => void,
+    shouldStop: () => boolean,
+    sum: SacLosses,
+  ): number {
+    let done = 0;
+    while (done < count && !shouldStop()) {
       sample(this.batch);
       const losses = this.update(this.batch);
       for (const key of Object.keys(sum) as (keyof SacLosses)[]) sum[key] += losses[key];
+      done++;
     }
-    if (count > 0) for (const key of Object.keys(sum) as (keyof SacLosses)[]) sum[key] /= count;
-    return sum;
+    return done;
   }
 
   /**

@@ -40,7 +40,9 @@ function lowerThreadPriority(): string {
   }
 }
 const priority = lowerThreadPriority();
-const { learnerModule } = workerData as LearnerWorkerData;
+const { learnerModule, stopFlag } = workerData as LearnerWorkerData;
+/** The host's LearnerWorker.interrupt(), read between gradient steps. */
+const stopRequested = (): boolean => Atomics.load(stopFlag, 0) === 1;
 const learnerApi = (await import(learnerModule)) as LearnerModule;
 
 let learner: Learner | undefined;
@@ -91,9 +93,9 @@ async function handle(message: HostMessage): Promise<unknown> {
       return requireLearner("addBootstrap").addBootstrap(rows);
     }
     case "pretrain":
-      return await requireLearner("pretrain").pretrain();
+      return await requireLearner("pretrain").pretrain(stopRequested);
     case "update":
-      return await requireLearner("update").update();
+      return await requireLearner("update").update(stopRequested);
     case "actorWeights":
       return requireLearner("actorWeights").actorWeights();
     case "save":

@@ -53,6 +53,12 @@ export type WorkerMessage =
 export interface LearnerWorkerData {
   /** URL (file:) of the module exporting createLearner and loadLearner. */
   learnerModule: string;
+  /**
+   * One Int32 shared with the host: 1 asks the running update or pretrain to stop at its next
+   * gradient step (see LearnerWorker.interrupt). Shared memory, not a message, because the
+   * worker's event loop is busy for the whole phase.
+   */
+  stopFlag: Int32Array;
 }
 
 /** The real learner: MBPO (and its SAC baseline) from src/mbpo/mbpo.ts. */
@@ -83,11 +89,13 @@ export class LearnerWorker {
   private nextId = 1;
   private failed: Error | undefined;
   private closing = false;
+  private readonly stopFlag = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(options: LearnerWorkerOptions = {}) {
     this.options = options;
     const workerData: LearnerWorkerData = {
       learnerModule: options.learnerModule ?? DEFAULT_LEARNER_MODULE,
+      stopFlag: this.stopFlag,
     };
     this.worker = new Worker(new URL("./worker-main.js", import.meta.url), { workerData });
     this.worker.on("message", (message: unknown) => this.onMessage(message));
@@ -132,11 +140,22 @@ export class LearnerWorker {
   }
 
   pretrain(): Promise<PretrainReport> {
+    Atomics.store(this.stopFlag, 0, 0);
     return this.request("pretrain", {});
   }
 
   update(): Promise<UpdateReport> {
+    Atomics.store(this.stopFlag, 0, 0);
     return this.request("update", {});
+  }
+
+  /**
+   * Asks the update or pretrain in progress to stop at its next gradient step (Learner.update's
+   * shouldStop): its reply then comes within one step, `interrupted`, and the learner can be saved
+   * at once. No effect on other requests; the next update or pretrain clears it.
+   */
+  interrupt(): void {
+    Atomics.store(this.stopFlag, 0, 1);
   }
 
   actorWeights(): Promise<ActorWeights> {

@@ -131,6 +131,11 @@ export interface HostState {
   rows: MetricsRow[];
   /** A row whose evaluation was interrupted: the resumed run evaluates, then writes it. */
   pendingRow?: MetricsRow;
+  /**
+   * A row whose update phase a stop cut short (its learner columns so far): the resumed run first
+   * finishes the phase (the learner keeps where it stood), then evaluates and writes the row.
+   */
+  pendingUpdate?: MetricsRow;
   /** Wall-clock seconds of training before this session. */
   elapsedSeconds: number;
 }

@@ -319,6 +319,41 @@ describe("MBPO learner", () => {
     resumed.dispose();
   });
 
+  it("a phase a stop cuts short is saved where it stood and finished exactly by the next update", async () => {
+    const uninterrupted = await createLearner(spec("mbpo", 8));
+    await feed(uninterrupted, 0, 4);
+    const expected = await feed(uninterrupted, 4, 6);
+    const expectedActor = actorValues(uninterrupted);
+    uninterrupted.dispose();
+    // Stopped at the c-th question: in the model's training, in the rollouts, in the SAC updates.
+    for (const c of [1, 5, 31, 40]) {
+      const learner = await createLearner(spec("mbpo", 8));
+      await feed(learner, 0, 4);
+      for (const t of data[4]) learner.addReal(t);
+      let asked = 0;
+      const cut = await learner.update(() => ++asked >= c);
+      assert.equal(cut.interrupted, true, `c = ${c}`);
+      assert.ok(cut.sacUpdates < expected[0].sacUpdates, `c = ${c}`);
+      const dir = temporaryDirectory();
+      await learner.save(dir);
+      learner.dispose();
+      const resumed = await loadLearner(dir);
+      const { seconds, ...finished } = await resumed.update();
+      const rest = await feed(resumed, 5, 6);
+      if (cut.modelTrained || expected[0].modelTrained === false) {
+        // Cut in its rollouts or SAC updates: the same numbers as the uninterrupted run.
+        assert.deepEqual([finished, ...rest], expected, `c = ${c}`);
+        assert.deepEqual(actorValues(resumed), expectedActor, `c = ${c}`);
+      } else {
+        // Cut in the model's training: trained again, so consistent but not bit-identical.
+        assert.equal(finished.modelTrained, true, `c = ${c}`);
+        assert.equal(finished.sacUpdates, expected[0].sacUpdates, `c = ${c}`);
+        assert.ok(Number.isFinite(finished.qLoss), `c = ${c}`);
+      }
+      resumed.dispose();
+    }
+  });
+
   it("refuses a checkpoint holding a non-finite value, naming the file and the array", async () => {
     const learner = await createLearner(spec("mbpo", 6));
     await feed(learner, 0, 4);

@@ -123,7 +123,8 @@ describe("mbpo-arm train (real learner)", () => {
     let signalled = false;
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
-      // In the 2nd or 3rd episode, or the update or evaluation after one of them.
+      // In the 3rd episode (dropped), or the update phase after it (stopped there, or let finish
+      // within its grace: the resume continues it either way), or the evaluation after that.
       if (!signalled && /episode 2 \(/.test(stderr)) {
         signalled = true;
         child.kill("SIGINT");
@@ -144,6 +145,48 @@ describe("mbpo-arm train (real learner)", () => {
       readFileSync(join(out, "checkpoint", "actor.json"), "utf8"),
       readFileSync(join(whole, "checkpoint", "actor.json"), "utf8"),
     );
+  });
+
+  it("a stop during a long update phase ends train within 2 s, the work left kept for the resume", async () => {
+    const out = join(root, "long-update");
+    // 25 new steps × 400 SAC updates: the phase after episode 3 takes tens of seconds.
+    const child = spawn(
+      process.execPath,
+      [main, ...args(out), "--hp", "mbpo.sacUpdatesPerRealStep=400", "--verbose", "--no-log-file"],
+      { env },
+    );
+    let stderr = "";
+    let signalledAt: number | undefined;
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      // The third phase (after episode 3) is the first past the 50 exploration steps.
+      if (signalledAt === undefined && (stderr.match(/learner update phase/g) ?? []).length === 3) {
+        signalledAt = -1;
+        // Past the stop's grace (0.5 s), well inside the phase.
+        setTimeout(() => {
+          signalledAt = performance.now();
+          child.kill("SIGTERM");
+        }, 1000);
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    const stopSeconds = (performance.now() - (signalledAt ?? 0)) / 1000;
+    assert.equal(code, 0, stderr);
+    assert.ok(signalledAt !== undefined && signalledAt > 0, stderr);
+    assert.ok(stopSeconds < 2, `stopped ${stopSeconds.toFixed(2)} s after SIGTERM\n${stderr}`);
+    const rows = readFileSync(join(out, "metrics.csv"), "utf8").trim().split("\n");
+    // Not written yet: the row waits in the checkpoint for the resumed run to finish its phase.
+    assert.equal(rows.length, 3, rows.join("\n"));
+    const host = JSON.parse(readFileSync(join(out, "checkpoint", "host.json"), "utf8"));
+    assert.equal(host.episodes, 3);
+    assert.equal(host.realSteps, 75);
+    const done = host.pendingUpdate.sac_updates;
+    assert.ok(done > 0 && done < 25 * 400, `episode 3's phase did ${done} SAC updates`);
+    const schedule = JSON.parse(
+      readFileSync(join(out, "checkpoint", "learner", "learner.json"), "utf8"),
+    ).schedule;
+    assert.equal(schedule.pending.sacUpdates, 25 * 400 - done);
+    assert.equal(schedule.stepsLearned, 75);
   });
 
   it("run --policy checkpoint:DIR evaluates the saved actor", () => {

@@ -63,8 +63,23 @@ class FakeLearner implements Learner {
     return { added: transitions.length, rejected: 0 };
   }
 
-  async pretrain(): Promise<PretrainReport> {
+  /** test.pretrainUntilStopped: a pre-training that only a stop ends (at most 30 s). */
+  async pretrain(shouldStop: () => boolean = () => false): Promise<PretrainReport> {
     this.state.pretrained++;
+    const test = (this.spec.hyperparameters?.test ?? JSON.parse(process.env.MBPO_FAKE_LEARNER ?? "{}")) as {
+      pretrainUntilStopped?: boolean;
+    };
+    if (test.pretrainUntilStopped === true) {
+      const started = Date.now();
+      while (!shouldStop() && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 5));
+      return {
+        modelTrained: false,
+        modelHoldoutNll: Number.NaN,
+        modelHoldoutMse: Number.NaN,
+        seconds: 0,
+        interrupted: true,
+      };
+    }
     return { modelTrained: true, modelHoldoutNll: -1, modelHoldoutMse: 0.1, seconds: 0 };
   }
 

@@ -230,6 +230,44 @@ describe("train (test-double learner)", () => {
     );
   });
 
+  it("a stop during the bootstrap's pre-training ends train within 2 s, with a checkpoint to resume", async () => {
+    const out = tempDir();
+    const controller = new AbortController();
+    const warnings: string[] = [];
+    const sent: number[] = [];
+    const timer = setTimeout(() => controller.abort(), 300);
+    const started = performance.now();
+    let stoppedAt = Number.NaN;
+    controller.signal.addEventListener("abort", () => {
+      stoppedAt = performance.now();
+    });
+    process.env.MBPO_FAKE_LEARNER = JSON.stringify({ pretrainUntilStopped: true });
+    const { summary } = await train({
+      out,
+      config: config(),
+      settings: settings(),
+      bootstrap: { file: join(base, "transitions.mcap") },
+      logger: { ...quiet, warn: (line: string) => warnings.push(line) },
+      learnerModule: FAKE,
+      signal: controller.signal,
+      inspectStack: (stack) => recordCommands(stack, sent),
+    }).finally(() => {
+      delete process.env.MBPO_FAKE_LEARNER;
+    });
+    clearTimeout(timer);
+    const ended = performance.now();
+    assert.ok(Number.isFinite(stoppedAt), "the stop came while train ran");
+    assert.ok(ended - stoppedAt < 2000, `train ended ${(ended - stoppedAt).toFixed(0)} ms after the stop`);
+    assert.ok(ended - started < 10_000);
+    assert.equal(summary.completed, false);
+    assert.equal(summary.realSteps, 0);
+    assert.ok(
+      warnings.some((w) => w.includes("pre-training stopped")),
+      warnings.join("\n"),
+    );
+    assert.ok(existsSync(join(out, "checkpoint", "host.json")), "a checkpoint to resume from");
+  });
+
   it("stops on a bootstrap file it cannot import before the robot moves", async () => {
     const notMcap = join(tempDir(), "..", "not.mcap");
     writeFileSync(notMcap, "this is not an MCAP file");

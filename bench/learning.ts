@@ -6,14 +6,15 @@
  * is src/mbpo/mbpo.ts's, called between episodes.
  *
  *   node dist/bench/learning.js [--algos mbpo,sac] [--seeds 1,2,3] [--steps 5000]
- *                               [--profile quick] [--eval-every 500] [--eval-episodes 20]
+ *                               [--profile quick|paper] [--eval-every 500] [--eval-episodes 20]
  *                               [--backend wasm] [--out DIR] [--json]
  *                               [--set section.key=JSON ...] [--param key=JSON ...]
  *                               [--bootstrap-episodes N]
  *   node dist/bench/learning.js --merge DIR1,DIR2,... [--steps CAP] [--out DIR]
  *
  * --profile names a set of hyperparameter overrides (src/mbpo/hyperparameters.ts,
- * HYPERPARAMETER_PROFILES); without it the papers' defaults run. --set overrides one value on top
+ * HYPERPARAMETER_PROFILES); without it DEFAULT_PROFILE (quick) runs, as in `train`; paper is the
+ * papers' defaults. --set overrides one value on top
  * (e.g. --set mbpo.sacUpdatesPerRealStep=10 --set sac.hiddenSizes=[128,128]); --param sets one
  * of the node's parameters (config/mbpo_arm.yaml, dotted, e.g. --param action_damping=0.2 or
  * --param task.success_radius=0.03) for the control stack and the learner alike.
@@ -40,6 +41,7 @@ import { loadBootstrap } from "../src/data/bootstrap.js";
 import { TRANSITIONS_FILE } from "../src/data/transition-log.js";
 import type { JointState } from "../src/drivers/driver.js";
 import { evaluationEpisodes } from "../src/env/episodes.js";
+import { DEFAULT_PROFILE } from "../src/mbpo/hyperparameters.js";
 import {
   type ActorWeights,
   type Algorithm,
@@ -59,7 +61,7 @@ function option(name: string, fallback: string): string {
 const algos = option("algos", "mbpo,sac").split(",") as Algorithm[];
 const seeds = option("seeds", "1").split(",").map(Number);
 const stepCap = Number(option("steps", "5000"));
-const profile = process.argv.includes("--profile") ? option("profile", "") : undefined;
+const profile = option("profile", DEFAULT_PROFILE);
 const evalEvery = Number(option("eval-every", "500"));
 const evalEpisodes = Number(option("eval-episodes", "20"));
 const backend = option("backend", "wasm");

@@ -9,7 +9,11 @@ import { parse as parseYaml } from "yaml";
 import { type Config, loadConfig } from "../config/config.js";
 import type { ControlStack } from "../control/stack.js";
 import { checkNoRunLog } from "../data/run-log.js";
-import { type HyperparameterOverrides, resolveHyperparameters } from "../mbpo/hyperparameters.js";
+import {
+  DEFAULT_PROFILE,
+  type HyperparameterOverrides,
+  resolveHyperparameters,
+} from "../mbpo/hyperparameters.js";
 import { controlSpecFromConfig, type LearnerSpec } from "../mbpo/learner.js";
 import {
   checkpointDir,
@@ -127,11 +131,14 @@ export function checkSettings(s: TrainSettings): void {
   positive("checkpointEvery", s.checkpointEvery, 1);
 }
 
-/** --profile and --hp (overrides by section and key; string values parsed as YAML, e.g. [64,64]). */
+/**
+ * --profile (DEFAULT_PROFILE when not given; recorded in the run) and --hp (overrides by section
+ * and key; string values parsed as YAML, e.g. [64,64]).
+ */
 export function hyperparameterSettings(
   profile: string | undefined,
   hp: Record<string, unknown>,
-): Pick<TrainSettings, "profile" | "hyperparameters"> {
+): Pick<TrainSettings, "profile" | "hyperparameters"> & { profile: string } {
   const overrides: HyperparameterOverrides = {};
   for (const [key, raw] of Object.entries(hp)) {
     const dot = key.indexOf(".");
@@ -143,9 +150,10 @@ export function hyperparameterSettings(
     overrides[section] = { ...overrides[section], [key.slice(dot + 1)]: value };
   }
   // Checked here so that a bad name or value is a one-line error before anything starts.
-  resolveHyperparameters(overrides, profile);
+  const named = profile ?? DEFAULT_PROFILE;
+  resolveHyperparameters(overrides, named);
   return {
-    ...(profile !== undefined ? { profile } : {}),
+    profile: named,
     ...(Object.keys(overrides).length > 0 ? { hyperparameters: overrides } : {}),
   };
 }

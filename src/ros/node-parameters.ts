@@ -121,7 +121,7 @@ export function declareLearnParameters(rcl: Rcl, node: RclNode, defaults: LearnP
     profile: text(
       "profile",
       defaults.profile,
-      "learn mode: hyperparameter profile (empty: the default; quick: small networks)",
+      "learn mode: hyperparameter profile (empty: the default, quick; paper: the papers' sizes)",
     ),
     steps: int("steps", defaults.steps, 0, "learn mode: real steps to collect (0: until ~/stop)"),
     out: text("out", defaults.out, "learn mode: run directory (empty: ~/.mbpo-arm/runs/node-<time>/)"),

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { hyperparameterSettings } from "../../src/app/run-setup.js";
 import { defaultConfig } from "../../src/config/config.js";
 import { MlpPolicy } from "../../src/control/policies/mlp.js";
 import { RandomPolicy } from "../../src/control/policies/random.js";
@@ -10,6 +11,7 @@ import type { Policy, PolicyContext } from "../../src/control/policy.js";
 import { createControlStack } from "../../src/control/stack.js";
 import type { JointState } from "../../src/drivers/driver.js";
 import {
+  DEFAULT_PROFILE,
   HYPERPARAMETER_DEFAULTS,
   resolveHyperparameters,
   rolloutLength,
@@ -177,6 +179,15 @@ describe("MBPO schedule and hyperparameters", () => {
     // The defaults object itself is never changed.
     assert.equal(HYPERPARAMETER_DEFAULTS.mbpo.sacUpdatesPerRealStep, 20);
     assert.equal(resolveHyperparameters({ sac: { targetEntropy: -2 } }).sac.targetEntropy, -2);
+    // "paper" names the defaults; a new run without a profile gets DEFAULT_PROFILE (quick), while
+    // a stored spec without one (a run from before the default) still resolves to the defaults.
+    assert.deepEqual(resolveHyperparameters({}, "paper"), defaults);
+    assert.equal(DEFAULT_PROFILE, "quick");
+    assert.deepEqual(hyperparameterSettings(undefined, {}), { profile: "quick" });
+    assert.deepEqual(hyperparameterSettings("paper", { "sac.batchSize": "64" }), {
+      profile: "paper",
+      hyperparameters: { sac: { batchSize: 64 } },
+    });
   });
 
   it("names what is wrong in an override", () => {

@@ -114,6 +114,9 @@ describe("mbpo-arm train (real learner)", () => {
     ]) {
       assert.ok(existsSync(join(whole, file)), file);
     }
+    // No --profile: the default profile, recorded so that a resume keeps it.
+    const run = JSON.parse(readFileSync(join(whole, "run.json"), "utf8"));
+    assert.equal(run.learner.profile, "quick");
   });
 
   it("Ctrl-C saves a checkpoint, and --resume finishes with the same numbers", async () => {

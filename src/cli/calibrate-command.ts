@@ -32,7 +32,7 @@ import {
 import { DEFAULT_BAUD } from "../drivers/dynamixel/driver.js";
 import { loadUrdf } from "../robot/urdf.js";
 import { resolveDataPath } from "../util/paths.js";
-import { openBus } from "./dynamixel-command.js";
+import { baudRate, openBus } from "./dynamixel-command.js";
 
 /** A joint must move at least this many ticks (about 4°) for its direction to count. */
 const MIN_DIRECTION_TICKS = 50;
@@ -199,13 +199,11 @@ export function registerCalibrateCommand(program: Command): void {
       "record the servo calibration (IDs, zero pose, directions) of a Dynamixel arm, guided step by step",
     )
     .requiredOption("--port <device>", "serial device, e.g. /dev/ttyUSB0")
-    .option("--baud <n>", "baud rate", (v) => Number(v), DEFAULT_BAUD)
+    .option("--baud <n>", "baud rate", baudRate, DEFAULT_BAUD)
     .option("--urdf <file>", "robot description", "urdf/arm.urdf")
     .option("--output <file>", "calibration file to write", "calibration/arm.yaml")
     .option("--ids <list>", "servo IDs in the URDF's joint order, e.g. 11,12,13,14 (default: found)", idList)
     .action(async (flags: { port: string; baud: number; urdf: string; output: string; ids?: number[] }) => {
-      if (!Number.isInteger(flags.baud) || flags.baud <= 0)
-        throw new Error("calibrate: --baud must be a whole number");
       await runCalibrate({
         port: flags.port,
         baud: flags.baud,

@@ -5,7 +5,7 @@
  */
 import { type Command, InvalidArgumentError } from "commander";
 import { DynamixelBus, type PingReply } from "../drivers/dynamixel/bus.js";
-import { currentModeRefusal } from "../drivers/dynamixel/control-table.js";
+import { currentModeRefusal, DYNAMIXEL_BAUDS } from "../drivers/dynamixel/control-table.js";
 import { DEFAULT_BAUD } from "../drivers/dynamixel/driver.js";
 import { isPseudoTerminal, PTY_LATENCY_MS, usbLatencyTimerMs } from "../drivers/dynamixel/transport.js";
 
@@ -21,6 +21,15 @@ function positiveInteger(name: string) {
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0`);
     return n;
   };
+}
+
+/** Parses --baud: one of the rates the servos offer, or a usage error listing them. */
+export function baudRate(value: string): number {
+  const n = Number(value);
+  if (!DYNAMIXEL_BAUDS.includes(n)) {
+    throw new InvalidArgumentError(`--baud must be one of ${DYNAMIXEL_BAUDS.join(", ")}, got ${value}`);
+  }
+  return n;
 }
 
 /** Opens the port and its bus with a latency that suits the device. */
@@ -72,7 +81,7 @@ export function registerDynamixelCommand(program: Command): void {
     .command("scan")
     .description("list the servos that answer on a bus (broadcast PING)")
     .requiredOption("--port <device>", "serial device, e.g. /dev/ttyUSB0")
-    .option("--baud <n>", "baud rate", positiveInteger("--baud"), DEFAULT_BAUD)
+    .option("--baud <n>", "baud rate", baudRate, DEFAULT_BAUD)
     .option("--json", "print one JSON object")
     .action(async (flags: { port: string; baud: number; json?: boolean }) => {
       const result = await scanBus(flags.port, flags.baud);
@@ -83,7 +92,7 @@ export function registerDynamixelCommand(program: Command): void {
     .description("reboot one servo (clears a hardware error once its cause is gone; torque comes back off)")
     .requiredOption("--port <device>", "serial device, e.g. /dev/ttyUSB0")
     .requiredOption("--id <n>", "servo ID", positiveInteger("--id"))
-    .option("--baud <n>", "baud rate", positiveInteger("--baud"), DEFAULT_BAUD)
+    .option("--baud <n>", "baud rate", baudRate, DEFAULT_BAUD)
     .action(async (flags: { port: string; id: number; baud: number }) => {
       const bus = await openBus(flags.port, flags.baud);
       try {

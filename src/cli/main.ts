@@ -14,7 +14,7 @@ import { runSimBenchmark } from "./bench-sim-command.js";
 import { runBootstrapCommand } from "./bootstrap-command.js";
 import { registerCalibrateCommand } from "./calibrate-command.js";
 import { runDynamicsCommand } from "./dynamics-command.js";
-import { registerDynamixelCommand } from "./dynamixel-command.js";
+import { baudRate, registerDynamixelCommand } from "./dynamixel-command.js";
 import { runEnvServe } from "./env-command.js";
 import { runLogSummary } from "./log-command.js";
 import { closeLogger, createLogger, isLoggerClosed, type Logger } from "./logger.js";
@@ -169,7 +169,7 @@ withCommonFlags(
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--realtime", "pace the simulator to wall-clock time")
     .option("--port <device>", "dynamixel: serial device of the servo bus (default /dev/ttyUSB0)")
-    .option("--baud <n>", "dynamixel: bus baud rate (default 1000000)", integer("--baud", 1))
+    .option("--baud <n>", "dynamixel: bus baud rate (default 1000000)", baudRate)
     .option("--calibration <file>", "dynamixel: servo calibration (default calibration/arm.yaml)")
     .option("--no-gravity-compensation", "do not add gravity compensation to commands")
     .option("--json", "one JSON line per episode and a summary line on stdout")
@@ -306,7 +306,7 @@ withCommonFlags(
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--realtime", "pace the simulator to wall-clock time")
     .option("--port <device>", "dynamixel: serial device of the servo bus (default /dev/ttyUSB0)")
-    .option("--baud <n>", "dynamixel: bus baud rate (default 1000000)", integer("--baud", 1))
+    .option("--baud <n>", "dynamixel: bus baud rate (default 1000000)", baudRate)
     .option("--calibration <file>", "dynamixel: servo calibration (default calibration/arm.yaml)")
     .option("--no-gravity-compensation", "do not add gravity compensation to commands")
     .option("--no-transition-log", "do not write the run's transitions.mcap")

@@ -6,26 +6,41 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { DYNAMIXEL_BAUDS } from "../drivers/dynamixel/control-table.js";
 
 export const NODE_NAME = "mbpo_arm";
 
 const positive = z.number().positive();
 const nonNegative = z.number().nonnegative();
 
+/**
+ * Bounds with no model behind them, wide enough for an 18 kg collaborative arm and tight enough to
+ * catch a typo (an exponent too many). Whether a gain is stable for a given arm needs its inertias.
+ */
+const MAX_DAMPING = 100; // N·m·s/rad
+const MAX_GAIN = 10_000; // N·m/rad
+
+/** Largest safe-stop bandwidth per hertz of control rate (ω·T ≤ 0.6; see safe_stop_bandwidth). */
+const SAFE_STOP_BANDWIDTH_PER_HZ = 0.6;
+
 const SafetySchema = z
   .object({
     /** Fraction of each joint's URDF effort limit that may be commanded, in (0, 1]. */
     effort_scale: z.number().gt(0).lte(1).default(1.0),
-    /** Largest change of commanded effort per second (N·m/s). */
-    torque_rate_limit: positive.default(100.0),
-    /** A joint state older than this (s) is stale: the arm is held on the last trusted state. */
-    stale_timeout: positive.default(0.1),
-    /** How long (s) a stale state may last, the arm held, before a stale_state fault latches. */
-    stale_grace: nonNegative.default(0.5),
-    /** How far past a hard position limit (rad or m) the state may be before a fault latches. */
-    position_margin: nonNegative.default(0.05),
-    /** How far past the velocity limit, as a fraction of it, before a fault latches. */
-    velocity_margin: nonNegative.default(0.25),
+    /** Largest change of commanded effort per second (N·m/s), at most 1e5 (an 18 kg arm's full effort in 2 ms). */
+    torque_rate_limit: positive.lte(1e5).default(100.0),
+    /**
+     * A joint state older than this (s) is stale: the arm is held on the last trusted state. At
+     * least one control period (checked with the rate, below: a state read last period is the
+     * normal case), at most 1 s.
+     */
+    stale_timeout: positive.lte(1).default(0.1),
+    /** How long (s), at most 5, a stale state may last, the arm held blind, before a stale_state fault latches. */
+    stale_grace: nonNegative.lte(5).default(0.5),
+    /** How far past a hard position limit (rad or m, at most 0.5) the state may be before a fault latches. */
+    position_margin: nonNegative.lte(0.5).default(0.05),
+    /** How far past the velocity limit, as a fraction of it (at most 1: twice the limit), before a fault latches. */
+    velocity_margin: nonNegative.lte(1).default(0.25),
     /** Keep every joint's next velocity within its hard limits through the dynamics, for the whole torque vector. */
     dynamic_limits: z.boolean().default(true),
     /** Fraction of each velocity limit the dynamic limits keep free (model error, latency). */
@@ -34,12 +49,18 @@ const SafetySchema = z
     approach_rate: z.number().gt(0).lte(1).default(0.5),
     /** Fraction by which the arm's masses, inertias and armatures may differ from the URDF's. */
     model_error: z.number().gte(0).lt(1).default(0.3),
-    /** Distance (rad or m) inside each hard position limit where braking aims to stop. */
-    position_headroom: nonNegative.default(0.03),
+    /** Distance (rad or m, at most 0.5) inside each hard position limit where braking aims to stop. */
+    position_headroom: nonNegative.lte(0.5).default(0.03),
     /** Fraction, in (0, 1], of the achievable deceleration the position barrier plans with. */
     brake_fraction: z.number().gt(0).lte(1).default(0.3),
-    /** Bandwidth (rad/s) of the safe stop: brake with −2ω·q̇, then hold the pose (through the model). */
-    safe_stop_bandwidth: positive.default(15),
+    /**
+     * Bandwidth ω (rad/s) of the safe stop: brake with −2ω·q̇, then hold the pose (through the
+     * model). At least 1 (a weaker brake barely stops the arm) and at most 0.6 × the control rate
+     * (checked with it, below): the sampled brake-and-hold a = −ω²(q − q_hold) − 2ω·q̇, held for a
+     * period T, is stable for ω·T < 1 with an exact model; at ω·T ≤ 0.6 its spectral radius stays
+     * below 0.7 with the masses off by up to 1/(1 − 0.3), and at 0.7 that error makes it unstable.
+     */
+    safe_stop_bandwidth: z.number().gte(1).default(15),
     /** Apply the URDF <safety_controller> soft limits (ros2_control joint_limits semantics). */
     use_soft_limits: z.boolean().default(true),
   })
@@ -62,8 +83,11 @@ const DynamixelSchema = z
   .object({
     /** Serial device of the servo bus (e.g. a U2D2 adapter). */
     port: z.string().min(1).default("/dev/ttyUSB0"),
-    /** Bus baud rate; every servo must be set to it. */
-    baud: z.number().int().positive().default(1000000),
+    /** Bus baud rate, one the servos offer (DYNAMIXEL_BAUDS); every servo must be set to it. */
+    baud: z
+      .number()
+      .refine((b) => DYNAMIXEL_BAUDS.includes(b), { message: `must be one of ${DYNAMIXEL_BAUDS.join(", ")}` })
+      .default(1000000),
     /** Per-joint servo calibration (IDs, directions, zero offsets, torque constants). */
     calibration: z.string().min(1).default("calibration/arm.yaml"),
   })
@@ -72,12 +96,12 @@ const DynamixelSchema = z
 const TaskSchema = z
   .object({
     name: z.string().default("reach"),
-    /** Control steps per episode (at 50 Hz, 100 steps = 2 s). */
-    episode_steps: z.number().int().positive().default(100),
-    /** Distance (m) within which the end effector counts as on target. */
-    success_radius: positive.default(0.02),
-    /** Goal joint poses lie within ±target_spread (rad) of the home pose (reach; larger: more workspace). */
-    target_spread: positive.default(0.6),
+    /** Control steps per episode (at 50 Hz, 100 steps = 2 s; at most 10^7, 2.3 days at 50 Hz). */
+    episode_steps: z.number().int().positive().lte(10_000_000).default(100),
+    /** Distance (m, at most 1) within which the end effector counts as on target. */
+    success_radius: positive.lte(1).default(0.02),
+    /** Goal joint poses lie within ±target_spread (rad, at most π) of the home pose (reach; larger: more workspace). */
+    target_spread: positive.lte(Math.PI).default(0.6),
   })
   .strict();
 
@@ -88,14 +112,17 @@ const ResetSchema = z
      * walks there at `speed`. Kd·dt must stay well below 2·(lightest joint inertia) at the control
      * rate: 0.3 N·m·s/rad at 50 Hz against the arm's 0.011 kg·m² is 0.56.
      */
-    kp: nonNegative.default(4.0),
-    kd: nonNegative.default(0.3),
-    /** Speed of the reference (rad/s or m/s) for the joint that moves furthest; the rest keep pace. */
-    speed: positive.default(1.0),
-    /** The move ends when every joint is within this many rad of the start pose and nearly still. */
-    tolerance: positive.default(0.02),
-    /** Time (s) allowed to settle after the planned move before the episode starts anyway, with a warning. */
-    timeout: positive.default(2.0),
+    kp: nonNegative.lte(MAX_GAIN).default(4.0),
+    kd: nonNegative.lte(MAX_DAMPING).default(0.3),
+    /**
+     * Speed of the reference (rad/s or m/s, in [0.05, 10]) for the joint that moves furthest; the
+     * rest keep pace. Slower would make a reset across the range take minutes (1e-9 hung `run`).
+     */
+    speed: z.number().gte(0.05).lte(10).default(1.0),
+    /** The move ends when every joint is within this many rad (at most 0.5) of the start pose and nearly still. */
+    tolerance: positive.lte(0.5).default(0.02),
+    /** Time (s, at most 60) allowed to settle after the planned move before the episode starts anyway, with a warning. */
+    timeout: positive.lte(60).default(2.0),
   })
   .strict();
 
@@ -104,8 +131,12 @@ export const ConfigSchema = z
     /** The robot description; a relative path is taken from the package root. */
     urdf: z.string().default("urdf/arm.urdf"),
     driver: z.enum(["sim", "ros2", "dynamixel"]).default("sim"),
-    /** Policy (control loop) rate. Physics and hardware run at their own rates underneath. */
-    control_rate_hz: z.number().positive().lte(1000).default(50.0),
+    /**
+     * Policy (control loop) rate, in [10, 1000] Hz: below 10 Hz a torque held for a whole period
+     * is not control (and 0.001 Hz once hung `run`). Physics and hardware run at their own rates
+     * underneath.
+     */
+    control_rate_hz: z.number().gte(10).lte(1000).default(50.0),
     /** Add RNEA gravity compensation to every command before the safety filter. */
     gravity_compensation: z.boolean().default(true),
     /** Torque per unit of normalised action, as a fraction of each joint's effort limit. */
@@ -116,9 +147,9 @@ export const ConfigSchema = z
      * of drifting, so holding a pose asks for no action and every learner only has to learn where
      * to push. Keep action_damping·dt / (smallest joint inertia) well below 2 (stable at 0.3 here).
      */
-    action_damping: nonNegative.default(0.3),
+    action_damping: nonNegative.lte(MAX_DAMPING).default(0.3),
     /** Joint damping (N·m·s/rad) of the hold between episodes, on top of gravity compensation. */
-    hold_damping: nonNegative.default(0.05),
+    hold_damping: nonNegative.lte(MAX_DAMPING).default(0.05),
     seed: z.number().int().nonnegative().default(0),
     safety: SafetySchema.default(SafetySchema.parse({})),
     sim: SimSchema.default(SimSchema.parse({})),
@@ -128,13 +159,29 @@ export const ConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.sim.physics_rate_hz < c.control_rate_hz)
-      ctx.addIssue({
-        code: "custom",
-        path: ["sim", "physics_rate_hz"],
-        message: `must be at least control_rate_hz (${c.control_rate_hz} Hz), got ${c.sim.physics_rate_hz}`,
-      });
+    const rate = c.control_rate_hz;
+    const relation = (path: string[], message: string) => ctx.addIssue({ code: "custom", path, message });
+    if (c.sim.physics_rate_hz < rate)
+      relation(
+        ["sim", "physics_rate_hz"],
+        `must be at least control_rate_hz (${rate} Hz), got ${c.sim.physics_rate_hz}`,
+      );
+    if (c.safety.stale_timeout < 1 / rate)
+      relation(
+        ["safety", "stale_timeout"],
+        `must be at least one control period (${round(1 / rate)} s at ${rate} Hz), got ${c.safety.stale_timeout}`,
+      );
+    if (c.safety.safe_stop_bandwidth > SAFE_STOP_BANDWIDTH_PER_HZ * rate)
+      relation(
+        ["safety", "safe_stop_bandwidth"],
+        `must be at most ${SAFE_STOP_BANDWIDTH_PER_HZ} × control_rate_hz (${round(SAFE_STOP_BANDWIDTH_PER_HZ * rate)} rad/s ` +
+          `at ${rate} Hz: a stronger sampled brake oscillates), got ${c.safety.safe_stop_bandwidth}`,
+      );
   });
+
+function round(x: number): number {
+  return Number(x.toPrecision(4));
+}
 
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -55,6 +55,17 @@ describe("settings precedence: defaults < --config < -p < flags", () => {
     });
   }
 
+  it("--baud takes only a rate the servos offer, on run and on dynamixel scan", () => {
+    for (const args of [
+      runArgs("--baud", "12"),
+      ["dynamixel", "scan", "--port", "/nonexistent/tty", "--baud", "7"],
+    ]) {
+      const r = cli(args);
+      assert.notEqual(r.code, 0, r.stderr);
+      assert.match(r.stderr, /--baud must be one of 9600, 57600, .*4500000, got (12|7)/);
+    }
+  });
+
   it("an explicit flag beats -p for the same setting; -p beats the default", () => {
     const r = cli(
       runArgs(

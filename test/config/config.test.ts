@@ -137,3 +137,68 @@ test("rcl's boolean spellings (yes/no, on/off, True/FALSE) are booleans, in the 
     /gravity_compensation/,
   );
 });
+
+test("every numeric setting is bounded: a value outside its range is an error naming the key", () => {
+  // [key, a value just outside the range, a value just inside it, other settings it needs]
+  const cases: [string, unknown, unknown, Record<string, unknown>?][] = [
+    ["control_rate_hz", 9.99, 10, { "safety.safe_stop_bandwidth": 6 }],
+    ["control_rate_hz", 1001, 1000],
+    ["action_torque_fraction", 1.01, 1],
+    ["action_damping", 100.5, 100],
+    ["hold_damping", -0.1, 0],
+    ["hold_damping", 1e6, 100],
+    ["seed", -1, 0],
+    ["seed", 0.5, 7],
+    ["safety.effort_scale", 0, 0.01],
+    ["safety.torque_rate_limit", 2e5, 1e5],
+    ["safety.stale_timeout", 1.5, 1],
+    ["safety.stale_grace", 6, 5],
+    ["safety.position_margin", 0.6, 0.5],
+    ["safety.velocity_margin", 1.1, 1],
+    ["safety.velocity_headroom", 1, 0.99],
+    ["safety.approach_rate", 0, 1],
+    ["safety.model_error", 1, 0.5],
+    ["safety.position_headroom", 0.6, 0.5],
+    ["safety.brake_fraction", 1.5, 1],
+    ["safety.safe_stop_bandwidth", 0.5, 1],
+    ["sim.physics_rate_hz", 20001, 20000],
+    ["dynamixel.baud", 1000001, 57600],
+    ["dynamixel.baud", 0, 4500000],
+    ["task.episode_steps", 10_000_001, 10_000_000],
+    ["task.episode_steps", 0, 1],
+    ["task.success_radius", 1.5, 1],
+    ["task.target_spread", 4, Math.PI],
+    ["reset.kp", 20_000, 10_000],
+    ["reset.kd", 101, 100],
+    ["reset.speed", 1e-9, 0.05],
+    ["reset.speed", 11, 10],
+    ["reset.tolerance", 0.6, 0.5],
+    ["reset.timeout", 61, 60],
+  ];
+  for (const [key, bad, good, needs = {}] of cases) {
+    const pattern = new RegExp(`: -p: parameter "${key.replace(".", "\\.")}": `);
+    assert.throws(() => withOverrides(defaultConfig(), { [key]: bad }, "-p"), pattern, `${key}=${bad}`);
+    assert.doesNotThrow(
+      () => withOverrides(defaultConfig(), { ...needs, [key]: good }, "-p"),
+      `${key}=${good}`,
+    );
+  }
+});
+
+test("settings that depend on the control rate are checked against it, and the error says the bound", () => {
+  const at = (rate: number, overrides: Record<string, unknown>) =>
+    withOverrides(defaultConfig(), { control_rate_hz: rate, ...overrides }, "-p");
+  // A state one control period old is the normal case; less would call every state stale.
+  assert.throws(
+    () => at(100, { "safety.stale_timeout": 0.005 }),
+    /parameter "safety\.stale_timeout": must be at least one control period \(0\.01 s at 100 Hz\), got 0\.005/,
+  );
+  assert.equal(at(100, { "safety.stale_timeout": 0.01 }).safety.stale_timeout, 0.01);
+  // The sampled brake-and-hold oscillates above ω·T = 0.6: at 20 Hz the default 15 rad/s is too much.
+  assert.throws(
+    () => at(20, {}),
+    /parameter "safety\.safe_stop_bandwidth": must be at most 0\.6 × control_rate_hz \(12 rad\/s at 20 Hz.*got 15/,
+  );
+  assert.equal(at(20, { "safety.safe_stop_bandwidth": 12 }).safety.safe_stop_bandwidth, 12);
+  assert.equal(at(25, {}).safety.safe_stop_bandwidth, 15, "the defaults hold from 25 Hz up");
+});

@@ -5,6 +5,14 @@
  * mode (XL430, XC430, 2XL430) are recognised so that they can be refused by name.
  */
 
+/**
+ * The rates the X-series "Baud Rate" item (address 8) can select, values 0 to 7 (the XL330 stops
+ * at 4 Mbps). A bus runs at one of them or no servo answers.
+ */
+export const DYNAMIXEL_BAUDS: readonly number[] = [
+  9600, 57600, 115200, 1000000, 2000000, 3000000, 4000000, 4500000,
+];
+
 /** A control-table field: address and size in bytes. */
 export interface Field {
   readonly address: number;

@@ -1,8 +1,9 @@
 """Steps per second of `mbpo-arm env serve` on the simulator, from a Python client.
 
 What a learner waits on: MbpoArmEnv.step() through the stdio server (target: above 5,000 steps/s),
-the same through TCP, and whole 100-step episodes with their reset moves. Beside them, in the same
-run, the server's own work per step (bench/env.ts: EpisodeRunner.step in process), so the ratio
+the same through TCP, whole 100-step episodes with their reset moves, and the batch `reward`
+command (target: at least 100,000 rows/s) in its binary form (MbpoArmEnv.compute_reward) beside
+its JSON form. Beside them, in the same run, the server's own work per step (bench/env.ts: EpisodeRunner.step in process), so the ratio
 shows what the protocol and the client cost on top of the control period itself, and a bare
 round trip (node answering each line with a canned response of the same size, parsed by Python as
 the client does) shows the floor any JSON-lines protocol has on this machine. Rounds alternate
@@ -86,6 +87,29 @@ def echo_rate(steps, rng):
         proc.stdout.close()
 
 
+def reward_rate(env, rows, repeats, rng, binary):
+    """Rows per second of the batch `reward` command, end to end (encode, send, score, decode).
+
+    binary: the base64 float64 form MbpoArmEnv.compute_reward uses; otherwise JSON rows of numbers.
+    """
+    obs = rng.normal(0, 0.5, size=(rows, env.observation_size))
+    act = rng.uniform(-1, 1, size=(rows, env.action_size))
+    nxt = obs + rng.normal(0, 0.01, size=obs.shape)
+    def once():
+        if binary:
+            reward, _ = env.compute_reward(obs, act, nxt)
+        else:
+            r = env.request({"cmd": "reward", "obs": obs.tolist(), "action": act.tolist(), "next_obs": nxt.tolist()})
+            reward = np.array(r["reward"], dtype=np.float64)
+        assert reward.shape == (rows,)
+        return reward
+    once()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        once()
+    return rows * repeats / (time.perf_counter() - start)
+
+
 def in_process_rate(steps):
     out = subprocess.run(
         ["node", os.path.join(ROOT, "dist", "bench", "env.js"), "--steps", str(steps)],
@@ -99,6 +123,7 @@ def main():
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--reward-rows", type=int, default=10000, help="rows per reward batch")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -112,7 +137,8 @@ def main():
     tcp = MbpoArmEnv(port=port)
     episodic = MbpoArmEnv(args=["--no-log-file"])
 
-    best = {"in_process": 0.0, "echo": 0.0, "stdio": 0.0, "tcp": 0.0, "episodes_stdio": 0.0}
+    best = {"in_process": 0.0, "echo": 0.0, "stdio": 0.0, "tcp": 0.0, "episodes_stdio": 0.0,
+            "reward_binary": 0.0, "reward_json": 0.0}
     ratios = []
     for r in range(args.rounds):
         round_rates = {
@@ -121,6 +147,8 @@ def main():
             "stdio": step_rate(stdio, args.steps, rng),
             "tcp": step_rate(tcp, args.steps, rng),
             "episodes_stdio": episode_rate(episodic, args.episodes, rng),
+            "reward_binary": reward_rate(stdio, args.reward_rows, 10, rng, binary=True),
+            "reward_json": reward_rate(stdio, args.reward_rows, 2, rng, binary=False),
         }
         for k, v in round_rates.items():
             best[k] = max(best[k], v)
@@ -148,6 +176,12 @@ def main():
         "protocol_us_per_step_best_of_each": 1e6 / best["stdio"] - 1e6 / best["in_process"],
         "target_stdio_steps_per_s": 5000,
         "meets_target": best["stdio"] > 5000,
+        "reward_rows_per_batch": args.reward_rows,
+        "reward_binary_rows_per_s": best["reward_binary"],
+        "reward_json_rows_per_s": best["reward_json"],
+        "reward_binary_over_json": best["reward_binary"] / best["reward_json"],
+        "target_reward_rows_per_s": 100000,
+        "meets_reward_target": best["reward_binary"] >= 100000,
         "load_average": os.getloadavg(),
         "cpus": os.cpu_count(),
     }

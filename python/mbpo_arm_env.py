@@ -19,6 +19,7 @@ filter included). Non-finite numbers travel as JSON null; they come back here as
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -36,6 +37,13 @@ except ImportError:  # pragma: no cover - depends on the machine
     _gym = None
 
 __all__ = ["MbpoArmEnv", "MbpoArmEnvError", "Box", "server_command"]
+
+#: Rows per binary `reward` request: 40,000 rows of the reach task are a 9 MB line, inside the
+#: server's default bound of 16 MiB (--max-line-bytes).
+REWARD_CHUNK_ROWS = 40_000
+
+#: What ``reset(options=...)`` may name (the server's reset fields).
+RESET_OPTIONS = ("start_position", "goal", "goal_position", "eval")
 
 
 class MbpoArmEnvError(RuntimeError):
@@ -160,12 +168,25 @@ class MbpoArmEnv(_Base):
     # -- Gymnasium API ---------------------------------------------------------------------------
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
-        """Runs the robot's reset move and starts an episode. The same seed gives the same episode."""
+        """Runs the robot's reset move and starts an episode. The same seed gives the same episode.
+
+        ``options`` may name the episode instead of drawing it: ``start_position`` (a joint pose,
+        rad), ``goal`` (the target point, m) or ``goal_position`` (a joint pose whose tool point is
+        the target), or ``eval`` (k: evaluation episode k of ``seed``, as `bench/learning` draws
+        it). Each one left out comes from the seed's episode stream.
+        """
         if _gym is not None:
             super().reset(seed=seed)
         request: dict = {"cmd": "reset"}
         if seed is not None:
             request["seed"] = int(seed)
+        for key, value in (options or {}).items():
+            if key not in RESET_OPTIONS:
+                raise ValueError(f"reset: unknown option {key!r} (known: {', '.join(RESET_OPTIONS)})")
+            if key == "eval":
+                request[key] = int(value)
+            else:
+                request[key] = np.asarray(value, dtype=np.float64).reshape(-1).tolist()
         response = self._request(request)
         return _floats(response["obs"], np.float32), response["info"]
 
@@ -224,13 +245,26 @@ class MbpoArmEnv(_Base):
         n = np.asarray(next_obs, dtype=np.float64).reshape(-1, self.observation_size)
         if not (len(o) == len(a) == len(n)):
             raise ValueError(f"batch sizes differ: obs {len(o)}, action {len(a)}, next_obs {len(n)}")
-        response = self._request(
-            {"cmd": "reward", "obs": _json_rows(o), "action": _json_rows(a), "next_obs": _json_rows(n)}
-        )
-        return (
-            _floats(response["reward"], np.float64),
-            np.asarray(response["terminated"], dtype=bool),
-        )
+        if self.server_spec.get("protocol", 1) < 2:  # a server without the binary form
+            response = self._request(
+                {"cmd": "reward", "obs": _json_rows(o), "action": _json_rows(a), "next_obs": _json_rows(n)}
+            )
+            return _floats(response["reward"], np.float64), np.asarray(response["terminated"], dtype=bool)
+        # Binary: base64 little-endian float32 rows (the precision the task scores in; a JSON
+        # number costs more than a reward) and float64 rewards back, in requests of at most
+        # REWARD_CHUNK_ROWS rows (well inside the server's bound on a line). Base64 needs no JSON
+        # escaping, so the line is put together as bytes.
+        rewards, terminated = [], []
+        for start in range(0, max(len(o), 1), REWARD_CHUNK_ROWS):
+            rows = slice(start, start + REWARD_CHUNK_ROWS)
+            line = b"".join((
+                b'{"cmd":"reward","encoding":"base64","obs":"', _b64(o[rows]),
+                b'","action":"', _b64(a[rows]), b'","next_obs":"', _b64(n[rows]), b'"}\n',
+            ))
+            response = self._exchange(line)
+            rewards.append(np.frombuffer(base64.b64decode(response["reward"]), dtype="<f8"))
+            terminated.append(np.frombuffer(base64.b64decode(response["terminated"]), dtype=np.uint8))
+        return np.concatenate(rewards).astype(np.float64), np.concatenate(terminated).astype(bool)
 
     def request(self, message: dict) -> dict:
         """Sends any request object and returns the response (raises MbpoArmEnvError on an error)."""
@@ -271,6 +305,10 @@ class MbpoArmEnv(_Base):
         if "error" in response:
             raise MbpoArmEnvError(response["error"])
         return response
+
+
+def _b64(rows: np.ndarray) -> bytes:
+    return base64.b64encode(np.ascontiguousarray(rows, dtype="<f4").tobytes())
 
 
 def _json_rows(rows: np.ndarray) -> list:

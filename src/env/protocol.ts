@@ -7,9 +7,17 @@
  * (JSON.stringify does this). In a `reward` batch, null is read back as NaN, so that a model-based
  * learner can ask about a prediction that blew up (the task scores it as invalid). A step's
  * action must be all finite numbers: null, or a number too large for a double (1e999), is an error.
+ *
+ * A `reward` batch may also come as binary, for speed (a JSON number costs more to write and read
+ * than the reward costs to compute): with `"encoding":"base64"`, each of obs, action and next_obs is
+ * one base64 string of little-endian float32 values, row-major (NaN allowed: the precision the
+ * task scores in, as a JSON number is rounded to it too), and the response's `reward` is base64
+ * float64 and its `terminated` base64 bytes (1 terminated, 0 not), one per row.
  */
+import { endianness } from "node:os";
 
-export const PROTOCOL_VERSION = 1;
+/** 2: the base64 form of a reward batch. */
+export const PROTOCOL_VERSION = 2;
 
 export const COMMANDS = ["spec", "reset", "step", "reward", "close"] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -22,7 +30,7 @@ export type Request =
   | ({ cmd: "reset"; id?: RequestId } & ResetRequest)
   /** The action is written into the buffer given to parseRequest. */
   | { cmd: "step"; id?: RequestId }
-  | { cmd: "reward"; id?: RequestId; batch: RewardBatch }
+  | { cmd: "reward"; id?: RequestId; batch: RewardBatch; encoding: RewardEncoding }
   | { cmd: "close"; id?: RequestId };
 
 /**
@@ -42,12 +50,15 @@ export interface ResetRequest {
   goalPosition?: Float64Array;
 }
 
-/** A reward batch, flattened row-major, non-finite entries as NaN. */
+/** How a reward batch and its answer are written: JSON rows of numbers, or base64 (above). */
+export type RewardEncoding = "json" | "base64";
+
+/** A reward batch, flattened row-major, non-finite entries as NaN (float32 in the binary form). */
 export interface RewardBatch {
   rows: number;
-  obs: Float64Array;
-  action: Float64Array;
-  nextObs: Float64Array;
+  obs: Float64Array | Float32Array;
+  action: Float64Array | Float32Array;
+  nextObs: Float64Array | Float32Array;
 }
 
 export interface ProtocolSizes {
@@ -103,8 +114,13 @@ export function parseRequest(line: string, sizes: ProtocolSizes, action: Float32
     case "step":
       readAction(m.action, sizes.actionSize, action, fail);
       return { cmd, ...base };
-    case "reward":
-      return { cmd, ...base, batch: readRewardBatch(m, sizes, fail) };
+    case "reward": {
+      const encoding = m.encoding ?? "json";
+      if (encoding === "base64")
+        return { cmd, ...base, encoding, batch: readBinaryRewardBatch(m, sizes, fail) };
+      if (encoding === "json") return { cmd, ...base, encoding, batch: readRewardBatch(m, sizes, fail) };
+      return fail(`reward: "encoding" must be "json" or "base64", got ${kindOf(encoding)}`);
+    }
     default:
       return fail(`unknown command "${truncate(String(cmd))}" (known: ${COMMANDS.join(", ")})`);
   }
@@ -223,6 +239,63 @@ function readRewardBatch(
   const action = read("action", sizes.actionSize);
   const nextObs = read("next_obs", sizes.observationSize);
   return { rows, obs, action, nextObs };
+}
+
+/** A batch in the base64 float32 form; the row count follows from the length of obs. */
+function readBinaryRewardBatch(
+  m: Record<string, unknown>,
+  sizes: ProtocolSizes,
+  fail: (text: string) => never,
+): RewardBatch {
+  let rows = -1;
+  const read = (field: "obs" | "action" | "next_obs", width: number): Float32Array => {
+    const value = m[field];
+    const bytes = typeof value === "string" ? Buffer.from(value, "base64") : undefined;
+    // Buffer.from skips what is not base64, so text with anything else in it decodes short (a
+    // regular expression over megabytes of text cost ten times the decoding).
+    if (bytes === undefined || bytes.length !== base64Bytes(value as string)) {
+      fail(
+        `reward: "${field}" must be a base64 string of float32 values (encoding "base64"), got ${kindOf(value)}`,
+      );
+    }
+    const count = bytes.length / 4;
+    if (!Number.isInteger(count / width)) {
+      fail(
+        `reward: "${field}" holds ${bytes.length} bytes, not rows of ${width} float32 values (${4 * width} bytes)`,
+      );
+    }
+    if (rows === -1) rows = count / width;
+    else if (count / width !== rows) fail(`reward: "${field}" has ${count / width} rows, "obs" has ${rows}`);
+    if (BIG_ENDIAN_HOST) bytes.swap32();
+    // Copied, not viewed: a Buffer from the pool need not sit on a 4-byte boundary.
+    const out = new Float32Array(count);
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  };
+  const obs = read("obs", sizes.observationSize);
+  const action = read("action", sizes.actionSize);
+  const nextObs = read("next_obs", sizes.observationSize);
+  return { rows, obs, action, nextObs };
+}
+
+const BIG_ENDIAN_HOST = endianness() === "BE";
+
+/** The bytes a padded base64 text holds (-1 when its length is not a multiple of 4). */
+function base64Bytes(text: string): number {
+  if (text.length % 4 !== 0) return -1;
+  const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+  return (text.length / 4) * 3 - padding;
+}
+
+/** The base64 float64 (little-endian) form of an answer's numbers, and one byte per flag. */
+export function encodeFloat64(values: Float64Array): string {
+  const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  if (!BIG_ENDIAN_HOST) return bytes.toString("base64");
+  return Buffer.from(bytes).swap64().toString("base64");
+}
+
+export function encodeFlags(values: Uint8Array): string {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("base64");
 }
 
 /** A short name for what a value is, for error messages (never the whole value). */

@@ -129,7 +129,7 @@ export class EnvWorker {
       case "step":
         return this.session.step();
       case "reward":
-        return this.session.reward(request.batch);
+        return this.session.reward(request.batch, request.encoding);
       case "close":
         return { ok: true };
     }

@@ -23,11 +23,14 @@ import type { TaskEpisode } from "../tasks/task.js";
 import { Rng } from "../util/rng.js";
 import { EVALUATION_STREAM, evaluationEpisode, TRAINING_STREAM } from "./episodes.js";
 import {
+  encodeFlags,
+  encodeFloat64,
   PROTOCOL_VERSION,
   ProtocolError,
   type ProtocolSizes,
   type ResetRequest,
   type RewardBatch,
+  type RewardEncoding,
 } from "./protocol.js";
 import { jointLimits, observationLayout, poseOutsideLimits } from "./spec.js";
 
@@ -277,21 +280,25 @@ export class EnvSession {
   }
 
   /** The task's rewards and terminations for a batch of transitions (pure: the robot is not touched). */
-  reward(batch: RewardBatch): Record<string, unknown> {
+  reward(batch: RewardBatch, encoding: RewardEncoding = "json"): Record<string, unknown> {
     const task = this.stack.task;
     const { rewardObs: obs, rewardAction: action, rewardNext: next } = this;
     const n = obs.length;
     const m = action.length;
-    const rewards = new Array<number>(batch.rows);
-    const terminated = new Array<boolean>(batch.rows);
+    const rewards = new Float64Array(batch.rows);
+    const terminated = new Uint8Array(batch.rows);
+    // Plain index loops: a subarray per row cost more than the task's reward itself.
     for (let r = 0; r < batch.rows; r++) {
-      obs.set(batch.obs.subarray(r * n, (r + 1) * n));
-      action.set(batch.action.subarray(r * m, (r + 1) * m));
-      next.set(batch.nextObs.subarray(r * n, (r + 1) * n));
+      for (let i = 0; i < n; i++) {
+        obs[i] = batch.obs[r * n + i];
+        next[i] = batch.nextObs[r * n + i];
+      }
+      for (let i = 0; i < m; i++) action[i] = batch.action[r * m + i];
       rewards[r] = task.reward(obs, action, next);
-      terminated[r] = task.terminated(next);
+      terminated[r] = task.terminated(next) ? 1 : 0;
     }
-    return { reward: rewards, terminated };
+    if (encoding === "base64") return { reward: encodeFloat64(rewards), terminated: encodeFlags(terminated) };
+    return { reward: Array.from(rewards), terminated: Array.from(terminated, (t) => t === 1) };
   }
 
   private stepInterventions(): Record<string, number> {

@@ -109,6 +109,29 @@ class ClientTest(unittest.TestCase):
         rewards, terminated = env.compute_reward(obs[:5], act[:5], nxt[:5])
         self.assertEqual(rewards[3], -10.0)
         self.assertEqual(terminated.tolist(), [False, False, False, True, False])
+        # compute_reward sends the binary (base64 float64) form; the JSON form scores the same.
+        self.assertGreaterEqual(env.server_spec["protocol"], 2)
+        r = env.request({"cmd": "reward", "obs": obs[:5].tolist(), "action": act[:5].tolist(),
+                         "next_obs": [[None if math.isnan(x) else x for x in row] for row in nxt[:5].tolist()]})
+        np.testing.assert_array_equal(np.array(r["reward"], dtype=np.float64), rewards)
+        self.assertEqual(r["terminated"], terminated.tolist())
+        empty, none = env.compute_reward(obs[:0], act[:0], nxt[:0])
+        self.assertEqual((empty.shape, none.shape), ((0,), (0,)))
+
+    def test_reset_options_name_the_episode(self):
+        env = self.env
+        start = [0.1, -0.3, 0.4, 0.2]
+        _, info = env.reset(seed=4, options={"start_position": start, "goal": [0.2, 0.05, 0.15]})
+        np.testing.assert_allclose(info["start_position"], start)
+        self.assertEqual(info["goal"], [0.2, 0.05, 0.15])
+        a, info_a = env.reset(seed=7, options={"eval": 2})
+        b, info_b = env.reset(seed=7, options={"eval": 2})
+        self.assertEqual(info_a["eval"], 2)
+        np.testing.assert_array_equal(a, b)
+        with self.assertRaisesRegex(ValueError, "unknown option 'gaol'"):
+            env.reset(options={"gaol": [0, 0, 0]})
+        with self.assertRaisesRegex(MbpoArmEnvError, "goal"):
+            env.reset(options={"goal": [0.2, 0.05]})
 
     def test_bad_actions_and_requests_raise_and_the_env_goes_on(self):
         env = self.env

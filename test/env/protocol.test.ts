@@ -82,6 +82,48 @@ describe("parseRequest", () => {
     }
   });
 
+  it("a reward batch in base64 float32 reads back bit for bit, NaN included, and a bad one is named", () => {
+    const action = new Float32Array(2);
+    const b64 = (values: number[]) => Buffer.from(Float32Array.from(values).buffer).toString("base64");
+    const obs = [1, 2, 3, Math.fround(0.1), Math.fround(1e-40), -0]; // a subnormal, a negative zero
+    const next = [4, Number.NaN, 6, Number.POSITIVE_INFINITY, 5, 6];
+    const line = (fields: Record<string, unknown>) =>
+      JSON.stringify({
+        cmd: "reward",
+        encoding: "base64",
+        obs: b64(obs),
+        action: b64([0, 1, 2, 3]),
+        next_obs: b64(next),
+        ...fields,
+      });
+    const r = parseRequest(line({}), sizes, action);
+    assert.ok(r.cmd === "reward" && r.encoding === "base64");
+    if (r.cmd !== "reward") return;
+    assert.equal(r.batch.rows, 2);
+    assert.deepEqual(Array.from(r.batch.obs), obs);
+    assert.deepEqual(Array.from(r.batch.nextObs), next);
+    assert.equal(r.batch.action.length, 4);
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ obs: [[1, 2, 3]] }, /"obs" must be a base64 string of float32 values .*got an array of 1/],
+      [{ obs: "not base64!" }, /"obs" must be a base64 string/],
+      [{ obs: `${b64(obs).slice(0, 8)}*${b64(obs).slice(9)}` }, /"obs" must be a base64 string/],
+      [{ obs: b64([1, 2, 3, 4]) }, /"obs" holds 16 bytes, not rows of 3 float32 values \(12 bytes\)/],
+      [{ action: b64([0, 1]) }, /"action" has 1 rows, "obs" has 2/],
+      [{ encoding: "f32" }, /"encoding" must be "json" or "base64", got the string "f32"/],
+    ];
+    for (const [fields, message] of bad) {
+      assert.throws(
+        () => parseRequest(line(fields), sizes, action),
+        (e: Error) => {
+          assert.ok(e instanceof ProtocolError);
+          assert.match(e.message, /^reward: /);
+          assert.match(e.message, message);
+          return true;
+        },
+      );
+    }
+  });
+
   it("anything at all is a request or a ProtocolError, never another exception", () => {
     const action = new Float32Array(2);
     const anything = fc.oneof(

@@ -12,7 +12,7 @@ const root = packageRoot();
 const hasNumpy = spawnSync("python3", ["-c", "import numpy"], { encoding: "utf8" }).status === 0;
 
 describe("Python client", () => {
-  it("spaces, seeded resets, run's return, replay, batch rewards, errors, TCP, close", {
+  it("spaces, seeded resets, reset options, run's return, replay, batch rewards (JSON and binary), errors, TCP, close", {
     skip: hasNumpy ? false : "python3 with numpy is not installed",
   }, () => {
     const r = spawnSync("python3", [join(root, "test", "env", "client_test.py")], {
@@ -21,7 +21,7 @@ describe("Python client", () => {
       timeout: 180_000,
     });
     assert.equal(r.status, 0, `python3 client_test.py failed:\n${r.stderr}\n${r.stdout}`);
-    assert.match(r.stderr, /Ran 6 tests/);
+    assert.match(r.stderr, /Ran 7 tests/);
     assert.match(r.stderr, /\nOK/);
   });
 });

@@ -313,6 +313,26 @@ describe("env serve over a pipe", () => {
     const batch = await c.request({ cmd: "reward", ...rows });
     assert.deepEqual(batch.reward, rewards);
     assert.deepEqual(batch.terminated, new Array(20).fill(false));
+    // The binary form: base64 float32 rows in (what the task scores: the same rewards as the JSON
+    // form), base64 float64 rewards and one byte per flag out.
+    const b64 = (table: number[][]) => Buffer.from(Float32Array.from(table.flat()).buffer).toString("base64");
+    const binary = await c.request({
+      cmd: "reward",
+      encoding: "base64",
+      obs: b64(rows.obs),
+      action: b64(rows.action),
+      next_obs: b64(rows.next_obs.map((row, i) => (i === 5 ? row.map(() => Number.NaN) : row))),
+    });
+    const decoded = new Float64Array(new Uint8Array(Buffer.from(binary.reward as string, "base64")).buffer);
+    assert.deepEqual(
+      Array.from(decoded),
+      rewards.map((r, i) => (i === 5 ? -10 : r)),
+    );
+    const flags = Array.from(Buffer.from(binary.terminated as string, "base64"));
+    assert.deepEqual(
+      flags,
+      rewards.map((_, i) => (i === 5 ? 1 : 0)),
+    );
     const broken = rows.next_obs[0].slice();
     broken[2] = null as unknown as number;
     const invalid = await c.request({

@@ -91,7 +91,7 @@ test("every setting of config/mbpo_arm.yaml is declared, typed, ranged, and read
   assert.equal(scale.readOnly, true);
   assert.deepEqual([scale.range?.fromValue, scale.range?.toValue], [0, 1]);
   assert.equal(scale.additionalConstraints, "range [0, 1]");
-  assert.equal(r.node.descriptors.get("hold_damping")!.additionalConstraints, "range [0, inf]");
+  assert.equal(r.node.descriptors.get("hold_damping")!.additionalConstraints, "range [0, 100]");
   assert.match(scale.description, /fraction of the URDF effort limit/, "description from the YAML comment");
   const steps = r.node.getParameter("task.episode_steps");
   assert.equal(steps.type, ParameterType.PARAMETER_INTEGER);
@@ -464,7 +464,7 @@ test("property: whatever arrives on joint_states and teleop, every published com
             "-p",
             "action_torque_fraction:=1.0",
             "-p",
-            "reset.speed:=20.0",
+            "reset.speed:=10.0",
             "-p",
             "reset.timeout:=0.05",
             "-p",

@@ -86,6 +86,7 @@ const DynamixelSchema = z
     /** Bus baud rate, one the servos offer (DYNAMIXEL_BAUDS); every servo must be set to it. */
     baud: z
       .number()
+      .int()
       .refine((b) => DYNAMIXEL_BAUDS.includes(b), { message: `must be one of ${DYNAMIXEL_BAUDS.join(", ")}` })
       .default(1000000),
     /** Per-joint servo calibration (IDs, directions, zero offsets, torque constants). */

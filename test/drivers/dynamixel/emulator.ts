@@ -128,6 +128,8 @@ export interface TorqueEvent {
   atMs: number;
 }
 
+/** How long (ms) between two of its own 2 ms timer ticks before the emulator takes itself for descheduled. */
+const EMULATOR_AWAY_MS = 20;
 /** How long (ms) without a command before the emulator takes the controller for descheduled. */
 const CONTROLLER_AWAY_MS = 60;
 
@@ -245,12 +247,18 @@ export class ServoBusEmulator {
   /** Runs the physics up to wall time and the servos' bus watchdogs. */
   private advance(): void {
     const now = this.nowMs();
-    // This process was not running (a loaded machine's scheduler) while instructions may have waited
-    // in the pty that a real servo, which never stops listening, would have had on time: the time it
-    // was away does not count against the bus watchdog.
+    // This process was not running (a loaded machine's scheduler: the 2 ms timer did not fire) while
+    // instructions may have waited in the pty that a real servo, which never stops listening, would
+    // have had on time. The time it was away counts neither against the bus watchdog nor as physics:
+    // run on under the torque in force when it stopped, the arm gained speed that the commands
+    // queued behind it would have taken away (a joint at 6.5 rad/s after a 120 ms stall, under a
+    // controller that had kept to its period).
     const away = now - this.lastAdvanceMs;
     this.lastAdvanceMs = now;
-    if (away > 20) for (const s of this.servos) s.lastInstructionMs += away - 2;
+    if (away > EMULATOR_AWAY_MS) {
+      for (const s of this.servos) s.lastInstructionMs += away - 2;
+      this.simOffset += (away - 2) / 1000;
+    }
     for (const s of this.servos) {
       const watchdog = s.table[X_SERIES.busWatchdog.address];
       if (

@@ -102,7 +102,11 @@ async function withBus(
  * The safety filter's stale-state watchdog is relaxed in these runs so that on a loaded test machine
  * the fault that latches is the one the driver detects, not a late tick.
  */
-const runArgs = (port: string, episodes: number, options: { staleTimeout?: number; steps?: number } = {}) => [
+const runArgs = (
+  port: string,
+  episodes: number,
+  options: { staleTimeout?: number; steps?: number; policy?: string } = {},
+) => [
   "run",
   "--driver",
   "dynamixel",
@@ -111,7 +115,7 @@ const runArgs = (port: string, episodes: number, options: { staleTimeout?: numbe
   "--calibration",
   calibrationFile,
   "--policy",
-  "pd",
+  options.policy ?? "pd",
   "--episodes",
   String(episodes),
   "--json",
@@ -223,8 +227,14 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
       // 0.1 s (the driver test checks the state's age under the same noise in-process). Without the
       // retries, a lost reply was waited out (103 ms on a pty) and three such ticks latched a fault:
       // that fails here within a few episodes.
+      // The zero policy (the arm held, damped, between reset moves): this test is about the bus.
+      // Under the PD policy a retried read (35 ms an exchange on a pty) puts the state two or more
+      // control periods behind, and with that delay the PD loop on the light wrist is unstable
+      // (I = 0.011 kg·m², Kp 4, Kd 0.3 at 50 Hz: spectral radius 0.87 at one period of delay, 1.09
+      // at two); the velocity watchdog then latched, as it should, in 5 of 13 runs here. That is a
+      // finding about gains under state latency, not about the bus (recorded in the issue notes).
       const started = performance.now();
-      const c = cli(runArgs(pair.driverPath, 20, { staleTimeout: 0.2, steps: 15 }));
+      const c = cli(runArgs(pair.driverPath, 20, { staleTimeout: 0.2, steps: 15, policy: "zero" }));
       const { code } = await exitWithin(c, 60_000);
       const lines = c
         .stdout()

@@ -228,8 +228,8 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
       // retries, a lost reply was waited out (103 ms on a pty) and three such ticks latched a fault:
       // that fails here within a few episodes.
       // The zero policy (the arm held, damped, between reset moves): this test is about the bus.
-      // Under the PD policy a retried read (35 ms an exchange on a pty) puts the state two or more
-      // control periods behind, and with that delay the PD loop on the light wrist is unstable
+      // Under the PD policy a retried read (after the 35 ms read timeout on a pty) puts the state
+      // two or more control periods behind, and with that delay the PD loop on the light wrist is unstable
       // (I = 0.011 kg·m², Kp 4, Kd 0.3 at 50 Hz: spectral radius 0.87 at one period of delay, 1.09
       // at two); the velocity watchdog then latched, as it should, in 5 of 13 runs here. That is a
       // finding about gains under state latency, not about the bus (recorded in the issue notes).

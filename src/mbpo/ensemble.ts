@@ -640,17 +640,25 @@ export class ProbabilisticEnsemble {
         throw new Error(`${label}: field ${field} must be an array of base64 strings`);
     }
     const ensemble = new ProbabilisticEnsemble(json.inputSize, json.outputSize, rng, json.options);
-    ensemble.setParameters({
+    await ensemble.restore(json, label);
+    return ensemble;
+  }
+
+  /**
+   * Returns this ensemble to a state toJSON() gave (same sizes): weights, bounds, normalisers,
+   * elites and Adam's state, exactly, as a checkpoint's load does.
+   */
+  async restore(json: EnsembleJSON, label = "ensemble state"): Promise<void> {
+    this.setParameters({
       weights: json.weights.map((w, i) => decodeTyped(w, "float32", `${label}: weights[${i}]`)),
       biases: json.biases.map((b, i) => decodeTyped(b, "float32", `${label}: biases[${i}]`)),
       maxLogvar: decodeTyped(json.maxLogvar, "float32", `${label}: maxLogvar`),
       minLogvar: decodeTyped(json.minLogvar, "float32", `${label}: minLogvar`),
     });
-    ensemble.inputNormalizer.load(json.inputNormalizer, `${label}: inputNormalizer`);
-    ensemble.targetNormalizer.load(json.targetNormalizer, `${label}: targetNormalizer`);
-    ensemble.setElites(json.elites ?? []);
-    await restoreAdam(ensemble.optimizer, json.optimizer, ensemble.trainable, label);
-    return ensemble;
+    this.inputNormalizer.load(json.inputNormalizer, `${label}: inputNormalizer`);
+    this.targetNormalizer.load(json.targetNormalizer, `${label}: targetNormalizer`);
+    this.setElites(json.elites ?? []);
+    await restoreAdam(this.optimizer, json.optimizer, this.trainable, label);
   }
 
   /** Frees every tensor and the optimiser's state. */

@@ -309,9 +309,8 @@ class MbpoLearner implements Learner {
     };
     if (this.ensemble === undefined || this.real.size < MIN_MODEL_ROWS) return report;
     const started = performance.now();
-    const { inputs, targets } = realModelData(this.real);
-    const trained = this.ensemble.train(inputs, targets, this.rng.modelTraining, { shouldStop });
-    // Stopped: the model counts as untrained, so the first update trains it again.
+    const trained = await this.trainModelOrRollBack(shouldStop);
+    // Stopped: the model is as it was and counts as untrained, so the first update trains it.
     if (trained.interrupted)
       return { ...report, interrupted: true, seconds: (performance.now() - started) / 1000 };
     this.schedule.modelTrainedAt = this.real.added - this.schedule.bootstrapped;
@@ -366,7 +365,7 @@ class MbpoLearner implements Learner {
       return true;
     };
     if (this.ensemble !== undefined) {
-      this.trainModelIfDue(realSteps, report, stopped);
+      await this.trainModelIfDue(realSteps, report, stopped);
       if (report.interrupted) return report;
       // 2. Branched rollouts from the current policy.
       if (schedule.modelTrainedAt !== null && phase.rollouts > 0) {
@@ -383,20 +382,22 @@ class MbpoLearner implements Learner {
 
   /**
    * 1. The model, on its schedule (and at the first update after exploration). Training cut
-   * short by a stop keeps each member's best weights so far (as an early stop does) and leaves
-   * modelTrainedAt as it was, so the continued phase trains the model again. That continuation
-   * is consistent but not bit-identical to an uninterrupted run; one cut in its rollouts or SAC
-   * updates is (their random streams and loss sums carry on).
+   * short by a stop is rolled back (trainModelOrRollBack) and modelTrainedAt left as it was, so
+   * the continued phase trains the model again from the same state with the same random stream:
+   * bit-identical to an uninterrupted run, as a cut in the rollouts or SAC updates is (their
+   * random streams and loss sums carry on).
    */
-  private trainModelIfDue(realSteps: number, report: UpdateReport, stopped: () => boolean): void {
+  private async trainModelIfDue(
+    realSteps: number,
+    report: UpdateReport,
+    stopped: () => boolean,
+  ): Promise<void> {
     const { hp, schedule } = this;
-    const ensemble = this.ensemble as ProbabilisticEnsemble;
     const due =
       schedule.modelTrainedAt === null || realSteps - schedule.modelTrainedAt >= hp.mbpo.modelRetrainEvery;
     if (!due || this.real.size < MIN_MODEL_ROWS) return;
     const started = performance.now();
-    const { inputs, targets } = realModelData(this.real);
-    const trained = ensemble.train(inputs, targets, this.rng.modelTraining, { shouldStop: stopped });
+    const trained = await this.trainModelOrRollBack(stopped);
     report.seconds.model += (performance.now() - started) / 1000;
     if (trained.interrupted) return;
     schedule.modelTrainedAt = realSteps;
@@ -404,6 +405,27 @@ class MbpoLearner implements Learner {
     report.modelTrained = true;
     report.modelHoldoutNll = trained.eliteNll;
     report.modelHoldoutMse = trained.eliteMse;
+  }
+
+  /**
+   * Trains the ensemble on the real buffer. A stop mid-training puts the ensemble (weights,
+   * normalisers, elites, Adam) and its random stream back where they were before it began: the
+   * partly trained model is never used, and training it again later is exactly training it once.
+   * The snapshot costs one toJSON() per model training, small beside the training itself.
+   */
+  private async trainModelOrRollBack(
+    shouldStop: () => boolean,
+  ): Promise<ReturnType<ProbabilisticEnsemble["train"]>> {
+    const ensemble = this.ensemble as ProbabilisticEnsemble;
+    const before = await ensemble.toJSON();
+    const rngBefore = this.rng.modelTraining.getState();
+    const { inputs, targets } = realModelData(this.real);
+    const trained = ensemble.train(inputs, targets, this.rng.modelTraining, { shouldStop });
+    if (trained.interrupted) {
+      await ensemble.restore(before);
+      this.rng.modelTraining.setState(rngBefore);
+    }
+    return trained;
   }
 
   /** 3. The phase's SAC updates, G per new real step, on mixed (MBPO) or real (SAC) batches. */

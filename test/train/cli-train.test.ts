@@ -183,8 +183,10 @@ describe("mbpo-arm train (real learner)", () => {
     const host = JSON.parse(readFileSync(join(out, "checkpoint", "host.json"), "utf8"));
     assert.equal(host.episodes, 3);
     assert.equal(host.realSteps, 75);
+    // Cut in its SAC updates, or (on a loaded machine, where the model trains for longer than the
+    // second before the stop) in its model training, which is rolled back and owes all 10,000.
     const done = host.pendingUpdate.sac_updates;
-    assert.ok(done > 0 && done < 25 * 400, `episode 3's phase did ${done} SAC updates`);
+    assert.ok(done >= 0 && done < 25 * 400, `episode 3's phase did ${done} SAC updates`);
     const schedule = JSON.parse(
       readFileSync(join(out, "checkpoint", "learner", "learner.json"), "utf8"),
     ).schedule;

@@ -534,6 +534,9 @@ export class LearningRun {
    */
   async close(): Promise<TrainSummary> {
     const completed = this.fault === undefined && !this.interrupted && this.done;
+    // A run closed with learning not yet checkpointed (the node shut down before its first
+    // activity, after a bootstrap's import) keeps it: the resume starts from here.
+    if (this.learnerStarted && !this.learnerFailed && !this.checkpointCurrent) await this.saveCheckpoint();
     await this.hold(this.worker.dispose());
     if (this.transitionLog !== undefined && !this.logClosed) {
       this.logClosed = true;

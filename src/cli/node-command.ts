@@ -67,7 +67,7 @@ export async function runNodeCommand(options: NodeCommandOptions): Promise<NodeO
     });
     // Spinning first: the driver's subscription and the timers need it, the learner's start too.
     rcl.spin(node);
-    await arm.start();
+    await arm.start(options.signal);
     await new Promise<void>((resolve) => {
       if (options.signal.aborted) resolve();
       else options.signal.addEventListener("abort", () => resolve(), { once: true });

@@ -255,13 +255,14 @@ export class MbpoArmNode {
 
   /**
    * Starts the driver, then (learn mode) the learner and the run directory, or (run and teleop)
-   * the transition log; then the timers, topics and services.
+   * the transition log; then the timers, topics and services. `signal` (the node's shutdown) cuts
+   * a learner's pre-training on a bootstrap short, so that a stop during it ends within seconds.
    */
-  async start(): Promise<void> {
+  async start(signal?: AbortSignal): Promise<void> {
     await this.app.start();
     // Timers first: the arm is held while the learner or the log starts.
     this.advertise();
-    if (this.mode === "learn") await this.startLearning();
+    if (this.mode === "learn") await this.startLearning(signal);
     else if (this.options.runLogDir !== undefined && this.options.recorder === undefined) {
       const log = await this.app.openRunLog(
         this.options.runLogDir,
@@ -288,7 +289,7 @@ export class MbpoArmNode {
     }
   }
 
-  private async startLearning(): Promise<void> {
+  private async startLearning(signal?: AbortSignal): Promise<void> {
     const p = this.learnParams;
     const resume = p.resume !== "";
     const learn = this.options.learn ?? {};
@@ -316,7 +317,7 @@ export class MbpoArmNode {
     if (resume) this.log.info(`learn: resuming ${setup.out} with its own settings (its config.yaml)`);
     const ready = await prepareLearning(setup, this.app.stack);
     this.learning = createLearningRun(this.app, ready, setup, (event) => this.onEvent(event));
-    await this.learning.start();
+    await this.learning.start(signal);
     this.log.info(`learn: run directory ${ready.out}, ${this.learning.realSteps} real steps so far`);
   }
 

@@ -138,6 +138,39 @@ describe("node --mode learn (fake rclnodejs)", () => {
     assert.equal(JSON.parse(readFileSync(join(out, "summary.json"), "utf8")).completed, true);
   });
 
+  it("a shutdown during the bootstrap's pre-training ends the node's start within 2 s, with a checkpoint", async () => {
+    // The first test's run directory holds a transition log to bootstrap from.
+    const bootstrap = { file: join(out, "transitions.mcap") };
+    const stopDir = join(root, "stopped-pretraining");
+    const shutdown = new AbortController();
+    let stoppedAt = Number.NaN;
+    // 300 ms into the pre-training, which starts once the bootstrap is stored.
+    const info = (line: string) => {
+      if (!line.includes("transitions in the real buffer")) return;
+      setTimeout(() => {
+        stoppedAt = performance.now();
+        shutdown.abort();
+      }, 300);
+    };
+    process.env.MBPO_FAKE_LEARNER = JSON.stringify({ pretrainUntilStopped: true });
+    const r = await rig(
+      args,
+      { mode: "learn", logger: { ...quiet, info }, learn: { ...learn, out: stopDir, bootstrap } },
+      shutdown.signal,
+    ).finally(() => {
+      delete process.env.MBPO_FAKE_LEARNER;
+    });
+    const started = performance.now();
+    assert.ok(Number.isFinite(stoppedAt), "the shutdown came while the node started");
+    assert.ok(
+      started - stoppedAt < 2000,
+      `start ended ${(started - stoppedAt).toFixed(0)} ms after the shutdown`,
+    );
+    await closeStepping(r);
+    assert.ok(existsSync(join(stopDir, "checkpoint", "host.json")), "a checkpoint to resume from");
+    assert.equal(r.arm.summary?.realSteps, 0);
+  });
+
   it("refuses what does not apply: services outside learn mode, settings changes in learn mode", async () => {
     const r = await rig(args, { mode: "learn", learn: { ...learn, out: join(root, "refusals") } });
     const set = r.node.setParameters([

@@ -25,7 +25,12 @@ export interface Rig {
   commands(): Float64Array[];
 }
 
-export async function rig(args: string[] = [], options: Partial<MbpoArmNodeOptions> = {}): Promise<Rig> {
+export async function rig(
+  args: string[] = [],
+  options: Partial<MbpoArmNodeOptions> = {},
+  /** Given to arm.start(): the node's shutdown, as `mbpo-arm node` passes it. */
+  startSignal?: AbortSignal,
+): Promise<Rig> {
   const rcl = new FakeRclnodejs();
   await rcl.init(undefined, ["node", "main.js", "--ros-args", ...args]);
   const node = rcl.createNode("mbpo_arm");
@@ -36,7 +41,7 @@ export async function rig(args: string[] = [], options: Partial<MbpoArmNodeOptio
     logger: quiet,
     ...options,
   });
-  await arm.start();
+  await arm.start(startSignal);
   const sim = new SimDriver({ model: arm.model, physicsRateHz: 1000 });
   await sim.start();
   const names = arm.model.joints.map((j) => j.name);

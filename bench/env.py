@@ -3,8 +3,8 @@
 What a learner waits on: MbpoArmEnv.step() through the stdio server (target: above 5,000 steps/s),
 the same through TCP, whole 100-step episodes with their reset moves, and the batch `reward`
 command (target: at least 100,000 rows/s) in its binary form (MbpoArmEnv.compute_reward) beside
-its JSON form. Beside them, in the same run, the server's own work per step (bench/env.ts: EpisodeRunner.step in process), so the ratio
-shows what the protocol and the client cost on top of the control period itself, and a bare
+its JSON form. Beside them, in the same run, the server's own work per step (bench/env.ts:
+EpisodeRunner.step in process), so the ratio shows what the protocol and the client cost on top of the control period itself, and a bare
 round trip (node answering each line with a canned response of the same size, parsed by Python as
 the client does) shows the floor any JSON-lines protocol has on this machine. Rounds alternate
 the measurements and the best round of each is kept (the machine is shared and noisy).
@@ -90,7 +90,7 @@ def echo_rate(steps, rng):
 def reward_rate(env, rows, repeats, rng, binary):
     """Rows per second of the batch `reward` command, end to end (encode, send, score, decode).
 
-    binary: the base64 float64 form MbpoArmEnv.compute_reward uses; otherwise JSON rows of numbers.
+    binary: the base64 float32 form MbpoArmEnv.compute_reward uses; otherwise JSON rows of numbers.
     """
     obs = rng.normal(0, 0.5, size=(rows, env.observation_size))
     act = rng.uniform(-1, 1, size=(rows, env.action_size))

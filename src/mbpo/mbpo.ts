@@ -411,7 +411,8 @@ class MbpoLearner implements Learner {
    * Trains the ensemble on the real buffer. A stop mid-training puts the ensemble (weights,
    * normalisers, elites, Adam) and its random stream back where they were before it began: the
    * partly trained model is never used, and training it again later is exactly training it once.
-   * The snapshot costs one toJSON() per model training, small beside the training itself.
+   * The snapshot is one toJSON() per model training; its cost at the paper's sizes is not yet
+   * measured (a raw copy of the weights and Adam's moments would skip the base64 encoding).
    */
   private async trainModelOrRollBack(
     shouldStop: () => boolean,

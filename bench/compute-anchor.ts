@@ -46,23 +46,24 @@ export function integerOption(name: string, fallback: number): number {
 
 /**
  * Times every variant in turns: `rounds` rounds, each running every variant `callsPerRound`
- * times after `warmup` untimed calls; returns each variant's median milliseconds per call.
+ * times after `warmup` untimed calls; returns each variant's median milliseconds per call. Each
+ * call is awaited (the learner's calls end with a readback, which a GPU backend does async).
  */
-export function timeInTurns(
-  variants: Record<string, () => void>,
+export async function timeInTurns(
+  variants: Record<string, () => unknown>,
   rounds: number,
   callsPerRound: number,
   warmup = 2,
-): Record<string, number> {
+): Promise<Record<string, number>> {
   const samples: Record<string, number[]> = {};
   for (const [name, f] of Object.entries(variants)) {
     samples[name] = [];
-    for (let i = 0; i < warmup; i++) f();
+    for (let i = 0; i < warmup; i++) await f();
   }
   for (let round = 0; round < rounds; round++) {
     for (const [name, f] of Object.entries(variants)) {
       const start = performance.now();
-      for (let i = 0; i < callsPerRound; i++) f();
+      for (let i = 0; i < callsPerRound; i++) await f();
       samples[name].push((performance.now() - start) / callsPerRound);
     }
   }

@@ -80,18 +80,18 @@ async function measureBackend(name: string): Promise<BackendFigures> {
 
   // The pure-JS cpu backend is about 20× slower: fewer calls, and no 56,000-member-row pass.
   const slow = selection.name === "cpu";
-  const measures: Record<string, (model: ProbabilisticEnsemble) => () => void> = {
-    train_step: (model) => () => {
+  const measures: Record<string, (model: ProbabilisticEnsemble) => () => Promise<void>> = {
+    train_step: (model) => async () => {
       const loss = (model as unknown as Steppable).trainStepTensor(x, y, B);
-      loss.dataSync();
+      await loss.data();
       loss.dispose();
     },
     forward_8000: (model) => () => model.predict(splitInputs, perMemberRows, prediction),
   };
   if (!slow) {
-    measures.forward_8000_all = (model) => () => {
+    measures.forward_8000_all = (model) => async () => {
       model.randomElites(FORWARD_ROWS, rng, members);
-      model.sample(allInputs, FORWARD_ROWS, members, rng, drawn);
+      await model.sample(allInputs, FORWARD_ROWS, members, rng, drawn);
     };
   }
   const ms: BackendFigures["ms"] = {};
@@ -99,7 +99,7 @@ async function measureBackend(name: string): Promise<BackendFigures> {
   for (const [measure, make] of Object.entries(measures)) {
     const variants = Object.fromEntries(PATHS.map((path) => [path, make(models[path])]));
     const calls = slow || measure === "forward_8000_all" ? 1 : 3;
-    const times = timeInTurns(variants, slow ? Math.min(rounds, 3) : rounds, calls, 1) as Record<
+    const times = (await timeInTurns(variants, slow ? Math.min(rounds, 3) : rounds, calls, 1)) as Record<
       EnsembleComputePath,
       number
     >;

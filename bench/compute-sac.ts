@@ -62,12 +62,12 @@ async function measureBackend(name: string): Promise<BackendFigures> {
     for (let i = 0; i < array.length; i++) array[i] = rng.normal();
   }
   const slow = selection.name === "cpu";
-  const ms = timeInTurns(
+  const ms = (await timeInTurns(
     Object.fromEntries(PATHS.map((path) => [path, () => agents[path].update(batch)])),
     slow ? Math.min(rounds, 3) : rounds,
     slow ? 2 : 5,
     3,
-  ) as Record<SacCriticPath, number>;
+  )) as Record<SacCriticPath, number>;
 
   const noiseStart = performance.now();
   for (let i = 0; i < 20 * 2 * batch.rows * actSize; i++) rng.normal();
@@ -75,8 +75,8 @@ async function measureBackend(name: string): Promise<BackendFigures> {
 
   let kernels: BackendFigures["kernels"];
   if (profile) {
-    const info = await tf.profile(() => {
-      agents.batched.update(batch);
+    const info = await tf.profile(async () => {
+      await agents.batched.update(batch);
     });
     const byName: Record<string, { ms: number; calls: number }> = {};
     for (const k of info.kernels) {

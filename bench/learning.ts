@@ -208,7 +208,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
 
   const evaluate = async (): Promise<void> => {
     const t = performance.now();
-    const policy = actorPolicy(learner.actorWeights(), false, actionRng);
+    const policy = actorPolicy(await learner.actorWeights(), false, actionRng);
     let successes = 0;
     let returns = 0;
     const distances: number[] = [];
@@ -240,7 +240,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
   while (realSteps < stepCap && stepsTo90 === null && fault === undefined) {
     const t = performance.now();
     const episode = task.sampleEpisode(episodeRng);
-    const recorder = new StateRecorder(actorPolicy(learner.actorWeights(), true, actionRng), task.dof);
+    const recorder = new StateRecorder(actorPolicy(await learner.actorWeights(), true, actionRng), task.dof);
     const result = await runner.runEpisode(episodeIndex++, episode, recorder, {
       onTransition: (tr) => {
         const next = stack.driver.readState() as JointState;

@@ -281,12 +281,12 @@ export class ProbabilisticEnsemble {
    * best epoch, and the elites are chosen by holdout MSE. Training continues from the current
    * weights (and Adam state), as MBPO does on every retrain.
    */
-  train(
+  async train(
     inputs: Float32Array,
     targets: Float32Array,
     rng: Rng,
     trainOptions: EnsembleTrainOptions = {},
-  ): EnsembleTrainReport {
+  ): Promise<EnsembleTrainReport> {
     const start = performance.now();
     const o = this.options;
     const nIn = this.inputSize;
@@ -329,9 +329,9 @@ export class ProbabilisticEnsemble {
     const bootstrap = this.bootstrapIndices(trainRows, rng);
 
     // Early stopping state: the best holdout MSE per member and the weights that gave it.
-    let best = this.scoreStandardised(holdoutX, holdoutY, holdoutRows).mse;
+    let best = (await this.scoreStandardised(holdoutX, holdoutY, holdoutRows)).mse;
     const bestEpoch = new Array<number>(E).fill(0);
-    const kept = this.getParameters();
+    const kept = await this.getParameters();
     let epochsSinceImprovement = 0;
     let epoch = 0;
     let trainLoss = Number.NaN;
@@ -369,16 +369,16 @@ export class ProbabilisticEnsemble {
           break;
         }
       }
-      trainLoss = lossSum.dataSync()[0] / steps;
+      trainLoss = (await lossSum.data())[0] / steps;
       lossSum.dispose();
       if (interrupted) break;
 
-      const scores = this.scoreStandardised(holdoutX, holdoutY, holdoutRows);
+      const scores = await this.scoreStandardised(holdoutX, holdoutY, holdoutRows);
       const improved = scores.mse.map(
         (mse, e) => (best[e] - mse) / Math.abs(best[e]) > o.improvementThreshold,
       );
       if (improved.some(Boolean)) {
-        const current = this.getParameters();
+        const current = await this.getParameters();
         improved.forEach((better, e) => {
           if (!better) return;
           best[e] = scores.mse[e];
@@ -400,10 +400,11 @@ export class ProbabilisticEnsemble {
 
     // Each member returns to its best epoch's weights; the shared log-variance bounds stay as
     // trained (MBPO keeps per-member snapshots of the layers only).
-    kept.maxLogvar = this.getParameters().maxLogvar;
-    kept.minLogvar = this.getParameters().minLogvar;
+    const trainedBounds = await this.getParameters();
+    kept.maxLogvar = trainedBounds.maxLogvar;
+    kept.minLogvar = trainedBounds.minLogvar;
     this.setParameters(kept);
-    const final = this.scoreStandardised(holdoutX, holdoutY, holdoutRows);
+    const final = await this.scoreStandardised(holdoutX, holdoutY, holdoutRows);
     best = final.mse;
     this.eliteIndices = best
       .map((mse, e) => ({ mse, e }))
@@ -445,12 +446,12 @@ export class ProbabilisticEnsemble {
    * Every member's Gaussian over Δ for `rows` rows of raw inputs (rows × inputSize), into out
    * (E × rows × outputSize each, de-standardised).
    */
-  predict(inputs: Float32Array, rows: number, out: EnsemblePrediction): void {
+  async predict(inputs: Float32Array, rows: number, out: EnsemblePrediction): Promise<void> {
     const size = this.members * rows * this.outputSize;
     if (out.mean.length < size || out.logvar.length < size) {
       throw new Error(`ProbabilisticEnsemble.predict: out arrays need ${size} values for ${rows} rows`);
     }
-    this.forwardStandardised(inputs, rows);
+    await this.forwardStandardised(inputs, rows);
     const nOut = this.outputSize;
     const { mean: mu, std } = this.targetNormalizer;
     const logStd = Array.from(std, (s) => 2 * Math.log(s));
@@ -467,14 +468,20 @@ export class ProbabilisticEnsemble {
    * disagreement of each row into out.disagreement. All members are evaluated (one batched
    * forward pass), so the disagreement costs nothing extra.
    */
-  sample(inputs: Float32Array, rows: number, memberPerRow: Int32Array, rng: Rng, out: EnsembleSample): void {
+  async sample(
+    inputs: Float32Array,
+    rows: number,
+    memberPerRow: Int32Array,
+    rng: Rng,
+    out: EnsembleSample,
+  ): Promise<void> {
     const nOut = this.outputSize;
     if (memberPerRow.length < rows || out.delta.length < rows * nOut || out.disagreement.length < rows) {
       throw new Error(
         `ProbabilisticEnsemble.sample: memberPerRow, out.delta or out.disagreement too short for ${rows} rows`,
       );
     }
-    this.forwardStandardised(inputs, rows);
+    await this.forwardStandardised(inputs, rows);
     const { mean: mu, std } = this.targetNormalizer;
     for (let r = 0; r < rows; r++) {
       const member = memberPerRow[r];
@@ -521,7 +528,7 @@ export class ProbabilisticEnsemble {
    * Per-member holdout-style scores on raw data (N × inputSize, N × outputSize), with the current
    * normalisers: MSE of the mean and Gaussian NLL per output dimension, standardised target units.
    */
-  evaluate(inputs: Float32Array, targets: Float32Array): EnsembleScores {
+  async evaluate(inputs: Float32Array, targets: Float32Array): Promise<EnsembleScores> {
     const rows = this.checkData(inputs, targets, "evaluate");
     const x = new Float32Array(inputs.length);
     const y = new Float32Array(targets.length);
@@ -531,7 +538,7 @@ export class ProbabilisticEnsemble {
   }
 
   /** The training objective on raw data, every member on every row (for tests and inspection). */
-  objective(inputs: Float32Array, targets: Float32Array): EnsembleObjective {
+  async objective(inputs: Float32Array, targets: Float32Array): Promise<EnsembleObjective> {
     const rows = this.checkData(inputs, targets, "objective");
     const E = this.members;
     const x = new Float32Array(inputs.length);
@@ -544,19 +551,20 @@ export class ProbabilisticEnsemble {
       const { nll, weightDecay, boundPenalty } = this.objectiveTerms(xt, yt);
       return tf.stack([nll, weightDecay, boundPenalty]);
     });
-    const [nll, weightDecay, boundPenalty] = Array.from(parts.dataSync());
+    const [nll, weightDecay, boundPenalty] = Array.from(await parts.data());
     parts.dispose();
     return { nll, weightDecay, boundPenalty, total: nll + weightDecay + boundPenalty };
   }
 
   /** A copy of every parameter; layer k's members are stacked into one [E, in, out] array. */
-  getParameters(): EnsembleParameters {
+  async getParameters(): Promise<EnsembleParameters> {
     // (Float32Array.from: a copy the caller owns, whatever the backend's readback shares.)
+    const read = async (t: tf.Tensor) => Float32Array.from((await t.data()) as Float32Array);
     return {
-      weights: this.layers.map((layer) => Float32Array.from(layer.weight.dataSync() as Float32Array)),
-      biases: this.layers.map((layer) => Float32Array.from(layer.bias.dataSync() as Float32Array)),
-      maxLogvar: Float32Array.from(this.maxLogvar.dataSync() as Float32Array),
-      minLogvar: Float32Array.from(this.minLogvar.dataSync() as Float32Array),
+      weights: await Promise.all(this.layers.map((layer) => read(layer.weight))),
+      biases: await Promise.all(this.layers.map((layer) => read(layer.bias))),
+      maxLogvar: await read(this.maxLogvar),
+      minLogvar: await read(this.minLogvar),
     };
   }
 
@@ -608,7 +616,7 @@ export class ProbabilisticEnsemble {
 
   /** Everything needed to resume: weights, bounds, normalisers, elites and Adam's state. */
   async toJSON(): Promise<EnsembleJSON> {
-    const p = this.getParameters();
+    const p = await this.getParameters();
     return {
       kind: "probabilistic-ensemble",
       inputSize: this.inputSize,
@@ -769,7 +777,11 @@ export class ProbabilisticEnsemble {
    * here; results (standardised μ, log σ², [E][rows][out]) land in scratchMean / scratchLogvar.
    * Done in chunks of predictChunkRows rows so that activations stay small.
    */
-  private forwardStandardised(inputs: Float32Array, rows: number, alreadyStandardised = false): void {
+  private async forwardStandardised(
+    inputs: Float32Array,
+    rows: number,
+    alreadyStandardised = false,
+  ): Promise<void> {
     const nIn = this.inputSize;
     const nOut = this.outputSize;
     const E = this.members;
@@ -791,8 +803,7 @@ export class ProbabilisticEnsemble {
         const out = this.forward(tf.tensor2d(x.subarray(0, n * nIn), [n, nIn]));
         return [out.mean, out.logvar];
       });
-      const meanValues = mean.dataSync() as Float32Array;
-      const logvarValues = logvar.dataSync() as Float32Array;
+      const [meanValues, logvarValues] = (await Promise.all([mean.data(), logvar.data()])) as Float32Array[];
       tf.dispose([mean, logvar]);
       for (let e = 0; e < E; e++) {
         const dst = (e * rows + first) * nOut;
@@ -803,8 +814,8 @@ export class ProbabilisticEnsemble {
   }
 
   /** Per-member MSE and NLL on standardised data. */
-  private scoreStandardised(x: Float32Array, y: Float32Array, rows: number): EnsembleScores {
-    this.forwardStandardised(x, rows, true);
+  private async scoreStandardised(x: Float32Array, y: Float32Array, rows: number): Promise<EnsembleScores> {
+    await this.forwardStandardised(x, rows, true);
     const E = this.members;
     const nOut = this.outputSize;
     const mse = new Array<number>(E).fill(0);
@@ -980,11 +991,11 @@ async function saveAdam(optimizer: tf.AdamOptimizer): Promise<AdamJSON> {
   // moments before the first step.
   const [iterations, ...moments] = await optimizer.getWeights();
   const half = moments.length / 2;
-  const encode = (m: NamedTensor) => encodeTyped(m.tensor.dataSync() as Float32Array);
+  const encode = async (m: NamedTensor) => encodeTyped((await m.tensor.data()) as Float32Array);
   const json = {
-    iterations: iterations.tensor.dataSync()[0],
-    firstMoments: moments.slice(0, half).map(encode),
-    secondMoments: moments.slice(half).map(encode),
+    iterations: (await iterations.tensor.data())[0],
+    firstMoments: await Promise.all(moments.slice(0, half).map(encode)),
+    secondMoments: await Promise.all(moments.slice(half).map(encode)),
   };
   iterations.tensor.dispose();
   return json;

@@ -181,7 +181,7 @@ export interface Learner {
    */
   update(shouldStop?: () => boolean): Promise<UpdateReport>;
   /** The actor's current weights, for the control loop's MlpPolicy. */
-  actorWeights(): ActorWeights;
+  actorWeights(): Promise<ActorWeights>;
   /** Writes everything needed to resume (networks, optimiser states, normalisers, buffers, RNG) under dir. */
   save(dir: string): Promise<void>;
   /** Frees tensors. */

@@ -33,7 +33,7 @@ import { createTask, DEFAULT_REACH_CONFIG } from "../tasks/index.js";
 import type { Task } from "../tasks/task.js";
 import { Rng, type RngState } from "../util/rng.js";
 import { selectBackend } from "./backend.js";
-import { type EnsembleJSON, ProbabilisticEnsemble } from "./ensemble.js";
+import { type EnsembleJSON, type EnsembleTrainReport, ProbabilisticEnsemble } from "./ensemble.js";
 import { type Hyperparameters, resolveHyperparameters, rolloutLength } from "./hyperparameters.js";
 import {
   type ActorWeights,
@@ -370,12 +370,12 @@ class MbpoLearner implements Learner {
       // 2. Branched rollouts from the current policy.
       if (schedule.modelTrainedAt !== null && phase.rollouts > 0) {
         const started = performance.now();
-        phase.rollouts -= this.rollOut(phase.rollouts, k, report, stopped);
+        phase.rollouts -= await this.rollOut(phase.rollouts, k, report, stopped);
         report.seconds.rollouts += (performance.now() - started) / 1000;
         if (report.interrupted) return report;
       }
     }
-    this.updateSac(phase, stopped);
+    await this.updateSac(phase, stopped);
     if (!report.interrupted) schedule.pending = null;
     return report;
   }
@@ -414,14 +414,12 @@ class MbpoLearner implements Learner {
    * The snapshot is one toJSON() per model training; its cost at the paper's sizes is not yet
    * measured (a raw copy of the weights and Adam's moments would skip the base64 encoding).
    */
-  private async trainModelOrRollBack(
-    shouldStop: () => boolean,
-  ): Promise<ReturnType<ProbabilisticEnsemble["train"]>> {
+  private async trainModelOrRollBack(shouldStop: () => boolean): Promise<EnsembleTrainReport> {
     const ensemble = this.ensemble as ProbabilisticEnsemble;
     const before = await ensemble.toJSON();
     const rngBefore = this.rng.modelTraining.getState();
     const { inputs, targets } = realModelData(this.real);
-    const trained = ensemble.train(inputs, targets, this.rng.modelTraining, { shouldStop });
+    const trained = await ensemble.train(inputs, targets, this.rng.modelTraining, { shouldStop });
     if (trained.interrupted) {
       await ensemble.restore(before);
       this.rng.modelTraining.setState(rngBefore);
@@ -430,7 +428,7 @@ class MbpoLearner implements Learner {
   }
 
   /** 3. The phase's SAC updates, G per new real step, on mixed (MBPO) or real (SAC) batches. */
-  private updateSac(phase: PendingPhase, stopped: () => boolean): void {
+  private async updateSac(phase: PendingPhase, stopped: () => boolean): Promise<void> {
     const { hp, report } = { hp: this.hp, report: phase.report };
     const started = performance.now();
     const model = this.model;
@@ -445,7 +443,7 @@ class MbpoLearner implements Learner {
         observations.normalize(out.nextObs, out.nextObs, out.rows);
       }
     };
-    const done = this.sac.accumulateUpdates(phase.sacUpdates, sample, stopped, phase.lossSums);
+    const done = await this.sac.accumulateUpdates(phase.sacUpdates, sample, stopped, phase.lossSums);
     phase.sacUpdates -= done;
     phase.sacDone += done;
     report.sacUpdates = phase.sacDone;
@@ -479,8 +477,8 @@ class MbpoLearner implements Learner {
   }
 
   /** The actor for raw observations: the standardisation is folded into its first layer. */
-  actorWeights(): ActorWeights {
-    const weights = this.sac.actorWeights();
+  async actorWeights(): Promise<ActorWeights> {
+    const weights = await this.sac.actorWeights();
     if (this.observations !== undefined) foldStandardisation(weights, this.observations);
     return weights;
   }
@@ -518,22 +516,27 @@ class MbpoLearner implements Learner {
    * `branches` rollouts of length k into the model buffer, in chunks, fewer when `stopped` (asked
    * before each chunk) says stop; counts into the report. Returns the branches started.
    */
-  private rollOut(branches: number, k: number, report: UpdateReport, stopped: () => boolean): number {
+  private async rollOut(
+    branches: number,
+    k: number,
+    report: UpdateReport,
+    stopped: () => boolean,
+  ): Promise<number> {
     const ensemble = this.ensemble as ProbabilisticEnsemble;
     const model = this.modelBufferFor(k);
     const rng = this.rng.rollouts;
     const task = this.task;
     const observations = this.observations;
     let scratch = new Float32Array(0);
-    const policy = (obs: Float32Array, rows: number, out: Float32Array): void => {
+    const policy = async (obs: Float32Array, rows: number, out: Float32Array): Promise<void> => {
       if (observations === undefined) {
-        this.sac.act(obs, rows, out, "sample", rng);
+        await this.sac.act(obs, rows, out, "sample", rng);
         return;
       }
       if (scratch.length < rows * task.observationSize)
         scratch = new Float32Array(rows * task.observationSize);
       observations.normalize(obs, scratch, rows);
-      this.sac.act(scratch, rows, out, "sample", rng);
+      await this.sac.act(scratch, rows, out, "sample", rng);
     };
     const starts = createRolloutStarts(Math.min(branches, ROLLOUT_CHUNK), task.dof, task.goalSize);
     const options = { length: k, disagreementThreshold: this.hp.mbpo.disagreementThreshold };
@@ -546,7 +549,7 @@ class MbpoLearner implements Learner {
     for (; done < branches && !stopped(); done += starts.rows) {
       starts.rows = Math.min(ROLLOUT_CHUNK, branches - done);
       sampleRolloutStarts(this.real, rng, starts, hindsight);
-      const counts = this.rollouts.run(starts, ensemble, policy, rng, options, model);
+      const counts = await this.rollouts.run(starts, ensemble, policy, rng, options, model);
       report.rolloutBranches = (report.rolloutBranches ?? 0) + counts.branches;
       report.rolloutsKept += counts.kept;
       report.rolloutsFiltered.terminated += counts.terminated;

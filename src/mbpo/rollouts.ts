@@ -63,12 +63,21 @@ export interface RolloutModel {
   readonly outputSize: number;
   /** Fills out[0..rows) with members drawn uniformly from the elites. */
   randomElites(rows: number, rng: Rng, out: Int32Array): void;
-  /** Draws Δ from memberPerRow[r]'s Gaussian for each row, and each row's disagreement. */
-  sample(inputs: Float32Array, rows: number, memberPerRow: Int32Array, rng: Rng, out: EnsembleSample): void;
+  /**
+   * Draws Δ from memberPerRow[r]'s Gaussian for each row, and each row's disagreement (async: on a
+   * GPU backend the results are read back from the device).
+   */
+  sample(
+    inputs: Float32Array,
+    rows: number,
+    memberPerRow: Int32Array,
+    rng: Rng,
+    out: EnsembleSample,
+  ): Promise<void>;
 }
 
 /** The policy as rollouts use it: actions in [-1, 1] for `rows` observations (row-major). */
-export type RolloutPolicy = (obs: Float32Array, rows: number, out: Float32Array) => void;
+export type RolloutPolicy = (obs: Float32Array, rows: number, out: Float32Array) => Promise<void>;
 
 // ---- the model's data layout -----------------------------------------------------------------
 
@@ -440,14 +449,14 @@ export class BranchedRollouts {
    * Runs one branch from each start for up to options.length steps, adding every kept transition
    * to `out`. `starts` is used as the branches' working state (overwritten).
    */
-  run(
+  async run(
     starts: RolloutStarts,
     model: RolloutModel,
     policy: RolloutPolicy,
     rng: Rng,
     options: RolloutOptions,
     out: ReplayBuffer,
-  ): RolloutCounts {
+  ): Promise<RolloutCounts> {
     const n = this.dof;
     const task = this.task;
     const O = task.observationSize;
@@ -485,7 +494,7 @@ export class BranchedRollouts {
         task.observe(qRow, qdRow, goalRow, this.obsRow);
         obs.set(this.obsRow, r * O);
       }
-      policy(obs, active, actions);
+      await policy(obs, active, actions);
       for (let r = 0; r < active; r++) {
         this.effortModel.effort(q, qd, actions, previousEffort, r, effort);
         const x = r * 3 * n;
@@ -496,7 +505,7 @@ export class BranchedRollouts {
         }
       }
       model.randomElites(active, rng, members);
-      model.sample(inputs, active, members, rng, sampled);
+      await model.sample(inputs, active, members, rng, sampled);
       counts.predicted += active;
 
       // Filter, score and keep; compact the live branches to the front.

@@ -136,6 +136,8 @@ export class Sac {
   private readonly critics: TwinNetwork;
   private readonly targetCritics: TwinNetwork;
   private readonly logAlpha: tf.Variable;
+  /** log α as the variable holds it (float32), kept here so that reading α needs no GPU readback. */
+  private logAlphaValue: number;
   private readonly criticVariables: tf.Variable[];
   private readonly actorVariables: tf.Variable[];
   private readonly criticOptimizer: tf.AdamOptimizer;
@@ -186,6 +188,7 @@ export class Sac {
     this.logAlpha = tf.tidy(() =>
       tf.variable(tf.scalar(Math.log(this.options.initialAlpha)), this.options.autoTuneAlpha),
     );
+    this.logAlphaValue = Math.fround(Math.log(this.options.initialAlpha));
     this.criticVariables = networkVariables(this.critics);
     this.actorVariables = networkVariables(this.actor);
     this.criticOptimizer = tf.train.adam(this.options.criticLearningRate);
@@ -202,14 +205,14 @@ export class Sac {
 
   /** The entropy temperature α = exp(log α). */
   get alpha(): number {
-    return Math.exp(this.logAlpha.dataSync()[0]);
+    return Math.exp(this.logAlphaValue);
   }
 
   /**
    * One SAC update on the first `rows` rows of `batch` (all of them by default): critic, actor and
    * temperature steps, then the Polyak update of the target critics.
    */
-  update(batch: TransitionBatch, rows = batch.rows): SacLosses {
+  async update(batch: TransitionBatch, rows = batch.rows): Promise<SacLosses> {
     this.checkBatch(batch, rows);
     const { nextNoise, policyNoise } = this.drawNoise(rows);
 
@@ -217,11 +220,12 @@ export class Sac {
     const kept: tf.Tensor[] = [];
     let values: Float32Array | Int32Array | Uint8Array;
     try {
-      values = this.step(batch, rows, nextNoise, policyNoise, kept);
+      values = await this.step(batch, rows, nextNoise, policyNoise, kept);
     } finally {
       tf.dispose(kept);
     }
     this.updateCount++;
+    this.logAlphaValue = values[6];
     return {
       qLoss: values[0],
       policyLoss: values[1],
@@ -232,14 +236,14 @@ export class Sac {
     };
   }
 
-  /** The tensor work of update(): returns [L_Q, L_π, L_α, α, mean Q, entropy]. */
-  private step(
+  /** The tensor work of update(): returns [L_Q, L_π, L_α, α, mean Q, entropy, log α after the step]. */
+  private async step(
     batch: TransitionBatch,
     rows: number,
     nextNoise: Float32Array,
     policyNoise: Float32Array,
     kept: tf.Tensor[],
-  ): Float32Array | Int32Array | Uint8Array {
+  ): Promise<Float32Array | Int32Array | Uint8Array> {
     const { polyakTau, autoTuneAlpha } = this.options;
     const A = this.actSize;
     const stats = tf.tidy(() => {
@@ -291,9 +295,11 @@ export class Sac {
       }
 
       polyakUpdate(this.targetCritics, this.critics, polyakTau);
-      return tf.stack([critic.value, actor.value, alphaLoss, alpha, qMean, tf.neg(tf.mean(logProb))]);
+      const entropy = tf.neg(tf.mean(logProb));
+      return tf.stack([critic.value, actor.value, alphaLoss, alpha, qMean, entropy, this.logAlpha]);
     });
-    const values = stats.dataSync();
+    // The update's one readback (on a GPU backend the wait for the device is here).
+    const values = await stats.data();
     stats.dispose();
     return values;
   }
@@ -302,9 +308,9 @@ export class Sac {
    * `count` updates, each on a batch of options.batchSize rows that `sample` fills (e.g. with
    * mixedBatch). Returns the mean of each reported quantity over the updates.
    */
-  updateMany(count: number, sample: (out: TransitionBatch) => void): SacLosses {
+  async updateMany(count: number, sample: (out: TransitionBatch) => void): Promise<SacLosses> {
     const sum = zeroLosses();
-    const done = this.accumulateUpdates(count, sample, () => false, sum);
+    const done = await this.accumulateUpdates(count, sample, () => false, sum);
     if (done > 0) for (const key of Object.keys(sum) as (keyof SacLosses)[]) sum[key] /= done;
     return sum;
   }
@@ -314,16 +320,16 @@ export class Sac {
    * each) says so; adds each update's losses into `sum` and returns how many it did. A phase cut
    * short and continued later with the same `sum` totals exactly what one uninterrupted call would.
    */
-  accumulateUpdates(
+  async accumulateUpdates(
     count: number,
     sample: (out: TransitionBatch) => void,
     shouldStop: () => boolean,
     sum: SacLosses,
-  ): number {
+  ): Promise<number> {
     let done = 0;
     while (done < count && !shouldStop()) {
       sample(this.batch);
-      const losses = this.update(this.batch);
+      const losses = await this.update(this.batch);
       for (const key of Object.keys(sum) as (keyof SacLosses)[]) sum[key] += losses[key];
       done++;
     }
@@ -335,7 +341,7 @@ export class Sac {
    * rows of `batch`, with a' = tanh(μ(s') + σ(s')·noise) for the given noise (rows × |A|).
    * For tests and inspection; update() computes the same thing inside its step.
    */
-  targets(batch: TransitionBatch, noise: Float32Array, rows = batch.rows): Float32Array {
+  async targets(batch: TransitionBatch, noise: Float32Array, rows = batch.rows): Promise<Float32Array> {
     this.checkBatch(batch, rows);
     if (noise.length !== rows * this.actSize) {
       throw new Error(`Sac.targets: noise has ${noise.length} values, expected ${rows * this.actSize}`);
@@ -349,7 +355,7 @@ export class Sac {
         tf.exp(this.logAlpha),
       ),
     );
-    const values = y.dataSync() as Float32Array;
+    const values = (await y.data()) as Float32Array;
     y.dispose();
     return Float32Array.from(values);
   }
@@ -359,13 +365,13 @@ export class Sac {
    * a = tanh(μ + σε) with ε from rng (the Sac's own by default), "mean" gives tanh(μ).
    * Allocates (it is for batches of model rollouts, not for the control tick).
    */
-  act(
+  async act(
     obs: Float32Array,
     rows: number,
     out: Float32Array,
     mode: "sample" | "mean",
     rng: Rng = this.rng,
-  ): void {
+  ): Promise<void> {
     const A = this.actSize;
     if (obs.length < rows * this.obsSize || out.length < rows * A) {
       throw new Error(`Sac.act: obs or out too short for ${rows} rows (obs ${this.obsSize}, action ${A})`);
@@ -376,39 +382,40 @@ export class Sac {
       const x = tf.tensor2d(obs.subarray(0, rows * this.obsSize), [rows, this.obsSize]);
       return samplePolicy(forward(this.actor, x), tf.tensor2d(noise, [rows, A]), this.options).action;
     });
-    out.set(action.dataSync() as Float32Array);
+    out.set((await action.data()) as Float32Array);
     action.dispose();
   }
 
   /** A copy of one network's weights, layer by layer. */
-  getWeights(name: SacNetworkName): LayerWeights[] {
+  async getWeights(name: SacNetworkName): Promise<LayerWeights[]> {
     if (name === "actor") {
-      return this.actor.map((layer) => {
+      const layers: LayerWeights[] = [];
+      for (const layer of this.actor) {
         const [inputs, outputs] = layer.weight.shape;
-        return {
-          inputs,
-          outputs,
-          weight: Float32Array.from(layer.weight.dataSync() as Float32Array),
-          bias: Float32Array.from(layer.bias.dataSync() as Float32Array),
-        };
-      });
+        const weight = Float32Array.from((await layer.weight.data()) as Float32Array);
+        const bias = Float32Array.from((await layer.bias.data()) as Float32Array);
+        layers.push({ inputs, outputs, weight, bias });
+      }
+      return layers;
     }
     const { twin, entry } = this.twinOf(name);
-    return twin.map((layer) => {
+    const layers: LayerWeights[] = [];
+    for (const layer of twin) {
       const [, inputs, outputs] = layer.weight.shape;
-      const weights = layer.weight.dataSync() as Float32Array;
-      const biases = layer.bias.dataSync() as Float32Array;
-      return {
+      const weights = (await layer.weight.data()) as Float32Array;
+      const biases = (await layer.bias.data()) as Float32Array;
+      layers.push({
         inputs,
         outputs,
         weight: weights.slice(entry * inputs * outputs, (entry + 1) * inputs * outputs),
         bias: biases.slice(entry * outputs, (entry + 1) * outputs),
-      };
-    });
+      });
+    }
+    return layers;
   }
 
   /** Overwrites one network's weights (shapes must match). Targets are not touched. */
-  setWeights(name: SacNetworkName, layers: readonly LayerWeights[]): void {
+  async setWeights(name: SacNetworkName, layers: readonly LayerWeights[]): Promise<void> {
     const network = name === "actor" ? this.actor : this.twinOf(name).twin;
     if (layers.length !== network.length) {
       throw new Error(
@@ -424,7 +431,7 @@ export class Sac {
         );
       }
     });
-    layers.forEach((given, i) => {
+    for (const [i, given] of layers.entries()) {
       const { weight, bias } = network[i];
       if (name === "actor") {
         const [inputs, outputs] = weight.shape;
@@ -432,26 +439,27 @@ export class Sac {
           weight.assign(tf.tensor2d(Float32Array.from(given.weight), [inputs, outputs]));
           bias.assign(tf.tensor1d(Float32Array.from(given.bias)));
         });
-        return;
+        continue;
       }
       // One critic's slice of the stacked tensors: the other critic's values are kept.
       const { entry } = this.twinOf(name);
       const [, inputs, outputs] = weight.shape;
-      const weights = Float32Array.from(weight.dataSync() as Float32Array);
-      const biases = Float32Array.from(bias.dataSync() as Float32Array);
+      const weights = Float32Array.from((await weight.data()) as Float32Array);
+      const biases = Float32Array.from((await bias.data()) as Float32Array);
       weights.set(given.weight, entry * inputs * outputs);
       biases.set(given.bias, entry * outputs);
       tf.tidy(() => {
         weight.assign(tf.tensor3d(weights, [2, inputs, outputs]));
         bias.assign(tf.tensor3d(biases, [2, 1, outputs]));
       });
-    });
+    }
   }
 
   /** Sets α (and log α) directly, e.g. in tests. */
   setAlpha(alpha: number): void {
     if (!(alpha > 0)) throw new Error(`Sac.setAlpha: α must be positive, got ${alpha}`);
     tf.tidy(() => this.logAlpha.assign(tf.scalar(Math.log(alpha))));
+    this.logAlphaValue = Math.fround(Math.log(alpha));
   }
 
   /**
@@ -459,8 +467,8 @@ export class Sac {
    * [μ (|A| values), log σ (|A| values)]; the action is tanh(μ + σε) while training, tanh(μ) when
    * evaluating.
    */
-  actorWeights(): ActorWeights {
-    const layers = this.getWeights("actor");
+  async actorWeights(): Promise<ActorWeights> {
+    const layers = await this.getWeights("actor");
     return {
       sizes: [layers[0].inputs, ...layers.map((l) => l.outputs)],
       activation: "relu",
@@ -475,7 +483,7 @@ export class Sac {
   async toJSON(): Promise<SacJSON> {
     const networks = {} as SacJSON["networks"];
     for (const name of NETWORK_NAMES) {
-      networks[name] = this.getWeights(name).map((l) => ({
+      networks[name] = (await this.getWeights(name)).map((l) => ({
         weight: encodeTyped(l.weight),
         bias: encodeTyped(l.bias),
       }));
@@ -486,7 +494,7 @@ export class Sac {
       actSize: this.actSize,
       options: { ...this.options, hiddenSizes: [...this.options.hiddenSizes] },
       updates: this.updateCount,
-      logAlpha: this.logAlpha.dataSync()[0],
+      logAlpha: (await this.logAlpha.data())[0],
       networks,
       optimizers: {
         critic: await saveAdam(this.criticOptimizer, splitTwinMoments),
@@ -503,8 +511,8 @@ export class Sac {
     for (const name of NETWORK_NAMES) {
       const layers = json.networks?.[name];
       if (!Array.isArray(layers)) throw new Error(`SAC checkpoint: field networks.${name} missing`);
-      const shapes = sac.getWeights(name);
-      sac.setWeights(
+      const shapes = await sac.getWeights(name);
+      await sac.setWeights(
         name,
         layers.map((l, i) => ({
           inputs: shapes[i]?.inputs ?? 0,
@@ -775,14 +783,14 @@ async function saveAdam(optimizer: tf.AdamOptimizer, layout?: MomentLayout): Pro
   // getWeights() → [iterations, first moments…, second moments…] in the variables' order.
   const [iterations, ...moments] = await optimizer.getWeights();
   const half = moments.length / 2;
-  const read = (m: NamedTensor[]) => {
-    const values = m.map((moment) => moment.tensor.dataSync() as Float32Array);
+  const read = async (m: NamedTensor[]) => {
+    const values = (await Promise.all(m.map((moment) => moment.tensor.data()))) as Float32Array[];
     return (layout === undefined ? values : layout(values)).map(encodeTyped);
   };
   const json = {
-    iterations: iterations.tensor.dataSync()[0],
-    firstMoments: read(moments.slice(0, half)),
-    secondMoments: read(moments.slice(half)),
+    iterations: (await iterations.tensor.data())[0],
+    firstMoments: await read(moments.slice(0, half)),
+    secondMoments: await read(moments.slice(half)),
   };
   iterations.tensor.dispose();
   return json;

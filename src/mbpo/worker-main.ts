@@ -97,7 +97,7 @@ async function handle(message: HostMessage): Promise<unknown> {
     case "update":
       return await requireLearner("update").update(stopRequested);
     case "actorWeights":
-      return requireLearner("actorWeights").actorWeights();
+      return await requireLearner("actorWeights").actorWeights();
     case "save":
       await requireLearner("save").save(message.dir);
       return { dir: message.dir };

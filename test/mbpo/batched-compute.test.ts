@@ -71,7 +71,7 @@ describe("wasm BatchMatMul kernel (wasm-kernels.ts)", () => {
     });
   }
 
-  it("gives the same numbers as E separate 2-D products, and is repeatable", () => {
+  it("gives the same numbers as E separate 2-D products, and is repeatable", async () => {
     const rng = new Rng(5);
     const [E, rows, inner, cols] = [7, 33, 20, 17];
     const a = tf.tensor3d(randomValues(E * rows * inner, rng), [E, rows, inner]);
@@ -96,7 +96,7 @@ describe("wasm BatchMatMul kernel (wasm-kernels.ts)", () => {
     tf.dispose([a, b, batched, separate, again]);
   });
 
-  it("rejects mismatched inner sizes with tfjs's own message", () => {
+  it("rejects mismatched inner sizes with tfjs's own message", async () => {
     const a = tf.zeros([3, 5, 4]);
     const b = tf.zeros([3, 5, 6]);
     assert.throws(() => tf.matMul(a, b), /inner shapes \(4\) and \(5\)/);
@@ -150,24 +150,24 @@ describe("ProbabilisticEnsemble: batched and per-member paths agree", () => {
         assert.equal(batched.computePath, "batched");
         assert.equal(perMember.computePath, "per-member");
         const { x, y } = data(50, new Rng(4));
-        const predict = (model: ProbabilisticEnsemble) => {
+        const predict = async (model: ProbabilisticEnsemble) => {
           const out = { mean: new Float32Array(4 * 50 * 2), logvar: new Float32Array(4 * 50 * 2) };
-          model.predict(x, 50, out);
+          await model.predict(x, 50, out);
           return out;
         };
-        const [pb, pp] = [predict(batched), predict(perMember)];
+        const [pb, pp] = [await predict(batched), await predict(perMember)];
         assertClose(pb.mean, pp.mean, 1e-5, "mean");
         assertClose(pb.logvar, pp.logvar, 1e-5, "logvar");
-        const ob = batched.objective(x, y);
-        const op = perMember.objective(x, y);
+        const ob = await batched.objective(x, y);
+        const op = await perMember.objective(x, y);
         assert.ok(Math.abs(ob.total - op.total) < 1e-4 * Math.abs(op.total), `${ob.total} vs ${op.total}`);
         const members = new Int32Array(50).map((_, r) => r % 4);
-        const draw = (model: ProbabilisticEnsemble) => {
+        const draw = async (model: ProbabilisticEnsemble) => {
           const out = { delta: new Float32Array(100), disagreement: new Float32Array(50) };
-          model.sample(x, 50, members, new Rng(9), out);
+          await model.sample(x, 50, members, new Rng(9), out);
           return out;
         };
-        const [sb, sp] = [draw(batched), draw(perMember)];
+        const [sb, sp] = [await draw(batched), await draw(perMember)];
         assertClose(sb.delta, sp.delta, 1e-4, "sampled Δ");
         assertClose(sb.disagreement, sp.disagreement, 1e-5, "disagreement");
         batched.dispose();
@@ -178,15 +178,15 @@ describe("ProbabilisticEnsemble: batched and per-member paths agree", () => {
     });
   }
 
-  it("takes the same gradient steps: weights agree after training epochs from the same seed", () => {
+  it("takes the same gradient steps: weights agree after training epochs from the same seed", async () => {
     const { batched, perMember } = pair(7);
     const { x, y } = data(300, new Rng(8));
-    const rb = batched.train(x, y, new Rng(10), { maxEpochs: 3 });
-    const rp = perMember.train(x, y, new Rng(10), { maxEpochs: 3 });
+    const rb = await batched.train(x, y, new Rng(10), { maxEpochs: 3 });
+    const rp = await perMember.train(x, y, new Rng(10), { maxEpochs: 3 });
     // 24 Adam steps each: float rounding differs between one batched product and E 2-D ones
     // only in the last bits, so the weights stay within a small tolerance of each other.
-    const wb = batched.getParameters();
-    const wp = perMember.getParameters();
+    const wb = await batched.getParameters();
+    const wp = await perMember.getParameters();
     wb.weights.forEach((w, k) => {
       assertClose(w, wp.weights[k], 1e-4, `weights[${k}]`);
     });
@@ -198,12 +198,14 @@ describe("ProbabilisticEnsemble: batched and per-member paths agree", () => {
     assert.deepEqual(rb.elites, rp.elites);
     // And training moved the weights (the comparison is not between two untouched copies).
     const fresh = new ProbabilisticEnsemble(3, 2, new Rng(7), SMALL);
-    const moved = fresh.getParameters().weights[0].some((w, i) => Math.abs(w - wb.weights[0][i]) > 1e-3);
+    const moved = (await fresh.getParameters()).weights[0].some(
+      (w, i) => Math.abs(w - wb.weights[0][i]) > 1e-3,
+    );
     assert.ok(moved, "training changed the first layer");
     for (const model of [batched, perMember, fresh]) model.dispose();
   });
 
-  it("rejects an unknown compute path", () => {
+  it("rejects an unknown compute path", async () => {
     assert.throws(
       () => new ProbabilisticEnsemble(3, 2, new Rng(1), SMALL, { path: "gpu" as "batched" }),
       /ProbabilisticEnsemble: compute path must be batched or per-member, got gpu/,
@@ -221,7 +223,7 @@ describe("Sac: batched and separate twin critics agree", () => {
     return batch;
   }
 
-  it("gives the same targets, losses and weights over several updates", () => {
+  it("gives the same targets, losses and weights over several updates", async () => {
     const options = { hiddenSizes: [16, 16], batchSize: 32 };
     const batched = new Sac(3, 2, new Rng(5), options);
     const separate = new Sac(3, 2, new Rng(5), options, { critics: "separate" });
@@ -229,9 +231,9 @@ describe("Sac: batched and separate twin critics agree", () => {
     assert.equal(separate.criticPath, "separate");
     const batch = randomBatch(32, new Rng(6));
     const noise = randomValues(32 * 2, new Rng(7));
-    assertClose(batched.targets(batch, noise), separate.targets(batch, noise), 1e-5, "targets");
+    assertClose(await batched.targets(batch, noise), await separate.targets(batch, noise), 1e-5, "targets");
     for (let i = 0; i < 5; i++) {
-      const [lb, ls] = [batched.update(batch), separate.update(batch)];
+      const [lb, ls] = [await batched.update(batch), await separate.update(batch)];
       for (const key of ["qLoss", "policyLoss", "alphaLoss", "alpha", "qMean", "entropy"] as const) {
         assert.ok(
           Math.abs(lb[key] - ls[key]) <= 1e-4 * Math.max(1, Math.abs(ls[key])),
@@ -240,23 +242,24 @@ describe("Sac: batched and separate twin critics agree", () => {
       }
     }
     for (const name of ["actor", "q1", "q2", "q1Target", "q2Target"] as const) {
-      batched.getWeights(name).forEach((layer, k) => {
-        assertClose(layer.weight, separate.getWeights(name)[k].weight, 1e-5, `${name} weight ${k}`);
+      const theirs = await separate.getWeights(name);
+      (await batched.getWeights(name)).forEach((layer, k) => {
+        assertClose(layer.weight, theirs[k].weight, 1e-5, `${name} weight ${k}`);
       });
     }
     // Q1 and Q2 are separate networks inside the stack: setting one leaves the other alone.
-    const q2 = batched.getWeights("q2");
-    batched.setWeights(
+    const q2 = await batched.getWeights("q2");
+    await batched.setWeights(
       "q1",
-      batched.getWeights("q1").map((l) => ({ ...l, weight: l.weight.map(() => 0) })),
+      (await batched.getWeights("q1")).map((l) => ({ ...l, weight: l.weight.map(() => 0) })),
     );
-    assert.deepEqual(batched.getWeights("q2"), q2);
-    assert.ok(batched.getWeights("q1")[0].weight.every((w) => w === 0));
+    assert.deepEqual(await batched.getWeights("q2"), q2);
+    assert.ok((await batched.getWeights("q1"))[0].weight.every((w) => w === 0));
     batched.dispose();
     separate.dispose();
   });
 
-  it("rejects an unknown critic path", () => {
+  it("rejects an unknown critic path", async () => {
     assert.throws(
       () => new Sac(3, 2, new Rng(1), {}, { critics: "fused" as "batched" }),
       /Sac: critic path must be batched or separate, got fused/,

@@ -72,8 +72,8 @@ describe("learning smoke test", () => {
       },
       control: controlSpecFromConfig(config),
     });
-    const actor = (stochastic: boolean, rng: Rng) =>
-      MlpPolicy.fromActor(learner.actorWeights(), { stochastic, rng });
+    const actor = async (stochastic: boolean, rng: Rng) =>
+      MlpPolicy.fromActor(await learner.actorWeights(), { stochastic, rng });
     const evalRng = new Rng(1, 3);
     const evalSet = Array.from({ length: EVAL_EPISODES }, () => task.sampleEpisode(evalRng));
     const startDistance = (episode: TaskEpisode) => {
@@ -83,7 +83,7 @@ describe("learning smoke test", () => {
     };
     const meanStart = evalSet.reduce((sum, e) => sum + startDistance(e), 0) / EVAL_EPISODES;
     const evaluate = async () => {
-      const policy = actor(false, new Rng(0));
+      const policy = await actor(false, new Rng(0));
       let sum = 0;
       for (const [i, episode] of evalSet.entries())
         sum += (await runner.runEpisode(i, episode, policy)).finalDistance;
@@ -98,7 +98,7 @@ describe("learning smoke test", () => {
     let realSteps = 0;
     for (let index = 0; realSteps < REAL_STEPS; index++) {
       const episode = task.sampleEpisode(episodeRng);
-      recorder.inner = actor(true, noiseRng);
+      recorder.inner = await actor(true, noiseRng);
       await runner.runEpisode(index, episode, recorder, {
         onTransition: (t) => {
           const next = stack.driver.readState();

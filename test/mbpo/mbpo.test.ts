@@ -133,8 +133,8 @@ async function feed(learner: Learner, from: number, to: number): Promise<Omit<Up
   return reports;
 }
 
-function actorValues(learner: Learner): number[][] {
-  return learner.actorWeights().layers.flatMap((l) => [Array.from(l.weight), Array.from(l.bias)]);
+async function actorValues(learner: Learner): Promise<number[][]> {
+  return (await learner.actorWeights()).layers.flatMap((l) => [Array.from(l.weight), Array.from(l.bias)]);
 }
 
 const directories: string[] = [];
@@ -148,7 +148,7 @@ after(() => {
 });
 
 describe("MBPO schedule and hyperparameters", () => {
-  it("schedules the rollout length as MBPO does: flat, then linear, truncated, then flat", () => {
+  it("schedules the rollout length as MBPO does: flat, then linear, truncated, then flat", async () => {
     const hopper = [20, 100, 1, 15]; // MBPO's Hopper schedule
     assert.equal(rolloutLength(hopper, 0), 1);
     assert.equal(rolloutLength(hopper, 20), 1);
@@ -165,7 +165,7 @@ describe("MBPO schedule and hyperparameters", () => {
     );
   });
 
-  it("keeps the papers' defaults and applies a profile, then overrides", () => {
+  it("keeps the papers' defaults and applies a profile, then overrides", async () => {
     const defaults = resolveHyperparameters();
     assert.equal(defaults.mbpo.rolloutsPerRealStep, 400);
     assert.equal(defaults.mbpo.modelRetrainEvery, 250);
@@ -190,7 +190,7 @@ describe("MBPO schedule and hyperparameters", () => {
     });
   });
 
-  it("names what is wrong in an override", () => {
+  it("names what is wrong in an override", async () => {
     assert.throws(() => resolveHyperparameters({ model: {} }), /unknown section "model"/);
     assert.throws(() => resolveHyperparameters({ mbpo: { rollouts: 3 } }), /unknown key "mbpo.rollouts"/);
     assert.throws(
@@ -296,8 +296,8 @@ describe("MBPO learner", () => {
     const [ra, rb] = [await feed(a, 0, 4), await feed(b, 0, 4)];
     await feed(c, 0, 4);
     assert.deepEqual(rb, ra);
-    assert.deepEqual(actorValues(b), actorValues(a));
-    assert.notDeepEqual(actorValues(c), actorValues(a));
+    assert.deepEqual(await actorValues(b), await actorValues(a));
+    assert.notDeepEqual(await actorValues(c), await actorValues(a));
     for (const learner of [a, b, c]) learner.dispose();
   });
 
@@ -312,7 +312,7 @@ describe("MBPO learner", () => {
     assert.deepEqual(resumed.spec.hyperparameters, TINY);
     const got = await feed(resumed, 4, 8);
     assert.deepEqual(got, expected);
-    assert.deepEqual(actorValues(resumed), actorValues(uninterrupted));
+    assert.deepEqual(await actorValues(resumed), await actorValues(uninterrupted));
     // Everything else too: networks, Adam, α, normalisers, buffers, schedule, random streams.
     const [dirA, dirB] = [temporaryDirectory(), temporaryDirectory()];
     await uninterrupted.save(dirA);
@@ -334,7 +334,7 @@ describe("MBPO learner", () => {
     const uninterrupted = await createLearner(spec("mbpo", 8));
     await feed(uninterrupted, 0, 4);
     const expected = await feed(uninterrupted, 4, 6);
-    const expectedActor = actorValues(uninterrupted);
+    const expectedActor = await actorValues(uninterrupted);
     uninterrupted.dispose();
     // Stopped at the c-th question: in the model's training, in the rollouts, in the SAC updates.
     for (const c of [1, 5, 31, 40]) {
@@ -354,7 +354,7 @@ describe("MBPO learner", () => {
       // Wherever it was cut (a cut model training is rolled back and trained again from the same
       // state and random stream): the same numbers as the uninterrupted run.
       assert.deepEqual([finished, ...rest], expected, `c = ${c}`);
-      assert.deepEqual(actorValues(resumed), expectedActor, `c = ${c}`);
+      assert.deepEqual(await actorValues(resumed), expectedActor, `c = ${c}`);
       if (c === 1)
         assert.ok(expected[0].modelTrained && !cut.modelTrained, "c = 1 cuts the model's training");
       resumed.dispose();
@@ -426,7 +426,7 @@ describe("MBPO learner", () => {
     assert.deepEqual(after.observationNormalizer, checkpoint.observationNormalizer);
 
     const sac = await Sac.fromJSON(after.sac, new Rng(0));
-    const weights = learner.actorWeights();
+    const weights = await learner.actorWeights();
     const policy = new MlpPolicy({
       sizes: weights.sizes,
       activation: weights.activation,
@@ -441,7 +441,7 @@ describe("MBPO learner", () => {
       const standardised = new Float32Array(O);
       normalizer.normalize(raw, standardised, 1);
       const expected = new Float32Array(4);
-      sac.act(standardised, 1, expected, "mean");
+      await sac.act(standardised, 1, expected, "mean");
       const got = new Float32Array(4);
       policy.act(raw, undefined as unknown as PolicyContext, got);
       for (let i = 0; i < 4; i++) assert.ok(Math.abs(got[i] - expected[i]) < 1e-4, `${got} vs ${expected}`);
@@ -489,7 +489,7 @@ describe("SAC baseline", () => {
     const expected = await feed(learner, 3, 5);
     const resumed = await loadLearner(dir);
     assert.deepEqual(await feed(resumed, 3, 5), expected);
-    assert.deepEqual(actorValues(resumed), actorValues(learner));
+    assert.deepEqual(await actorValues(resumed), await actorValues(learner));
     learner.dispose();
     resumed.dispose();
   });

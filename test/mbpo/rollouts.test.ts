@@ -31,7 +31,7 @@ const control: ControlSpec = controlSpecFromConfig(defaultConfig());
 const DOF = arm.dof;
 
 describe("EffortModel", () => {
-  it("sends what ControlLoop + SafetyFilter send, tick after tick, near and past every limit", () => {
+  it("sends what ControlLoop + SafetyFilter send, tick after tick, near and past every limit", async () => {
     const config = defaultConfig();
     const filter = new SafetyFilter(
       arm.joints,
@@ -107,7 +107,7 @@ describe("EffortModel", () => {
       assert.ok(count > 20, `${kind} acted only ${count} times`);
   });
 
-  it("adds no gravity when compensation is off, and needs Dynamics when it is on", () => {
+  it("adds no gravity when compensation is off, and needs Dynamics when it is on", async () => {
     assert.throws(() => new EffortModel(arm, control), /Dynamics are needed/);
     const model = new EffortModel(arm, { ...control, gravityCompensation: false, torqueRateLimit: 1e9 });
     const q = Float64Array.from([0, -0.6, 0.3, 0.9]);
@@ -142,7 +142,13 @@ class ScriptedModel implements RolloutModel {
   randomElites(rows: number, _rng: Rng, out: Int32Array): void {
     out.fill(0, 0, rows);
   }
-  sample(inputs: Float32Array, rows: number, _members: Int32Array, _rng: Rng, out: EnsembleSample): void {
+  async sample(
+    inputs: Float32Array,
+    rows: number,
+    _members: Int32Array,
+    _rng: Rng,
+    out: EnsembleSample,
+  ): Promise<void> {
     for (let r = 0; r < rows; r++) {
       const row = Array.from(inputs.subarray(r * this.inputSize, (r + 1) * this.inputSize));
       this.inputs.push(row);
@@ -172,11 +178,11 @@ describe("BranchedRollouts", () => {
   const delta = (q0: number) => (q0 > 2 ? 0.2 : q0 < -0.4 ? -0.1 : 0.01);
   const disagreement = (q0: number) => (Math.abs(q0 - 0.5) < 1e-6 || q0 < -0.65 ? 1 : 0);
 
-  const constantPolicy: RolloutPolicy = (_obs, rows, out) => {
+  const constantPolicy: RolloutPolicy = async (_obs, rows, out) => {
     out.fill(0.3, 0, rows * DOF);
   };
 
-  function run(
+  async function run(
     k: number,
     copies: number,
     policy: RolloutPolicy = constantPolicy,
@@ -192,7 +198,7 @@ describe("BranchedRollouts", () => {
     starts.previousEffort.fill(Number.NaN);
     const model = new ScriptedModel(delta, disagreement);
     const buffer = new ReplayBuffer(10_000, task.observationSize, task.actionSize);
-    const counts = rollouts.run(
+    const counts = await rollouts.run(
       starts,
       model,
       policy,
@@ -203,9 +209,9 @@ describe("BranchedRollouts", () => {
     return { counts, buffer, model, task };
   }
 
-  it("stops each branch on its cause and counts kept and filtered transitions", () => {
+  it("stops each branch on its cause and counts kept and filtered transitions", async () => {
     const copies = 3;
-    const { counts, buffer } = run(5, copies);
+    const { counts, buffer } = await run(5, copies);
     assert.deepEqual(counts, {
       branches: 5 * copies,
       // Steps predicted: 5 + 1 + 1 + 3 + 3 per copy.
@@ -229,8 +235,8 @@ describe("BranchedRollouts", () => {
     assert.equal(terminal, counts.terminated);
   });
 
-  it("keeps transitions scored by the task's own functions, from the model's states", () => {
-    const { buffer, task, model } = run(3, 1);
+  it("keeps transitions scored by the task's own functions, from the model's states", async () => {
+    const { buffer, task, model } = await run(3, 1);
     const O = task.observationSize;
     const obs = new Float32Array(O);
     const next = new Float32Array(O);
@@ -258,15 +264,15 @@ describe("BranchedRollouts", () => {
     assert.deepEqual(model.inputs[0].slice(2 * DOF), Array.from(effort, Math.fround));
   });
 
-  it("carries each branch's own effort into the next step's torque-rate limit", () => {
+  it("carries each branch's own effort into the next step's torque-rate limit", async () => {
     // Full reverse between steps (−1 then +1: 4.1 N·m apart), more than the 2 N·m a tick allows.
     let calls = 0;
-    const reversing = (_obs: Float32Array, rows: number, out: Float32Array) => {
+    const reversing = async (_obs: Float32Array, rows: number, out: Float32Array) => {
       out.fill(calls++ === 0 ? -1 : 1, 0, rows * DOF);
     };
     // The dynamic limits off: they may override the rate limit (safety first), and this is about the rate limit.
     const spec = { ...control, dynamicLimits: false };
-    const { model } = run(2, 1, reversing, spec);
+    const { model } = await run(2, 1, reversing, spec);
     // Step 2's rows follow step 1's five; the full branch is the first survivor.
     const step1 = model.inputs[0];
     const step2 = model.inputs[starts0.length];
@@ -293,7 +299,7 @@ describe("BranchedRollouts", () => {
     );
   });
 
-  it("rejects a model of the wrong shape and a bad length", () => {
+  it("rejects a model of the wrong shape and a bad length", async () => {
     const task = new ReachTask(arm);
     const rollouts = new BranchedRollouts(task, arm, control, dynamics);
     const starts = createRolloutStarts(1, DOF, 3);
@@ -306,23 +312,22 @@ describe("BranchedRollouts", () => {
       inputSize: 8,
       outputSize: 8,
     } as unknown as RolloutModel;
-    const policy = () => {};
-    assert.throws(
-      () => rollouts.run(starts, wrong, policy, new Rng(1), { length: 1, disagreementThreshold: 1 }, buffer),
+    const policy = async () => {};
+    await assert.rejects(
+      rollouts.run(starts, wrong, policy, new Rng(1), { length: 1, disagreementThreshold: 1 }, buffer),
       /expected \(q, q̇, τ\) = 12 → Δ\(q, q̇\) = 8/,
     );
     const model = new ScriptedModel(
       () => 0,
       () => 0,
     );
-    assert.throws(
-      () =>
-        rollouts.run(starts, model, policy, new Rng(1), { length: 1.5, disagreementThreshold: 1 }, buffer),
+    await assert.rejects(
+      rollouts.run(starts, model, policy, new Rng(1), { length: 1.5, disagreementThreshold: 1 }, buffer),
       /length must be a non-negative integer/,
     );
   });
 
-  it("treats a non-finite prediction as leaving the joint limits", () => {
+  it("treats a non-finite prediction as leaving the joint limits", async () => {
     const task = new ReachTask(arm);
     const rollouts = new BranchedRollouts(task, arm, control, dynamics);
     assert.equal(rollouts.admissible(Float64Array.from([0, 0, 0, 0]), new Float64Array(DOF)), true);
@@ -364,7 +369,7 @@ describe("rollout starts and the model's data", () => {
     return buffer;
   }
 
-  it("finds the effort sent just before a start within an episode, and none at an episode's start", () => {
+  it("finds the effort sent just before a start within an episode, and none at an episode's start", async () => {
     const buffer = fill(100);
     const starts = createRolloutStarts(400, DOF, 3);
     sampleRolloutStarts(buffer, new Rng(2), starts);
@@ -383,7 +388,7 @@ describe("rollout starts and the model's data", () => {
     assert.equal(seen.size, 6);
   });
 
-  it("does not take the newest transition for the past of the oldest one in a full ring", () => {
+  it("does not take the newest transition for the past of the oldest one in a full ring", async () => {
     // Capacity 5 after 6 adds: slot 0 holds episode 1's last step (the newest), slot 1 the oldest kept.
     const buffer = fill(5);
     assert.equal(buffer.next, 1);
@@ -397,7 +402,7 @@ describe("rollout starts and the model's data", () => {
     }
   });
 
-  it("relabels starts with goals achieved later in their own episode (hindsight), across the ring's seam", () => {
+  it("relabels starts with goals achieved later in their own episode (hindsight), across the ring's seam", async () => {
     // achievedGoal reveals which state it was given: the goal is (q₀, 7, 7).
     const achievedGoal = (q: Float64Array, out: Float64Array) => {
       out[0] = q[0];
@@ -441,7 +446,7 @@ describe("rollout starts and the model's data", () => {
     }
   });
 
-  it("lays out (q, q̇, τ) → Δ(q, q̇) for the model", () => {
+  it("lays out (q, q̇, τ) → Δ(q, q̇) for the model", async () => {
     const buffer = fill(100);
     const { inputs, targets } = realModelData(buffer);
     assert.equal(inputs.length, 6 * 3 * DOF);

@@ -48,14 +48,20 @@ function actorForward(weights: ActorWeights, obs: number[]): number[] {
 }
 
 describe("Sac targets", () => {
-  it("match y = r + γ(1−d)(min Q'(s',a') − α log π(a'|s')) computed by hand", () => {
+  it("match y = r + γ(1−d)(min Q'(s',a') − α log π(a'|s')) computed by hand", async () => {
     const sac = new Sac(1, 1, new Rng(1), TINY);
     // Actor: h = relu(s·[1, −1] + [0.1, 0.2]); μ = 0.5 h0 − 0.3 h1; log σ = 0.1 h0 + 0.2 h1 − 1.
-    sac.setWeights("actor", [layer(1, 2, [1, -1], [0.1, 0.2]), layer(2, 2, [0.5, 0.1, -0.3, 0.2], [0, -1])]);
+    await sac.setWeights("actor", [
+      layer(1, 2, [1, -1], [0.1, 0.2]),
+      layer(2, 2, [0.5, 0.1, -0.3, 0.2], [0, -1]),
+    ]);
     // Q1': h = relu(s'·[1, 0.5] + a'·[−1, 2] + [0, 0.1]); Q = h0 − 0.5 h1 + 0.2.
-    sac.setWeights("q1Target", [layer(2, 2, [1, 0.5, -1, 2], [0, 0.1]), layer(2, 1, [1, -0.5], [0.2])]);
+    await sac.setWeights("q1Target", [layer(2, 2, [1, 0.5, -1, 2], [0, 0.1]), layer(2, 1, [1, -0.5], [0.2])]);
     // Q2': h = relu(s'·[−0.5, 1] + a'·[0.3, 0.3] + [0.2, 0]); Q = 0.8 h0 + 0.4 h1 − 0.1.
-    sac.setWeights("q2Target", [layer(2, 2, [-0.5, 1, 0.3, 0.3], [0.2, 0]), layer(2, 1, [0.8, 0.4], [-0.1])]);
+    await sac.setWeights("q2Target", [
+      layer(2, 2, [-0.5, 1, 0.3, 0.3], [0.2, 0]),
+      layer(2, 1, [0.8, 0.4], [-0.1]),
+    ]);
     sac.setAlpha(0.3);
     const batch = createBatch(1, 1, 2);
     batch.nextObs.set([0.5, -2]);
@@ -77,7 +83,7 @@ describe("Sac targets", () => {
       const q2 = 0.8 * relu(-0.5 * s + 0.3 * a + 0.2) + 0.4 * relu(s + 0.3 * a) - 0.1;
       return batch.reward[i] + 0.99 * (1 - batch.terminated[i]) * (Math.min(q1, q2) - 0.3 * logProb);
     });
-    const y = sac.targets(batch, Float32Array.from(eps));
+    const y = await sac.targets(batch, Float32Array.from(eps));
     assert.equal(y.length, 2);
     for (let i = 0; i < 2; i++)
       assert.ok(Math.abs(y[i] - expected[i]) < 1e-5, `row ${i}: ${y[i]} vs ${expected[i]}`);
@@ -98,7 +104,7 @@ describe("squashed Gaussian", () => {
     return (sum * h) / 3;
   }
 
-  it("log π(a) is the density of tanh(u), u ~ N(μ, σ²): checked against interval probabilities", () => {
+  it("log π(a) is the density of tanh(u), u ~ N(μ, σ²): checked against interval probabilities", async () => {
     const mean = 0.4;
     const logStd = -0.3;
     const std = Math.exp(logStd);
@@ -128,7 +134,7 @@ describe("squashed Gaussian", () => {
     });
   });
 
-  it("sums over action dimensions, stays finite when saturated, and clamps log σ", () => {
+  it("sums over action dimensions, stays finite when saturated, and clamps log σ", async () => {
     const bounds = { logStdMin: -20, logStdMax: 2 };
     const [joint, first, second, saturated, clamped, atBound] = tf.tidy(() => [
       samplePolicy(tf.tensor2d([[0.1, -0.5, 0.2, 0.3]]), tf.tensor2d([[0.4, -1.1]]), bounds).logProb,
@@ -148,13 +154,13 @@ describe("squashed Gaussian", () => {
 });
 
 describe("Sac update", () => {
-  it("moves the target critics by Polyak averaging", () => {
+  it("moves the target critics by Polyak averaging", async () => {
     const sac = new Sac(3, 2, new Rng(2), { hiddenSizes: [8], batchSize: 16, polyakTau: 0.1 });
-    const before = sac.getWeights("q1Target");
-    assert.deepEqual(before, sac.getWeights("q1")); // targets start as copies
-    sac.update(randomBatch(3, 2, 16, new Rng(3)));
-    const online = sac.getWeights("q1");
-    const after = sac.getWeights("q1Target");
+    const before = await sac.getWeights("q1Target");
+    assert.deepEqual(before, await sac.getWeights("q1")); // targets start as copies
+    await sac.update(randomBatch(3, 2, 16, new Rng(3)));
+    const online = await sac.getWeights("q1");
+    const after = await sac.getWeights("q1Target");
     after.forEach((l, i) => {
       for (const key of ["weight", "bias"] as const) {
         l[key].forEach((v, j) => {
@@ -167,14 +173,14 @@ describe("Sac update", () => {
     sac.dispose();
   });
 
-  it("raises α when the entropy is below target and lowers it when above", () => {
+  it("raises α when the entropy is below target and lowers it when above", async () => {
     const batch = randomBatch(3, 1, 16, new Rng(4));
     // A 1-D tanh-Gaussian's entropy is at most log 2 < 5, and far above −50.
     const high = new Sac(3, 1, new Rng(5), { hiddenSizes: [8], batchSize: 16, targetEntropy: 5 });
     const low = new Sac(3, 1, new Rng(5), { hiddenSizes: [8], batchSize: 16, targetEntropy: -50 });
     for (let i = 0; i < 3; i++) {
-      high.update(batch);
-      low.update(batch);
+      await high.update(batch);
+      await low.update(batch);
     }
     assert.ok(high.alpha > 1, `α = ${high.alpha}`);
     assert.ok(low.alpha < 1, `α = ${low.alpha}`);
@@ -185,38 +191,40 @@ describe("Sac update", () => {
       autoTuneAlpha: false,
       initialAlpha: 0.2,
     });
-    const losses = fixed.update(batch);
+    const losses = await fixed.update(batch);
     assert.equal(losses.alphaLoss, 0);
     assert.ok(Math.abs(fixed.alpha - 0.2) < 1e-7);
     for (const sac of [high, low, fixed]) sac.dispose();
   });
 
-  it("leaks no tensors across updates, and dispose() frees everything", () => {
+  it("leaks no tensors across updates, and dispose() frees everything", async () => {
     const start = tf.memory().numTensors;
     const sac = new Sac(4, 2, new Rng(6), { hiddenSizes: [16, 16], batchSize: 32 });
     const batch = randomBatch(4, 2, 32, new Rng(7));
-    sac.update(batch); // creates Adam's moment variables
+    await sac.update(batch); // creates Adam's moment variables
     const afterFirst = tf.memory().numTensors;
-    for (let i = 0; i < 5; i++) sac.update(batch);
-    sac.targets(batch, new Float32Array(64));
-    sac.act(batch.obs, 32, new Float32Array(64), "sample");
+    for (let i = 0; i < 5; i++) await sac.update(batch);
+    await sac.targets(batch, new Float32Array(64));
+    await sac.act(batch.obs, 32, new Float32Array(64), "sample");
     assert.equal(tf.memory().numTensors, afterFirst);
     sac.dispose();
     assert.equal(tf.memory().numTensors, start);
   });
 
-  it("same seed, same numbers", () => {
+  it("same seed, same numbers", async () => {
     const batch = randomBatch(4, 2, 32, new Rng(8));
-    const run = () => {
+    const run = async () => {
       const sac = new Sac(4, 2, new Rng(9), { hiddenSizes: [16], batchSize: 32 });
-      const losses = [sac.update(batch), sac.update(batch)];
+      const losses = [await sac.update(batch), await sac.update(batch)];
       sac.dispose();
       return losses;
     };
-    assert.deepEqual(run(), run());
+    const first = await run();
+    assert.ok(Number.isFinite(first[0].qLoss));
+    assert.deepEqual(first, await run());
   });
 
-  it("learns a continuous bandit (best action a = s/2) in a few hundred updates", () => {
+  it("learns a continuous bandit (best action a = s/2) in a few hundred updates", async () => {
     const rng = new Rng(10);
     const buffer = new ReplayBuffer(2000, 1, 1);
     for (let i = 0; i < 2000; i++) {
@@ -233,35 +241,35 @@ describe("Sac update", () => {
     };
     const sac = new Sac(1, 1, new Rng(11), options);
     const states = Float32Array.from({ length: 21 }, (_, i) => -1 + i / 10);
-    const meanError = () => {
+    const meanError = async () => {
       const actions = new Float32Array(21);
-      sac.act(states, 21, actions, "mean");
+      await sac.act(states, 21, actions, "mean");
       return states.reduce((sum, s, i) => sum + Math.abs(actions[i] - s / 2), 0) / 21;
     };
-    const initialError = meanError();
-    let losses = sac.updateMany(400, (out) => buffer.sampleBatch(64, rng, out));
-    const finalError = meanError();
+    const initialError = await meanError();
+    let losses = await sac.updateMany(400, (out) => buffer.sampleBatch(64, rng, out));
+    const finalError = await meanError();
     assert.ok(
       finalError < 0.1,
       `mean |a − s/2| = ${finalError} (was ${initialError}); last losses ${JSON.stringify(losses)}`,
     );
     assert.ok(finalError < initialError / 2);
-    losses = sac.updateMany(1, (out) => buffer.sampleBatch(64, rng, out));
+    losses = await sac.updateMany(1, (out) => buffer.sampleBatch(64, rng, out));
     assert.ok(losses.qLoss < 0.5, `q loss ${losses.qLoss}`);
     sac.dispose();
   });
 });
 
 describe("Sac weights and checkpoints", () => {
-  it("actorWeights() in a plain-JS MLP gives the tf actor's mean action", () => {
+  it("actorWeights() in a plain-JS MLP gives the tf actor's mean action", async () => {
     const sac = new Sac(5, 3, new Rng(12), { hiddenSizes: [64, 64], batchSize: 8 });
-    sac.update(randomBatch(5, 3, 8, new Rng(13))); // weights away from their initial values
-    const weights = sac.actorWeights();
+    await sac.update(randomBatch(5, 3, 8, new Rng(13))); // weights away from their initial values
+    const weights = await sac.actorWeights();
     assert.deepEqual(weights.sizes, [5, 64, 64, 6]);
     const rng = new Rng(14);
     const obs = Float32Array.from({ length: 4 * 5 }, () => rng.normal());
     const tfActions = new Float32Array(4 * 3);
-    sac.act(obs, 4, tfActions, "mean");
+    await sac.act(obs, 4, tfActions, "mean");
     for (let row = 0; row < 4; row++) {
       const out = actorForward(weights, [...obs.subarray(5 * row, 5 * row + 5)]);
       for (let j = 0; j < 3; j++) {
@@ -280,17 +288,17 @@ describe("Sac weights and checkpoints", () => {
     const batch = randomBatch(3, 2, 16, new Rng(15));
     const rng = new ScriptedRng();
     const sac = new Sac(3, 2, rng, options);
-    for (let i = 0; i < 3; i++) sac.update(batch);
+    for (let i = 0; i < 3; i++) await sac.update(batch);
     const json = JSON.parse(JSON.stringify(await sac.toJSON())) as SacJSON;
     assert.equal(json.optimizers.critic.iterations, 3);
     assert.equal(json.optimizers.critic.firstMoments.length, 8); // W, b of 2 layers × 2 critics
     const restored = await Sac.fromJSON(json, new ScriptedRng(rng.position));
     assert.equal(restored.updates, 3);
     assert.deepEqual(await restored.toJSON(), json);
-    const next = sac.update(batch);
-    assert.deepEqual(restored.update(batch), next);
+    const next = await sac.update(batch);
+    assert.deepEqual(await restored.update(batch), next);
     for (const name of ["actor", "q1", "q2Target"] as const) {
-      assert.deepEqual(restored.getWeights(name), sac.getWeights(name), name);
+      assert.deepEqual(await restored.getWeights(name), await sac.getWeights(name), name);
     }
     // Without the moments (a fresh Adam) the same step would differ.
     const freshAdam = await Sac.fromJSON(
@@ -304,7 +312,7 @@ describe("Sac weights and checkpoints", () => {
       },
       new ScriptedRng(rng.position - 2 * 16 * 2),
     );
-    assert.notDeepEqual(freshAdam.update(batch), next);
+    assert.notDeepEqual(await freshAdam.update(batch), next);
     await assert.rejects(
       Sac.fromJSON({ ...json, kind: "x" } as unknown as SacJSON, rng),
       /kind is x, expected sac/,
@@ -312,12 +320,12 @@ describe("Sac weights and checkpoints", () => {
     for (const s of [sac, restored, freshAdam]) s.dispose();
   });
 
-  it("rejects bad sizes and options with clear messages", () => {
+  it("rejects bad sizes and options with clear messages", async () => {
     assert.throws(() => new Sac(0, 2, new Rng(1)), /obsSize must be a positive integer/);
     assert.throws(() => new Sac(3, 2, new Rng(1), { discount: 2 }), /discount must be in \[0, 1\]/);
     const sac = new Sac(3, 2, new Rng(1), { hiddenSizes: [4], batchSize: 4 });
-    assert.throws(() => sac.update(createBatch(4, 2, 4)), /batch has obs 4, action 2; expected 3, 2/);
-    assert.throws(() => sac.setWeights("q1", []), /0 layers given, network has 2/);
+    await assert.rejects(sac.update(createBatch(4, 2, 4)), /batch has obs 4, action 2; expected 3, 2/);
+    await assert.rejects(sac.setWeights("q1", []), /0 layers given, network has 2/);
     sac.dispose();
   });
 });

@@ -119,7 +119,7 @@ class FakeLearner implements Learner {
     };
   }
 
-  actorWeights(): ActorWeights {
+  async actorWeights(): Promise<ActorWeights> {
     const s = this.state;
     const misbehave = (this.spec.hyperparameters?.test ??
       JSON.parse(process.env.MBPO_FAKE_LEARNER ?? "{}")) as {

@@ -21,6 +21,7 @@ import { newSegmentPath } from "../data/run-log.js";
 import type { TransitionLog } from "../data/transition-log.js";
 import { SimDriver } from "../drivers/sim.js";
 import type { BackendSelection } from "../mbpo/backend.js";
+import { describeAdapter } from "../mbpo/gpu-adapter.js";
 import { resolveHyperparameters } from "../mbpo/hyperparameters.js";
 import type { ActorWeights, UpdateReport } from "../mbpo/learner.js";
 import { RealTransitionPacker } from "../mbpo/transition-batch.js";
@@ -634,6 +635,8 @@ function checkReport(report: UpdateReport): UpdateReport {
 
 function describeTried(selection: BackendSelection): string {
   const passed = selection.tried.filter((t) => t.error !== undefined);
-  if (passed.length === 0) return selection.tried.length === 1 ? "as asked" : "the fastest present";
-  return `passed over: ${passed.map((t) => `${t.name} (${t.error})`).join("; ")}`;
+  const adapter = selection.adapter === undefined ? "" : `on ${describeAdapter(selection.adapter)}; `;
+  if (passed.length === 0)
+    return `${adapter}${selection.tried.length === 1 ? "as asked" : "the fastest present"}`;
+  return `${adapter}passed over: ${passed.map((t) => `${t.name} (${t.error})`).join("; ")}`;
 }

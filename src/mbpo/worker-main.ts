@@ -7,7 +7,7 @@
 import { readlinkSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
-import { selectBackend } from "./backend.js";
+import { type BackendSelection, describeAdapter, selectBackend } from "./backend.js";
 import type { Learner, LearnerSpec, RealTransitionInput } from "./learner.js";
 import { forEachTransition } from "./transition-batch.js";
 import type { HostMessage, LearnerWorkerData, WorkerMessage } from "./worker.js";
@@ -45,6 +45,13 @@ const { learnerModule, stopFlag } = workerData as LearnerWorkerData;
 const stopRequested = (): boolean => Atomics.load(stopFlag, 0) === 1;
 const learnerApi = (await import(learnerModule)) as LearnerModule;
 
+/** The backend, and for webgpu the adapter that runs it. */
+function describeBackend(selection: BackendSelection): string {
+  return selection.adapter === undefined
+    ? selection.name
+    : `${selection.name} on ${describeAdapter(selection.adapter)}`;
+}
+
 let learner: Learner | undefined;
 let queue: Promise<void> = Promise.resolve();
 
@@ -65,7 +72,7 @@ async function handle(message: HostMessage): Promise<unknown> {
       post({
         type: "log",
         level: "debug",
-        message: `learner: TensorFlow.js backend ${backend.name}, thread ${priority}`,
+        message: `learner: TensorFlow.js backend ${describeBackend(backend)}, thread ${priority}`,
       });
       learner = await learnerApi.createLearner(message.spec);
       return { backend };
@@ -76,7 +83,7 @@ async function handle(message: HostMessage): Promise<unknown> {
       post({
         type: "log",
         level: "debug",
-        message: `learner: TensorFlow.js backend ${backend.name}, thread ${priority}`,
+        message: `learner: TensorFlow.js backend ${describeBackend(backend)}, thread ${priority}`,
       });
       learner = await learnerApi.loadLearner(message.dir);
       return { spec: learner.spec, backend };

@@ -26,6 +26,17 @@ export function missingDependency(dep: SystemDependency): string | undefined {
   return message;
 }
 
+/**
+ * As missingDependency, for a dependency found only by trying it: `problem` is why the try failed
+ * (undefined where it worked), `install` the command that provides it.
+ */
+export function unavailable(what: string, install: string, problem: string | undefined): string | undefined {
+  if (problem === undefined) return undefined;
+  const message = `${what} is not available (${problem}; ${install}; .ci/run installs it)`;
+  if (process.env["CI"]) throw new Error(`${message}, and CI is set, so this test must run`);
+  return message;
+}
+
 /** True where `command args` can be started and exits 0. */
 export function runs(command: string, args: readonly string[]): boolean {
   const r = spawnSync(command, args, { stdio: "ignore", timeout: 10_000 });

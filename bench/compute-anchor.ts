@@ -45,6 +45,15 @@ export function integerOption(name: string, fallback: number): number {
 }
 
 /**
+ * --batch-scale K: every batch K times MBPO's default (SAC's 256 rows, the ensemble's 256 rows per
+ * member, the 8,000-row forward pass), for a GPU, where larger batches cost little more. The
+ * anchor has fixed sizes, so it runs only at K = 1.
+ */
+export function batchScale(): number {
+  return integerOption("batch-scale", 1);
+}
+
+/**
  * Times every variant in turns: `rounds` rounds, each running every variant `callsPerRound`
  * times after `warmup` untimed calls; returns each variant's median milliseconds per call. Each
  * call is awaited (the learner's calls end with a readback, which a GPU backend does async).
@@ -156,6 +165,9 @@ function formatNumber(v: number): string {
 /** The anchor once per thread count (or a single "not run" entry with --no-torch). */
 export function runAnchors(threadCounts: number[], obs: number, act: number): AnchorResult[] {
   if (flag("no-torch")) return [{ ok: false, reason: "--no-torch" }];
+  if (batchScale() !== 1) {
+    return [{ ok: false, reason: `--batch-scale ${batchScale()}: the anchor runs only the default sizes` }];
+  }
   return threadCounts.map((threads) => runAnchor(threads, obs, act));
 }
 

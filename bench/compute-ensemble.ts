@@ -13,8 +13,8 @@
  *   forward_8000_all  8,000 rows through every member and the rollout draw (sample()): what
  *                     MBPO's rollouts with a disagreement filter need, 7× the member-rows
  *
- *   node dist/bench/compute-ensemble.js [--backends wasm,cpu] [--rounds 5] [--threads 1,2]
- *                                       [--no-torch] [--json]
+ *   node dist/bench/compute-ensemble.js [--backends wasm,cpu,webgpu] [--rounds 5] [--threads 1,2]
+ *                                       [--no-torch] [--batch-scale 4] [--json]
  *
  * --threads lists the torch thread counts the anchor runs with, one run each (default 1 and 2:
  * ours runs on one thread, and on this machine's 2 cores, shared with other work, torch's second
@@ -25,6 +25,7 @@ import { type EnsembleComputePath, ProbabilisticEnsemble } from "../src/mbpo/ens
 import { Rng } from "../src/util/rng.js";
 import {
   anchorLabel,
+  batchScale,
   describeAnchors,
   flag,
   integerListOption,
@@ -37,7 +38,8 @@ import {
 
 const IN = 12;
 const OUT = 8;
-const FORWARD_ROWS = 8000;
+const FORWARD_ROWS = 8000 * batchScale();
+const BATCH_PER_MEMBER = 256 * batchScale();
 const PATHS: EnsembleComputePath[] = ["batched", "per-member"];
 
 const backends = option("backends", "wasm,cpu").split(",").filter(Boolean);
@@ -62,7 +64,10 @@ async function measureBackend(name: string): Promise<BackendFigures> {
   process.stderr.write(`timing the ensemble on ${selection.name}…\n`);
   const rng = new Rng(1);
   const models = Object.fromEntries(
-    PATHS.map((path) => [path, new ProbabilisticEnsemble(IN, OUT, new Rng(1), {}, { path })]),
+    PATHS.map((path) => [
+      path,
+      new ProbabilisticEnsemble(IN, OUT, new Rng(1), { batchSize: BATCH_PER_MEMBER }, { path }),
+    ]),
   ) as Record<EnsembleComputePath, ProbabilisticEnsemble>;
   const E = models.batched.members;
   const B = models.batched.options.batchSize;
@@ -129,7 +134,14 @@ if (json) {
     JSON.stringify(
       {
         bench: "ensemble",
-        sizes: { members: 7, hidden: [200, 200, 200, 200], batchPerMember: 256, input: IN, output: OUT },
+        sizes: {
+          members: 7,
+          hidden: [200, 200, 200, 200],
+          batchPerMember: BATCH_PER_MEMBER,
+          forwardRows: FORWARD_ROWS,
+          input: IN,
+          output: OUT,
+        },
         results,
         torch: torchRuns,
         oursBatchedOverTorch: Object.fromEntries(
@@ -147,7 +159,7 @@ if (json) {
   );
 } else {
   console.log(
-    "\nensemble: 7 members, 4 × 200 SiLU, 12 → 8, 256 rows per member per step (ms per call, median)",
+    `\nensemble: 7 members, 4 × 200 SiLU, 12 → 8, ${BATCH_PER_MEMBER} rows per member per step, forward ${FORWARD_ROWS} rows (ms per call, median)`,
   );
   const rows: (string | number)[][] = [];
   for (const r of results) {

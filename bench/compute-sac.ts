@@ -6,8 +6,8 @@
  * prints the ratio batched / separate. Then runs the anchor (PyTorch on the CPU) in the same run
  * and prints ours / torch.
  *
- *   node dist/bench/compute-sac.js [--backends wasm,cpu] [--obs 20] [--act 6] [--rounds 5]
- *                                  [--threads 1,2] [--no-torch] [--profile] [--json]
+ *   node dist/bench/compute-sac.js [--backends wasm,cpu,webgpu] [--obs 20] [--act 6] [--rounds 5]
+ *                                  [--threads 1,2] [--no-torch] [--profile] [--batch-scale 4] [--json]
  *
  * --threads lists the torch thread counts the anchor runs with, one run each (default 1 and 2:
  * ours runs on one thread, and on this machine's 2 cores, shared with other work, torch's second
@@ -20,6 +20,7 @@ import { Sac, type SacCriticPath } from "../src/mbpo/sac.js";
 import { Rng } from "../src/util/rng.js";
 import {
   anchorLabel,
+  batchScale,
   describeAnchors,
   flag,
   integerListOption,
@@ -38,6 +39,7 @@ const rounds = integerOption("rounds", 5);
 const threadCounts = integerListOption("threads", "1,2");
 const json = flag("json");
 const profile = flag("profile");
+const batchRows = 256 * batchScale();
 
 interface BackendFigures {
   backend: string;
@@ -54,7 +56,10 @@ async function measureBackend(name: string): Promise<BackendFigures> {
   const selection = await selectBackend(name);
   process.stderr.write(`timing the SAC update on ${selection.name}…\n`);
   const agents = Object.fromEntries(
-    PATHS.map((critics) => [critics, new Sac(obsSize, actSize, new Rng(1), {}, { critics })]),
+    PATHS.map((critics) => [
+      critics,
+      new Sac(obsSize, actSize, new Rng(1), { batchSize: batchRows }, { critics }),
+    ]),
   ) as Record<SacCriticPath, Sac>;
   const rng = new Rng(2);
   const batch = createBatch(obsSize, actSize, agents.batched.options.batchSize);
@@ -113,7 +118,7 @@ if (json) {
     JSON.stringify(
       {
         bench: "sac_update",
-        sizes: { obs: obsSize, act: actSize, batch: 256, hidden: [256, 256] },
+        sizes: { obs: obsSize, act: actSize, batch: batchRows, hidden: [256, 256] },
         results,
         torch: torchRuns,
         oursBatchedOverTorch: Object.fromEntries(
@@ -125,7 +130,9 @@ if (json) {
     ),
   );
 } else {
-  console.log(`\nSAC update: obs ${obsSize}, act ${actSize}, batch 256, 256 × 256 (ms per update, median)`);
+  console.log(
+    `\nSAC update: obs ${obsSize}, act ${actSize}, batch ${batchRows}, 256 × 256 (ms per update, median)`,
+  );
   printTable(
     [
       "backend",

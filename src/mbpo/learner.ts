@@ -152,7 +152,7 @@ export interface PretrainReport {
 
 export interface Learner {
   readonly spec: LearnerSpec;
-  /** The TensorFlow.js backend the learner runs on (our name: node-gpu, node, wasm or cpu). */
+  /** The TensorFlow.js backend the learner runs on (our name: node-gpu, webgpu, node, wasm or cpu). */
   readonly backend?: string;
   /** Stores one real transition (copied: the caller may reuse its arrays). */
   addReal(transition: RealTransitionInput): void;

@@ -292,7 +292,10 @@ withCommonFlags(
       integer("--checkpoint-every", 1),
       10,
     )
-    .option("--tf-backend <name>", "force a TensorFlow.js backend: node-gpu, webgpu, node, wasm, cpu or tensorflow")
+    .option(
+      "--tf-backend <name>",
+      "force a TensorFlow.js backend: node-gpu, webgpu, node, wasm, cpu or tensorflow",
+    )
     .option(
       "--profile <name>",
       "hyperparameter profile: quick (the default: small networks, learns reach in minutes on a CPU) or paper (the MBPO and SAC papers' sizes: about 1 s per real step on a CPU)",

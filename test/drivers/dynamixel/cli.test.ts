@@ -21,7 +21,7 @@ import { type ServoModel, X_SERIES } from "../../../src/drivers/dynamixel/contro
 import { loadUrdf } from "../../../src/robot/urdf.js";
 import { packageRoot } from "../../../src/util/paths.js";
 import { missingDependency, SOCAT } from "../../support/system.js";
-import { PtyPair, ServoBusEmulator } from "./emulator.js";
+import { atNormalPriority, PtyPair, ServoBusEmulator } from "./emulator.js";
 
 /** Log files and calibration outputs of this file's runs, removed at the end. */
 const scratch = mkdtempSync(join(tmpdir(), "mbpo-dxl-cli-"));
@@ -42,7 +42,8 @@ interface Cli {
 }
 
 function cli(args: string[], options: { stdin?: boolean } = {}): Cli {
-  const child = spawn(process.execPath, [main, ...args], {
+  const [command, argv] = atNormalPriority(process.execPath, [main, ...args]);
+  const child = spawn(command, argv, {
     stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
     env: { ...process.env, MBPO_ARM_LOG_DIR: scratch },
   });
@@ -344,7 +345,9 @@ describe("mbpo-arm with the dynamixel driver on an emulated servo bus", () => {
         await new Promise((r) => setTimeout(r, 30));
         process.exit(7);
       `;
-      const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "inherit" });
+      const child = spawn(...atNormalPriority(process.execPath, ["--input-type=module", "-e", script]), {
+        stdio: "inherit",
+      });
       const code = await new Promise((r) => child.on("exit", r));
       assert.equal(code, 7);
       await waitFor("torque off", () => emu.allOutputsOffAtMs() !== undefined, 2000);

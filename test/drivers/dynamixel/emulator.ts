@@ -14,7 +14,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { getPriority, setPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JointCalibration } from "../../../src/drivers/dynamixel/calibration.js";
 import { BUS_WATCHDOG_EXPIRED, X_SERIES } from "../../../src/drivers/dynamixel/control-table.js";
@@ -32,6 +32,36 @@ import type { Transport } from "../../../src/drivers/dynamixel/transport.js";
 import { SimDriver } from "../../../src/drivers/sim.js";
 import type { RobotModel } from "../../../src/robot/types.js";
 import { Rng } from "../../../src/util/rng.js";
+
+/**
+ * Nice value of the emulated hardware (socat's relay and the emulator's thread) where the system
+ * permits it (root, or CAP_SYS_NICE). A servo bus is hardware: it answers whatever else the
+ * computer is doing. An emulator at normal priority on a loaded test machine (two test files, the
+ * command under test and its learner on two cores) was once descheduled for the 3 × 3 read
+ * timeouts (about 0.3 s) after which the driver rightly latched "stopped answering", failing a test
+ * about Ctrl-C. Where raising the priority is not permitted the emulator runs as before.
+ */
+const HARDWARE_NICE = -10;
+
+/** Raises a process's (pid) or the calling thread's (pid 0) priority to HARDWARE_NICE; false if not permitted. */
+function runAsHardware(pid: number): boolean {
+  try {
+    setPriority(pid, HARDWARE_NICE);
+    return getPriority(pid) === HARDWARE_NICE;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The command line that starts `command args` at normal priority from this thread, which may run
+ * raised while an emulator listens (children inherit it): the code under test must meet the
+ * machine's load as it would anywhere, only the emulated hardware is exempt.
+ */
+export function atNormalPriority(command: string, args: readonly string[]): [string, string[]] {
+  const nice = getPriority(0);
+  return nice < 0 ? ["nice", ["-n", String(-nice), command, ...args]] : [command, [...args]];
+}
 
 /** Two linked pseudo-terminals from socat: `driverPath` for the code under test, `servoPath` for the emulator. */
 export class PtyPair {
@@ -56,6 +86,7 @@ export class PtyPair {
     this.socat.on("exit", () => {
       this.exited = true;
     });
+    if (this.socat.pid !== undefined) runAsHardware(this.socat.pid);
     // socat missing (ENOENT) or not startable: end create()'s wait now, not at its deadline.
     this.socat.on("error", (err) => {
       this.spawnError = err;
@@ -163,6 +194,8 @@ export class ServoBusEmulator {
   private noise = new Rng(1);
   /** Wall time (ms) of the last SYNC_WRITE (the controller's command), 0 before the first. */
   private lastCommandMs = 0;
+  /** The thread's nice value before attach() raised it, to put back on close(). */
+  private niceBefore: number | undefined;
 
   constructor(
     model: RobotModel,
@@ -205,11 +238,21 @@ export class ServoBusEmulator {
     this.startMs = performance.now();
     this.lastAdvanceMs = 0;
     this.timer = setInterval(() => this.advance(), 2);
+    const before = getPriority(0);
+    if (runAsHardware(0)) this.niceBefore = before;
   }
 
   async close(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.niceBefore !== undefined) {
+      try {
+        setPriority(0, this.niceBefore);
+      } catch {
+        // Lowering a priority back is always permitted; nothing to do if the thread is gone.
+      }
+      this.niceBefore = undefined;
+    }
     await this.transport?.close().catch(() => undefined);
   }
 

@@ -63,7 +63,7 @@ export interface BackendSelection {
 /** The npm package that provides each backend (for errors that say what to install). */
 export const BACKEND_PACKAGES: Record<BackendName, string> = {
   "node-gpu": "@tensorflow/tfjs-node-gpu",
-  webgpu: "webgpu and @tensorflow/tfjs-backend-webgpu",
+  webgpu: "webgpu and @tensorflow/tfjs-backend-webgpu, and a Vulkan (Metal, D3D12) GPU driver",
   node: "@tensorflow/tfjs-node",
   wasm: "@tensorflow/tfjs-backend-wasm",
   cpu: "@tensorflow/tfjs-backend-cpu",

@@ -192,11 +192,8 @@ async function loadWebgpu(forced: boolean): Promise<string | undefined> {
     // child process, so that a software one costs nothing here (Dawn prints warnings about
     // lavapipe's limits on stderr) and a broken GPU driver cannot crash the learner.
     probed ??= await probeAdapter(dawnPackage);
-    const probe = probed;
-    if (typeof probe === "string") return probe;
-    if (probe.software) {
-      return `only a software adapter (${describeAdapter(probe)}), used only when forced with --tf-backend webgpu`;
-    }
+    if (typeof probed === "string") return probed;
+    if (probed.software) return softwareOnly(probed);
   }
   if (webgpuAdapter === undefined) {
     let dawn: DawnModule;
@@ -210,11 +207,14 @@ async function loadWebgpu(forced: boolean): Promise<string | undefined> {
     if (adapter === null) return NO_ADAPTER;
     webgpuAdapter = adapterDescription(adapter.info);
   }
-  if (webgpuAdapter.software && !forced) {
-    return `only a software adapter (${describeAdapter(webgpuAdapter)}), used only when forced with --tf-backend webgpu`;
-  }
+  if (webgpuAdapter.software && !forced) return softwareOnly(webgpuAdapter);
   if (tf.findBackendFactory("webgpu") === null) await import(backendPackage);
   return undefined;
+}
+
+/** Why a software adapter is passed over in an automatic selection. */
+function softwareOnly(adapter: GpuAdapterDescription): string {
+  return `only a software adapter (${describeAdapter(adapter)}), used only when forced with --tf-backend webgpu`;
 }
 
 /** Longest the adapter probe may take (a first Vulkan start can compile driver caches). */

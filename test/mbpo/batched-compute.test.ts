@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { selectBackend, tf } from "../../src/mbpo/backend.js";
 import { type EnsembleHyperparameters, ProbabilisticEnsemble } from "../../src/mbpo/ensemble.js";
-import { createBatch, type TransitionBatch } from "../../src/mbpo/replay-buffer.js";
 import { Sac } from "../../src/mbpo/sac.js";
 import { Rng } from "../../src/util/rng.js";
+import { randomBatch } from "../support/batches.js";
 
 await selectBackend("wasm");
 
@@ -214,22 +214,13 @@ describe("ProbabilisticEnsemble: batched and per-member paths agree", () => {
 });
 
 describe("Sac: batched and separate twin critics agree", () => {
-  function randomBatch(rows: number, rng: Rng): TransitionBatch {
-    const batch = createBatch(3, 2, rows);
-    for (const array of [batch.obs, batch.nextObs, batch.reward])
-      for (let i = 0; i < array.length; i++) array[i] = rng.normal();
-    for (let i = 0; i < batch.action.length; i++) batch.action[i] = rng.range(-1, 1);
-    for (let i = 0; i < rows; i++) batch.terminated[i] = rng.uniform() < 0.2 ? 1 : 0;
-    return batch;
-  }
-
   it("gives the same targets, losses and weights over several updates", async () => {
     const options = { hiddenSizes: [16, 16], batchSize: 32 };
     const batched = new Sac(3, 2, new Rng(5), options);
     const separate = new Sac(3, 2, new Rng(5), options, { critics: "separate" });
     assert.equal(batched.criticPath, "batched");
     assert.equal(separate.criticPath, "separate");
-    const batch = randomBatch(32, new Rng(6));
+    const batch = randomBatch(3, 2, 32, new Rng(6));
     const noise = randomValues(32 * 2, new Rng(7));
     assertClose(await batched.targets(batch, noise), await separate.targets(batch, noise), 1e-5, "targets");
     for (let i = 0; i < 5; i++) {

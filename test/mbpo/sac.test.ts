@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
-import { createBatch, ReplayBuffer, type TransitionBatch } from "../../src/mbpo/replay-buffer.js";
+import { createBatch, ReplayBuffer } from "../../src/mbpo/replay-buffer.js";
 import { type ActorWeights, type LayerWeights, Sac, type SacJSON, samplePolicy } from "../../src/mbpo/sac.js";
 import { Rng } from "../../src/util/rng.js";
+import { randomBatch } from "../support/batches.js";
 
 await tf.setBackend("wasm");
 await tf.ready();
@@ -13,15 +14,6 @@ const TINY = { hiddenSizes: [2], batchSize: 2 };
 
 function layer(inputs: number, outputs: number, weight: number[], bias: number[]): LayerWeights {
   return { inputs, outputs, weight: Float32Array.from(weight), bias: Float32Array.from(bias) };
-}
-
-function randomBatch(obsSize: number, actSize: number, rows: number, rng: Rng): TransitionBatch {
-  const batch = createBatch(obsSize, actSize, rows);
-  for (const array of [batch.obs, batch.nextObs, batch.reward])
-    for (let i = 0; i < array.length; i++) array[i] = rng.normal();
-  for (let i = 0; i < batch.action.length; i++) batch.action[i] = rng.range(-1, 1);
-  for (let i = 0; i < rows; i++) batch.terminated[i] = rng.uniform() < 0.2 ? 1 : 0;
-  return batch;
 }
 
 /** An Rng whose normals are a fixed sequence, so that its position can be copied. */

@@ -23,9 +23,10 @@ import { selectBackend, tf } from "../../src/mbpo/backend.js";
 import { ProbabilisticEnsemble } from "../../src/mbpo/ensemble.js";
 import { controlSpecFromConfig, type Learner } from "../../src/mbpo/learner.js";
 import { createLearner, loadLearner } from "../../src/mbpo/mbpo.js";
-import { createBatch, ReplayBuffer, type TransitionBatch } from "../../src/mbpo/replay-buffer.js";
+import { ReplayBuffer } from "../../src/mbpo/replay-buffer.js";
 import { Sac } from "../../src/mbpo/sac.js";
 import { Rng } from "../../src/util/rng.js";
+import { randomBatch } from "../support/batches.js";
 import { unavailable } from "../support/system.js";
 
 /** Why webgpu cannot run here (undefined where it can); leaves the cpu backend selected. */
@@ -80,15 +81,6 @@ async function onBoth<T>(body: () => Promise<T>): Promise<{ cpu: T; webgpu: T }>
   } finally {
     await selectBackend("cpu");
   }
-}
-
-function randomBatch(obsSize: number, actSize: number, rows: number, rng: Rng): TransitionBatch {
-  const batch = createBatch(obsSize, actSize, rows);
-  for (const array of [batch.obs, batch.nextObs, batch.reward])
-    for (let i = 0; i < array.length; i++) array[i] = rng.normal();
-  for (let i = 0; i < batch.action.length; i++) batch.action[i] = rng.range(-1, 1);
-  for (let i = 0; i < rows; i++) batch.terminated[i] = rng.uniform() < 0.2 ? 1 : 0;
-  return batch;
 }
 
 /** Uniform actions in ±0.5, keeping the joint state each tick acted on (a real transition's q, q̇). */

@@ -17,6 +17,7 @@ import type { Config } from "../config/config.js";
 import { type ControlStack, createControlStack, type StackParts } from "../control/stack.js";
 import { checkNoRunLog } from "../data/run-log.js";
 import { TRANSITIONS_FILE, type TransitionLog } from "../data/transition-log.js";
+import { describeReality } from "../drivers/sim-reality.js";
 import { EpisodeSeries } from "./episodes.js";
 import { type EventSink, ignoreEvents } from "./events.js";
 import { type Pacing, selfPacing, stopAtRest } from "./hold.js";
@@ -57,6 +58,14 @@ export class ArmApp {
     this.emit = options.emit ?? ignoreEvents;
     this.recorder = options.recorder;
     for (const warning of stack.model.warnings ?? []) this.logger.warn(warning);
+    const preset = stack.config.sim.reality.preset;
+    if (
+      stack.reality !== undefined &&
+      (preset !== "none" || Object.keys(stack.config.sim.reality).length > 1)
+    )
+      this.logger.info(
+        `sim: reality gap "${preset}" (seed ${stack.config.seed}): ${describeReality(stack.reality, stack.model)}`,
+      );
   }
 
   /** Builds the stack (nothing is started, opened or written). */

@@ -8,6 +8,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { type Config, defaultConfig, loadConfig, withOverrides } from "../config/config.js";
 import { createPolicy } from "../control/policies/index.js";
 import { defaultRunDir } from "../data/transition-log.js";
+import { REALITY_PRESET_NAMES } from "../drivers/sim-reality.js";
 import type { NodeLearnOptions } from "../ros/node.js";
 import { resolveDataPath } from "../util/paths.js";
 import { runSimBenchmark } from "./bench-sim-command.js";
@@ -21,6 +22,8 @@ import { closeLogger, createLogger, isLoggerClosed, type Logger } from "./logger
 import { runNodeCommand } from "./node-command.js";
 import { runCommand } from "./run-command.js";
 import { formatTrainSummary, trainCommand } from "./train-command.js";
+
+const REALITY_HELP = `sim: the twin's reality gap (${REALITY_PRESET_NAMES.join(" | ")}; default none: exactly the URDF), drawn from the seed; sim.reality in the params file sets its ranges`;
 
 function integer(name: string, min: number) {
   return (value: string): number => {
@@ -168,6 +171,7 @@ withCommonFlags(
     .option("--seed <n>", "random seed", integer("--seed", 0))
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--realtime", "pace the simulator to wall-clock time")
+    .option("--reality <preset>", REALITY_HELP)
     .option("--port <device>", "dynamixel: serial device of the servo bus (default /dev/ttyUSB0)")
     .option("--baud <n>", "dynamixel: bus baud rate (default 1000000)", baudRate)
     .option("--calibration <file>", "dynamixel: servo calibration (default calibration/arm.yaml)")
@@ -185,6 +189,7 @@ withCommonFlags(
       seed: flags.seed,
       urdf: flags.urdf,
       "sim.realtime": flags.realtime,
+      "sim.reality.preset": flags.reality,
       "dynamixel.port": flags.port,
       "dynamixel.baud": flags.baud,
       "dynamixel.calibration": flags.calibration,
@@ -237,6 +242,7 @@ withCommonFlags(
     .option("--seed <n>", "episode seed until a reset names one", integer("--seed", 0))
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--realtime", "pace the simulator to wall-clock time, as a real arm")
+    .option("--reality <preset>", REALITY_HELP)
     .option("--no-gravity-compensation", "do not add gravity compensation to commands")
     .option(
       "--port <n>",
@@ -256,6 +262,7 @@ withCommonFlags(
       seed: flags.seed,
       urdf: flags.urdf,
       "sim.realtime": flags.realtime,
+      "sim.reality.preset": flags.reality,
       gravity_compensation: flags.gravityCompensation === false ? false : undefined,
     });
     await runEnvServe({
@@ -308,6 +315,7 @@ withCommonFlags(
     )
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
     .option("--realtime", "pace the simulator to wall-clock time")
+    .option("--reality <preset>", REALITY_HELP)
     .option("--port <device>", "dynamixel: serial device of the servo bus (default /dev/ttyUSB0)")
     .option("--baud <n>", "dynamixel: bus baud rate (default 1000000)", baudRate)
     .option("--calibration <file>", "dynamixel: servo calibration (default calibration/arm.yaml)")
@@ -337,6 +345,7 @@ withCommonFlags(
         seed: flags.seed,
         urdf: flags.urdf,
         "sim.realtime": flags.realtime,
+        "sim.reality.preset": flags.reality,
         "dynamixel.port": flags.port,
         "dynamixel.baud": flags.baud,
         "dynamixel.calibration": flags.calibration,

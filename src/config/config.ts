@@ -7,6 +7,12 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { DYNAMIXEL_BAUDS } from "../drivers/dynamixel/control-table.js";
+import {
+  REALITY_PRESET_NAMES,
+  REALITY_PRESETS,
+  type RealityPreset,
+  type RealityRanges,
+} from "../drivers/sim-reality.js";
 
 export const NODE_NAME = "mbpo_arm";
 
@@ -66,6 +72,61 @@ const SafetySchema = z
   })
   .strict();
 
+const range = z.tuple([nonNegative, nonNegative]);
+
+/**
+ * The twin's reality gap (src/drivers/sim-reality.ts): a preset, and any of its ranges replaced.
+ * Drawn once per seed; the controller, the safety filter and the learner still see the URDF.
+ */
+const RealitySchema = z
+  .object({
+    /** none: the twin is exactly the URDF; realistic: a Dynamixel desk arm's likely gap (sources in sim-reality.ts). */
+    preset: z.enum(REALITY_PRESET_NAMES as [RealityPreset, ...RealityPreset[]]).default("none"),
+    /** Each link's mass × (1 + U(−e, e)); at most safety.model_error (checked below). */
+    mass_error: z.number().gte(0).lt(1).optional(),
+    /** Each centre-of-mass coordinate + U(−e, e) (m, at most 0.05). */
+    com_error: nonNegative.lte(0.05).optional(),
+    /** Each link's rotational inertia × (1 + U(−e, e)); at most safety.model_error. */
+    inertia_error: z.number().gte(0).lt(1).optional(),
+    /** Each joint's armature × (1 + U(−e, e)); at most safety.model_error. */
+    armature_error: z.number().gte(0).lt(1).optional(),
+    /** Each joint's viscous damping × U(lo, hi), at most 10. */
+    viscous_scale: range.optional(),
+    /** Each joint's Coulomb friction × U(lo, hi), at most 10. */
+    coulomb_scale: range.optional(),
+    /** Produced torque = commanded × (1 + U(−e, e)), e at most 0.5. */
+    torque_constant_error: nonNegative.lte(0.5).optional(),
+    /** Largest produced torque, a fraction U(lo, hi) of the URDF effort limit, in (0, 1]. */
+    current_limit: range.optional(),
+    /** Age of the state read, U(lo, hi) control periods, at most 5. */
+    latency_periods: range.optional(),
+    /** Quantisation of the position (rad per count, at most 0.1) and velocity (rad/s per unit, at most 1) read. */
+    position_resolution: nonNegative.lte(0.1).optional(),
+    velocity_resolution: nonNegative.lte(1).optional(),
+    /** Gaussian noise on the position (rad, at most 0.1) and velocity (rad/s, at most 1) read. */
+    position_noise: nonNegative.lte(0.1).optional(),
+    velocity_noise: nonNegative.lte(1).optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const ranges: [string, [number, number] | undefined, number, number][] = [
+      ["viscous_scale", r.viscous_scale, 0, 10],
+      ["coulomb_scale", r.coulomb_scale, 0, 10],
+      ["current_limit", r.current_limit, Number.MIN_VALUE, 1],
+      ["latency_periods", r.latency_periods, 0, 5],
+    ];
+    for (const [key, value, min, max] of ranges) {
+      if (value === undefined) continue;
+      const [lo, hi] = value;
+      if (!(lo >= min && lo <= hi && hi <= max))
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `must be [lo, hi] with ${min === 0 ? "0 ≤" : "0 <"} lo ≤ hi ≤ ${max}, got [${lo}, ${hi}]`,
+        });
+    }
+  });
+
 const SimSchema = z
   .object({
     /**
@@ -76,6 +137,7 @@ const SimSchema = z
     physics_rate_hz: z.number().gte(50).lte(20000).default(1000.0),
     /** Pace the simulator to wall-clock time (a stand-in for a real robot) instead of running flat out. */
     realtime: z.boolean().default(false),
+    reality: RealitySchema.default(RealitySchema.parse({})),
   })
   .strict();
 
@@ -167,6 +229,18 @@ export const ConfigSchema = z
         ["sim", "physics_rate_hz"],
         `must be at least control_rate_hz (${rate} Hz), got ${c.sim.physics_rate_hz}`,
       );
+    const reality = realityRanges(c);
+    for (const [key, value] of [
+      ["mass_error", reality.massError],
+      ["inertia_error", reality.inertiaError],
+      ["armature_error", reality.armatureError],
+    ] as const) {
+      if (value > c.safety.model_error)
+        relation(
+          ["sim", "reality", key],
+          `must be at most safety.model_error (${c.safety.model_error}): the safety filter's limits hold only for a model that far off; raise safety.model_error to test a larger gap, got ${value}`,
+        );
+    }
     if (c.safety.stale_timeout < 1 / rate)
       relation(
         ["safety", "stale_timeout"],
@@ -179,6 +253,27 @@ export const ConfigSchema = z
           `at ${rate} Hz: a stronger sampled brake oscillates), got ${c.safety.safe_stop_bandwidth}`,
       );
   });
+
+/** The ranges the twin's reality is drawn from: the preset's, with the ones the config sets replaced. */
+export function realityRanges(config: Config): RealityRanges {
+  const r = config.sim.reality;
+  const preset = REALITY_PRESETS[r.preset] as RealityRanges;
+  return {
+    massError: r.mass_error ?? preset.massError,
+    comError: r.com_error ?? preset.comError,
+    inertiaError: r.inertia_error ?? preset.inertiaError,
+    armatureError: r.armature_error ?? preset.armatureError,
+    viscousScale: r.viscous_scale ?? preset.viscousScale,
+    coulombScale: r.coulomb_scale ?? preset.coulombScale,
+    torqueConstantError: r.torque_constant_error ?? preset.torqueConstantError,
+    currentLimit: r.current_limit ?? preset.currentLimit,
+    latencyPeriods: r.latency_periods ?? preset.latencyPeriods,
+    positionResolution: r.position_resolution ?? preset.positionResolution,
+    velocityResolution: r.velocity_resolution ?? preset.velocityResolution,
+    positionNoise: r.position_noise ?? preset.positionNoise,
+    velocityNoise: r.velocity_noise ?? preset.velocityNoise,
+  };
+}
 
 function round(x: number): number {
   return Number(x.toPrecision(4));

@@ -3,11 +3,12 @@
  * control loop, task and episode runner. The application core (src/app/) builds every front
  * end's stack here, so that they all drive the robot in exactly the same way.
  */
-import type { Config } from "../config/config.js";
+import { type Config, realityRanges } from "../config/config.js";
 import type { Driver } from "../drivers/driver.js";
 import { createDynamixelDriver, DynamixelDriver } from "../drivers/dynamixel/index.js";
 import { StandaloneRos2Driver } from "../drivers/ros2/standalone.js";
 import { SimDriver } from "../drivers/sim.js";
+import { drawReality, type Reality } from "../drivers/sim-reality.js";
 import { Dynamics } from "../robot/dynamics.js";
 import type { RobotModel } from "../robot/types.js";
 import { loadUrdf } from "../robot/urdf.js";
@@ -28,6 +29,8 @@ export interface ControlStack {
   loop: ControlLoop;
   task: Task;
   runner: EpisodeRunner;
+  /** The simulator's reality gap (driver sim only): the arm the twin is, not the URDF's. */
+  reality?: Reality;
 }
 
 /**
@@ -44,7 +47,13 @@ export function createControlStack(config: Config, parts: StackParts = {}): Cont
   const model = loadUrdf(urdfPath);
   const dynamics = new Dynamics(model);
   const task = createTask(config.task.name, model, taskParamsFromConfig(config.task));
-  const driver = parts.driver !== undefined ? parts.driver(model) : createDriver(config, model);
+  // The twin is the arm as it is (its reality gap drawn from the seed); everything else in the
+  // stack sees the URDF's model.
+  const reality =
+    parts.driver === undefined && config.driver === "sim"
+      ? drawReality(model, realityRanges(config), config.seed)
+      : undefined;
+  const driver = parts.driver !== undefined ? parts.driver(model) : createDriver(config, model, reality);
   const safety = createSafetyFilter(config, model, dynamics);
   // A driver that detects faults of its own (a servo's hardware alert, a lost bus) latches the filter.
   if (driver instanceof DynamixelDriver) driver.onFault = (detail) => safety.latch("driver", detail);
@@ -58,7 +67,7 @@ export function createControlStack(config: Config, parts: StackParts = {}): Cont
   };
   const loop = parts.loop !== undefined ? parts.loop(loopOptions) : new ControlLoop(loopOptions);
   const runner = createRunner(config, loop, task, model);
-  return { config, urdfPath, model, dynamics, driver, safety, loop, task, runner };
+  return { config, urdfPath, model, dynamics, driver, safety, loop, task, runner, reality };
 }
 
 /**
@@ -105,14 +114,24 @@ export function createSafetyFilter(config: Config, model: RobotModel, dynamics: 
   );
 }
 
-function createDriver(config: Config, model: RobotModel): Driver {
+function createDriver(config: Config, model: RobotModel, reality: Reality | undefined): Driver {
   switch (config.driver) {
-    case "sim":
+    case "sim": {
+      if (reality === undefined) throw new Error("createDriver: the simulator needs its reality");
       return new SimDriver({
-        model,
+        model: reality.model,
         physicsRateHz: config.sim.physics_rate_hz,
         timing: config.sim.realtime ? "realtime" : "stepped",
+        torqueConstant: reality.torqueConstant,
+        torqueCeiling: reality.torqueCeiling,
+        stateLatency: reality.latencyPeriods / config.control_rate_hz,
+        positionResolution: reality.positionResolution,
+        velocityResolution: reality.velocityResolution,
+        positionNoise: reality.positionNoise,
+        velocityNoise: reality.velocityNoise,
+        seed: config.seed,
       });
+    }
     case "dynamixel":
       return createDynamixelDriver(config.dynamixel, model);
     case "ros2":

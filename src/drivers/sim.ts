@@ -8,7 +8,10 @@
  *   q̇    += q̈·dt, then q += q̇·dt                    (semi-implicit, i.e. symplectic, Euler)
  * with the joint-limit stops solved implicitly inside the velocity update (see resolveStops).
  * The applied effort is the last command, clamped at the URDF effort limit, held constant over
- * the control period (zero-order hold), as a current-mode servo does.
+ * the control period (zero-order hold), as a current-mode servo does. A twin with a reality gap
+ * (src/drivers/sim-reality.ts) is built on the drawn model instead of the URDF's, and its actuators
+ * produce torqueConstant × the applied effort, clamped at torqueCeiling; its state is read
+ * stateLatency old and quantised.
  *
  * Timing: "stepped" moves only when advance(dt) is called (training, as fast as possible);
  * "realtime" steps itself on a timer to follow wall-clock time (a stand-in for a real robot).
@@ -49,6 +52,19 @@ export interface SimDriverOptions {
   positionNoise?: number;
   /** Standard deviation of Gaussian noise on the reported velocity (rad/s). Default 0 (off). */
   velocityNoise?: number;
+  /**
+   * Per joint: produced torque per commanded torque (a torque-constant error). Default 1 each.
+   * The effort reported is the produced torque over this factor, as a current sensor read with the
+   * nominal torque constant reports it.
+   */
+  torqueConstant?: ArrayLike<number>;
+  /** Per joint: the largest |produced torque| (current saturation). Default: the URDF effort limit. */
+  torqueCeiling?: ArrayLike<number>;
+  /** Age (s) of the state readState reports, rounded to whole physics steps. Default 0. */
+  stateLatency?: number;
+  /** Quantisation of the reported position (rad per count) and velocity (rad/s per unit). Default 0 (off). */
+  positionResolution?: number;
+  velocityResolution?: number;
   /** Seed of the noise. Default 0. */
   seed?: number;
   /**
@@ -110,6 +126,10 @@ export class SimDriver implements Driver {
   private readonly frictionSmoothing: number;
   private readonly positionNoise: number;
   private readonly velocityNoise: number;
+  private readonly positionResolution: number;
+  private readonly velocityResolution: number;
+  private readonly torqueConstant: Float64Array;
+  private readonly torqueCeiling: Float64Array;
   private readonly rng: Rng;
   private readonly maxStepsPerWake: number;
 
@@ -118,8 +138,17 @@ export class SimDriver implements Driver {
   private readonly qd: Float64Array;
   private readonly qdd: Float64Array;
   private readonly tauNet: Float64Array;
-  /** The effort the actuators apply: the last command, sanitised and clamped. */
+  /** The effort commanded: the last command, sanitised and clamped at the URDF limit. */
   private readonly applied: Float64Array;
+  /** The torque the actuators produce for it: × torqueConstant, clamped at torqueCeiling. */
+  private readonly produced: Float64Array;
+  /**
+   * State latency: the last latencySteps + 1 physics states (q, q̇ per row), a ring written after
+   * every step; readState reports the oldest. Empty without latency.
+   */
+  private readonly latencySteps: number;
+  private readonly historyQ: Float64Array;
+  private readonly historyQd: Float64Array;
   /** Stop scratch: which side each joint touches (+1 upper, −1 lower, 0 free), M, M v*, system. */
   private readonly side: Int8Array;
   private readonly M: Float64Array;
@@ -158,6 +187,11 @@ export class SimDriver implements Driver {
     this.frictionSmoothing = positiveOption("frictionSmoothing", options.frictionSmoothing, 0.25);
     this.positionNoise = nonNegativeOption("positionNoise", options.positionNoise, 0);
     this.velocityNoise = nonNegativeOption("velocityNoise", options.velocityNoise, 0);
+    this.positionResolution = nonNegativeOption("positionResolution", options.positionResolution, 0);
+    this.velocityResolution = nonNegativeOption("velocityResolution", options.velocityResolution, 0);
+    this.latencySteps = Math.round(
+      nonNegativeOption("stateLatency", options.stateLatency, 0) * this.physicsRateHz,
+    );
     this.rng = new Rng(options.seed ?? 0);
     this.maxStepsPerWake = Math.max(
       1,
@@ -170,12 +204,20 @@ export class SimDriver implements Driver {
     this.effortLimit = Float64Array.from(model.joints, (j) => j.effort);
     this.damping = Float64Array.from(model.joints, (j) => j.damping);
     this.friction = Float64Array.from(model.joints, (j) => j.friction);
+    this.torqueConstant = perJointOption("torqueConstant", options.torqueConstant, n, 1);
+    this.torqueCeiling = perJointOption("torqueCeiling", options.torqueCeiling, n, Number.POSITIVE_INFINITY);
+    for (let i = 0; i < n; i++)
+      this.torqueCeiling[i] = Math.min(this.torqueCeiling[i], this.effortLimit[i] * this.torqueConstant[i]);
 
     this.q = new Float64Array(n);
     this.qd = new Float64Array(n);
     this.qdd = new Float64Array(n);
     this.tauNet = new Float64Array(n);
     this.applied = new Float64Array(n);
+    this.produced = new Float64Array(n);
+    const rows = this.latencySteps > 0 ? this.latencySteps + 1 : 0;
+    this.historyQ = new Float64Array(rows * n);
+    this.historyQd = new Float64Array(rows * n);
     this.side = new Int8Array(n);
     this.M = new Float64Array(n * n);
     this.massMatrixAt = new Float64Array(n).fill(Number.NaN);
@@ -195,7 +237,7 @@ export class SimDriver implements Driver {
     }
     if (options.initialPosition !== undefined || options.initialVelocity !== undefined) {
       this.setState(options.initialPosition ?? this.q, options.initialVelocity ?? this.qd);
-    }
+    } else this.fillHistory();
     this.checkExplicitStability();
   }
 
@@ -220,24 +262,41 @@ export class SimDriver implements Driver {
   /** Zero effort; a realtime twin stops stepping. Safe to call twice. */
   async stop(): Promise<void> {
     this.applied.fill(0);
+    this.produced.fill(0);
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     this.running = false;
   }
 
   /**
-   * The current state. Returns the SAME object every call (no allocation), refilled each time:
-   * callers that keep a state past the next call must copy its arrays. A running realtime twin
-   * first catches up to wall time. Noise, when configured, is drawn fresh per call.
+   * The current state (stateLatency old, stamped with the time it was measured). Returns the SAME
+   * object every call (no allocation), refilled each time: callers that keep a state past the next
+   * call must copy its arrays. A running realtime twin first catches up to wall time. Noise, when
+   * configured, is drawn fresh per call, then the values are quantised.
    */
   readState(): JointState {
     if (this.timing === "realtime" && this.running) this.catchUpToWallTime();
-    const { state, q, qd, applied } = this;
+    const { state, produced, torqueConstant } = this;
+    const n = this.dof;
+    let q = this.q;
+    let qd = this.qd;
+    let offset = 0;
     state.stamp = this.simTime;
-    for (let i = 0; i < this.dof; i++) {
-      state.position[i] = this.positionNoise > 0 ? q[i] + this.positionNoise * this.rng.normal() : q[i];
-      state.velocity[i] = this.velocityNoise > 0 ? qd[i] + this.velocityNoise * this.rng.normal() : qd[i];
-      state.effort[i] = applied[i];
+    if (this.latencySteps > 0) {
+      // The oldest row of the ring: the one the next step overwrites.
+      offset = ((this.steps + 1) % (this.latencySteps + 1)) * n;
+      q = this.historyQ;
+      qd = this.historyQd;
+      state.stamp = Math.max(0, this.steps - this.latencySteps) * this.dt;
+    }
+    for (let i = 0; i < n; i++) {
+      let position = q[offset + i];
+      let velocity = qd[offset + i];
+      if (this.positionNoise > 0) position += this.positionNoise * this.rng.normal();
+      if (this.velocityNoise > 0) velocity += this.velocityNoise * this.rng.normal();
+      state.position[i] = quantise(position, this.positionResolution);
+      state.velocity[i] = quantise(velocity, this.velocityResolution);
+      state.effort[i] = produced[i] / torqueConstant[i];
     }
     return state;
   }
@@ -262,6 +321,9 @@ export class SimDriver implements Driver {
         this.saturatedEfforts++;
       }
       this.applied[i] = value;
+      const torque = value * this.torqueConstant[i];
+      const ceiling = this.torqueCeiling[i];
+      this.produced[i] = Math.min(ceiling, Math.max(-ceiling, torque));
     }
     if (nonFinite) this.nonFiniteEfforts++;
   }
@@ -295,17 +357,26 @@ export class SimDriver implements Driver {
       this.q[i] = position[i];
       this.qd[i] = velocity === undefined ? 0 : velocity[i];
     }
+    this.fillHistory();
+  }
+
+  /** Latency: every row of the state ring holds the current state (at the start and after setState). */
+  private fillHistory(): void {
+    for (let row = 0; row <= this.latencySteps && this.latencySteps > 0; row++) {
+      this.historyQ.set(this.q, row * this.dof);
+      this.historyQd.set(this.qd, row * this.dof);
+    }
   }
 
   /** One physics step. Public for the benchmark; the control path uses advance(). */
   step(): void {
     const n = this.dof;
     const dt = this.dt;
-    const { q, qd, qdd, tauNet, applied, damping, friction, lower, upper } = this;
+    const { q, qd, qdd, tauNet, produced, damping, friction, lower, upper } = this;
     const invSmoothing = 1 / this.frictionSmoothing;
     for (let i = 0; i < n; i++) {
       const v = qd[i];
-      tauNet[i] = applied[i] - damping[i] * v - friction[i] * Math.tanh(v * invSmoothing);
+      tauNet[i] = produced[i] - damping[i] * v - friction[i] * Math.tanh(v * invSmoothing);
     }
     this.dynamics.forwardDynamics(q, qd, tauNet, qdd);
     // Velocity first, then position with the new velocity (symplectic Euler). A joint that would
@@ -321,6 +392,11 @@ export class SimDriver implements Driver {
     if (touching) this.resolveStops();
     for (let i = 0; i < n; i++) q[i] += dt * qd[i];
     this.steps++;
+    if (this.latencySteps > 0) {
+      const offset = (this.steps % (this.latencySteps + 1)) * n;
+      this.historyQ.set(q, offset);
+      this.historyQd.set(qd, offset);
+    }
   }
 
   /**
@@ -472,6 +548,28 @@ function nonNegativeOption(name: string, value: number | undefined, fallback: nu
   if (!(v >= 0) || !Number.isFinite(v))
     throw new Error(`SimDriver: option "${name}" must be a finite number ≥ 0, got ${value}`);
   return v;
+}
+
+function perJointOption(
+  name: string,
+  values: ArrayLike<number> | undefined,
+  n: number,
+  fallback: number,
+): Float64Array {
+  const out = new Float64Array(n).fill(fallback);
+  if (values === undefined) return out;
+  if (values.length !== n)
+    throw new Error(`SimDriver: option "${name}" needs ${n} values, got ${values.length}`);
+  for (let i = 0; i < n; i++) {
+    if (!(values[i] > 0)) throw new Error(`SimDriver: option "${name}"[${i}] must be > 0, got ${values[i]}`);
+    out[i] = values[i];
+  }
+  return out;
+}
+
+/** x rounded to the nearest multiple of resolution (0: x itself). */
+function quantise(x: number, resolution: number): number {
+  return resolution > 0 ? Math.round(x / resolution) * resolution : x;
 }
 
 function checkVector(what: string, values: ArrayLike<number>, n: number): void {

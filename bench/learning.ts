@@ -9,7 +9,7 @@
  *                               [--profile quick|paper] [--eval-every 500] [--eval-episodes 20]
  *                               [--backend wasm] [--out DIR] [--json]
  *                               [--set section.key=JSON ...] [--param key=JSON ...]
- *                               [--bootstrap-episodes N]
+ *                               [--bootstrap-episodes N] [--reality none|realistic]
  *   node dist/bench/learning.js --merge DIR1,DIR2,... [--steps CAP] [--out DIR]
  *
  * --profile names a set of hyperparameter overrides (src/mbpo/hyperparameters.ts,
@@ -22,7 +22,9 @@
  * pose) on the simulator into a transitions.mcap, imports that file as a teleop recording
  * (src/data/bootstrap.ts: joint states and efforts, hindsight goals, derived actions) and hands it to
  * the learner as `train --bootstrap` does (Learner.addBootstrap, then pretrain) before the first
- * episode; the demonstrations use their own episode seeds, so they never show an evaluation goal. Prints a line per episode
+ * episode; the demonstrations use their own episode seeds. --reality PRESET gives the twin that
+ * reality gap (src/drivers/sim-reality.ts), drawn from each run's seed: every seed is another arm,
+ * while the learner, the filter and the controller see the URDF, so they never show an evaluation goal. Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
  * (default bench-results/learning). --merge runs nothing: it combines the results.json of runs made by
  * separate processes into one set of outputs and one summary (--steps sets the plot's x range).
@@ -68,6 +70,7 @@ const backend = option("backend", "wasm");
 const outDir = resolve(option("out", "bench-results/learning"));
 const json = process.argv.includes("--json");
 const bootstrapEpisodes = Number(option("bootstrap-episodes", "0"));
+const reality = option("reality", "none");
 /** --set section.key=JSON overrides, by section. */
 const overrides: Record<string, Record<string, unknown>> = {};
 process.argv.forEach((arg, i) => {
@@ -155,6 +158,8 @@ interface RunResult {
   /** PD demonstration episodes the learner was bootstrapped with (0: none), and their transitions. */
   bootstrapEpisodes: number;
   bootstrapTransitions: number;
+  /** The twin's reality-gap preset (absent in results from before it existed: none). */
+  reality?: string;
   backend: string;
   stepsTo90: number | null;
   /** A safety fault that latched on the twin and ended the run (the filter's reason), if any. */
@@ -166,7 +171,8 @@ interface RunResult {
 }
 
 async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
-  const config = withOverrides(defaultConfig(), params, "--param");
+  // The seed draws the twin's reality gap too (one arm per seed); without one it changes nothing.
+  const config = withOverrides(defaultConfig(), { "sim.reality.preset": reality, seed, ...params }, "--param");
   const stack = createControlStack(config);
   const { task, runner } = stack;
   const learner: Learner = await createLearner({
@@ -298,6 +304,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     params,
     bootstrapEpisodes,
     bootstrapTransitions,
+    reality,
     backend: learner.backend ?? backend,
     stepsTo90,
     realSteps,

@@ -10,6 +10,7 @@
  *                               [--backend wasm] [--out DIR] [--json]
  *                               [--set section.key=JSON ...] [--param key=JSON ...]
  *                               [--bootstrap-episodes N] [--reality none|realistic]
+ *                               [--model-prior none,urdf]
  *   node dist/bench/learning.js --merge DIR1,DIR2,... [--steps CAP] [--out DIR]
  *
  * --profile names a set of hyperparameter overrides (src/mbpo/hyperparameters.ts,
@@ -24,7 +25,9 @@
  * the learner as `train --bootstrap` does (Learner.addBootstrap, then pretrain) before the first
  * episode; the demonstrations use their own episode seeds. --reality PRESET gives the twin that
  * reality gap (src/drivers/sim-reality.ts), drawn from each run's seed: every seed is another arm,
- * while the learner, the filter and the controller see the URDF, so they never show an evaluation goal. Prints a line per episode
+ * while the learner, the filter and the controller see the URDF. --model-prior runs MBPO once
+ * per prior named (mbpo.modelPrior: none learns the whole Δ, urdf the residual over the URDF's
+ * prediction); SAC has no model and runs once, so they never show an evaluation goal. Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
  * (default bench-results/learning). --merge runs nothing: it combines the results.json of runs made by
  * separate processes into one set of outputs and one summary (--steps sets the plot's x range).
@@ -71,6 +74,7 @@ const outDir = resolve(option("out", "bench-results/learning"));
 const json = process.argv.includes("--json");
 const bootstrapEpisodes = Number(option("bootstrap-episodes", "0"));
 const reality = option("reality", "none");
+const modelPriors = option("model-prior", "none").split(",");
 /** --set section.key=JSON overrides, by section. */
 const overrides: Record<string, Record<string, unknown>> = {};
 process.argv.forEach((arg, i) => {
@@ -158,8 +162,9 @@ interface RunResult {
   /** PD demonstration episodes the learner was bootstrapped with (0: none), and their transitions. */
   bootstrapEpisodes: number;
   bootstrapTransitions: number;
-  /** The twin's reality-gap preset (absent in results from before it existed: none). */
+  /** The twin's reality-gap preset and MBPO's model prior (absent in results from before they existed: none). */
   reality?: string;
+  modelPrior?: string;
   backend: string;
   stepsTo90: number | null;
   /** A safety fault that latched on the twin and ended the run (the filter's reason), if any. */
@@ -170,9 +175,13 @@ interface RunResult {
   curve: CurvePoint[];
 }
 
-async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
+async function runOne(algo: Algorithm, seed: number, modelPrior: string): Promise<RunResult> {
   // The seed draws the twin's reality gap too (one arm per seed); without one it changes nothing.
-  const config = withOverrides(defaultConfig(), { "sim.reality.preset": reality, seed, ...params }, "--param");
+  const config = withOverrides(
+    defaultConfig(),
+    { "sim.reality.preset": reality, seed, ...params },
+    "--param",
+  );
   const stack = createControlStack(config);
   const { task, runner } = stack;
   const learner: Learner = await createLearner({
@@ -182,16 +191,17 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     seed,
     backend,
     profile,
-    hyperparameters: overrides,
+    hyperparameters: algo === "mbpo" ? { ...overrides, mbpo: { ...overrides.mbpo, modelPrior } } : overrides,
     control: controlSpecFromConfig(config),
   });
+  const label = algo === "mbpo" && modelPrior !== "none" ? `${algo}+${modelPrior}` : algo;
   let bootstrapTransitions = 0;
   if (bootstrapEpisodes > 0) {
     const demonstrations = await recordDemonstrations(config, seed);
     bootstrapTransitions = learner.addBootstrap(demonstrations).added;
     const pretrained = await learner.pretrain();
     process.stderr.write(
-      `[${algo} seed ${seed}] bootstrap: ${bootstrapTransitions} transitions from ${bootstrapEpisodes} PD episodes` +
+      `[${label} seed ${seed}] bootstrap: ${bootstrapTransitions} transitions from ${bootstrapEpisodes} PD episodes` +
         (pretrained.modelTrained ? `, model holdout MSE ${pretrained.modelHoldoutMse.toFixed(4)}` : "") +
         "\n",
     );
@@ -236,7 +246,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     };
     curve.push(point);
     process.stderr.write(
-      `[${algo} seed ${seed}] eval at ${realSteps} real steps: success ${(100 * point.evalSuccess).toFixed(0)}%, return ${point.evalReturn.toFixed(2)}, median final distance ${(100 * point.evalMedianDistance).toFixed(1)} cm (${point.seconds.toFixed(0)} s)\n`,
+      `[${label} seed ${seed}] eval at ${realSteps} real steps: success ${(100 * point.evalSuccess).toFixed(0)}%, return ${point.evalReturn.toFixed(2)}, median final distance ${(100 * point.evalMedianDistance).toFixed(1)} cm (${point.seconds.toFixed(0)} s)\n`,
     );
     if (stepsTo90 === null && point.evalSuccess >= SUCCESS_TARGET) stepsTo90 = realSteps;
   };
@@ -279,7 +289,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     seconds.sac += report.seconds.sac;
     const f = report.rolloutsFiltered;
     process.stderr.write(
-      `[${algo} seed ${seed}] ${realSteps} steps: return ${result.return.toFixed(2)} success ${result.success ? 1 : 0}` +
+      `[${label} seed ${seed}] ${realSteps} steps: return ${result.return.toFixed(2)} success ${result.success ? 1 : 0}` +
         (report.modelTrained
           ? ` | model nll ${report.modelHoldoutNll.toFixed(3)} mse ${report.modelHoldoutMse.toFixed(4)}`
           : "") +
@@ -305,6 +315,7 @@ async function runOne(algo: Algorithm, seed: number): Promise<RunResult> {
     bootstrapEpisodes,
     bootstrapTransitions,
     reality,
+    modelPrior: algo === "mbpo" ? modelPrior : "none",
     backend: learner.backend ?? backend,
     stepsTo90,
     realSteps,
@@ -343,6 +354,13 @@ async function recordDemonstrations(config: Config, seed: number): Promise<RealT
   }
 }
 
+/** The run's algorithm with its model prior, if any: mbpo, mbpo+urdf, sac. */
+function runLabel(run: RunResult): string {
+  return run.algo === "mbpo" && (run.modelPrior ?? "none") !== "none"
+    ? `${run.algo}+${run.modelPrior}`
+    : run.algo;
+}
+
 /** Eval success against real steps, one polyline per run. */
 function svg(runs: RunResult[]): string {
   const width = 640;
@@ -350,7 +368,7 @@ function svg(runs: RunResult[]): string {
   const pad = 48;
   const x = (steps: number) => pad + ((width - 2 * pad) * steps) / stepCap;
   const y = (success: number) => height - pad - (height - 2 * pad) * success;
-  const colours: Record<string, string> = { mbpo: "#1f77b4", sac: "#d62728" };
+  const colours: Record<string, string> = { mbpo: "#1f77b4", "mbpo+urdf": "#2ca02c", sac: "#d62728" };
   const lines = runs.map((run) => {
     const points = [{ realSteps: 0, evalSuccess: 0 }, ...run.curve]
       .map((p) => `${x(p.realSteps).toFixed(1)},${y(p.evalSuccess).toFixed(1)}`)
@@ -358,8 +376,9 @@ function svg(runs: RunResult[]): string {
     // Runs that started from a bootstrap are dashed.
     const boot = (run.bootstrapEpisodes ?? 0) > 0;
     const dash = boot ? ' stroke-dasharray="6 3"' : "";
-    const title = `${run.algo} seed ${run.seed}${boot ? `, bootstrap ${run.bootstrapEpisodes} PD episodes` : ""}`;
-    return `<polyline fill="none" stroke="${colours[run.algo] ?? "#555"}" stroke-width="1.5"${dash} points="${points}"><title>${title}</title></polyline>`;
+    const name = runLabel(run);
+    const title = `${name} seed ${run.seed}${boot ? `, bootstrap ${run.bootstrapEpisodes} PD episodes` : ""}`;
+    return `<polyline fill="none" stroke="${colours[name] ?? "#555"}" stroke-width="1.5"${dash} points="${points}"><title>${title}</title></polyline>`;
   });
   const ticks = [0, 0.25, 0.5, 0.75, 1].map(
     (s) => `<text x="${pad - 6}" y="${y(s) + 4}" text-anchor="end" font-size="11">${s * 100}%</text>`,
@@ -373,7 +392,7 @@ function svg(runs: RunResult[]): string {
     `<line x1="${pad}" y1="${y(SUCCESS_TARGET)}" x2="${width - pad}" y2="${y(SUCCESS_TARGET)}" stroke="#999" stroke-dasharray="4 4"/>`,
     ...ticks,
     `<text x="${width / 2}" y="${height - 10}" text-anchor="middle" font-size="12">real steps (cap ${stepCap})</text>`,
-    `<text x="${pad}" y="20" font-size="12">reach: eval success (${evalEpisodes} episodes, mean action); blue MBPO (dashed: bootstrapped), red SAC${profile ? `; profile ${profile}` : ""}</text>`,
+    `<text x="${pad}" y="20" font-size="12">reach: eval success (${evalEpisodes} episodes, mean action); blue MBPO (dashed: bootstrapped), green MBPO on the URDF prior, red SAC${profile ? `; profile ${profile}` : ""}</text>`,
     ...lines,
     "</svg>",
   ].join("\n");
@@ -390,7 +409,7 @@ function writeResults(runs: RunResult[]): void {
       .flatMap((r) =>
         r.curve.map(
           (p) =>
-            `${r.algo},${r.seed},${p.realSteps},${p.evalSuccess},${p.evalReturn},${p.evalMedianDistance},${p.seconds.toFixed(1)}`,
+            `${runLabel(r)},${r.seed},${p.realSteps},${p.evalSuccess},${p.evalReturn},${p.evalMedianDistance},${p.seconds.toFixed(1)}`,
         ),
       )
       .join("\n")}\n`,
@@ -414,14 +433,17 @@ if (merge !== undefined) {
 } else {
   for (const seed of seeds) {
     for (const algo of algos) {
-      runs.push(await runOne(algo, seed));
-      writeResults(runs);
+      for (const modelPrior of algo === "mbpo" ? modelPriors : ["none"]) {
+        runs.push(await runOne(algo, seed, modelPrior));
+        writeResults(runs);
+      }
     }
   }
 }
 
 const summary = runs.map((r) => ({
-  algo: r.algo,
+  algo: runLabel(r),
+  reality: r.reality ?? "none",
   seed: r.seed,
   bootstrapEpisodes: r.bootstrapEpisodes,
   stepsTo90: r.stepsTo90,
@@ -439,7 +461,7 @@ if (json) {
   );
   for (const s of summary) {
     console.log(
-      `${s.algo.padEnd(4)} seed ${s.seed}${(s.bootstrapEpisodes ?? 0) > 0 ? ` (bootstrap: ${s.bootstrapEpisodes} PD episodes)` : ""}: ${s.fault !== undefined ? `safety fault after ${s.realSteps} steps (${s.fault}); ` : ""}${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
+      `${s.algo.padEnd(4)} seed ${s.seed}${s.reality !== "none" ? ` (reality ${s.reality})` : ""}${(s.bootstrapEpisodes ?? 0) > 0 ? ` (bootstrap: ${s.bootstrapEpisodes} PD episodes)` : ""}: ${s.fault !== undefined ? `safety fault after ${s.realSteps} steps (${s.fault}); ` : ""}${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
     );
   }
   for (const seed of new Set(summary.map((r) => r.seed))) {
@@ -454,6 +476,12 @@ if (json) {
     } else if (m?.stepsTo90 && s !== undefined && s.fault === undefined) {
       console.log(
         `seed ${seed}: SAC had not reached 90% after ${s.realSteps} real steps: at least ${(s.realSteps / m.stepsTo90).toFixed(1)}× MBPO's`,
+      );
+    }
+    const u = plain.find((r) => r.algo === "mbpo+urdf");
+    if (m?.stepsTo90 && u?.stepsTo90) {
+      console.log(
+        `seed ${seed}: MBPO on the URDF prior needed ${(u.stepsTo90 / m.stepsTo90).toFixed(2)}× the real steps of MBPO without it`,
       );
     }
   }

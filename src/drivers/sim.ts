@@ -18,7 +18,7 @@
  *
  * No allocation per physics step: every array is made in the constructor.
  */
-import { Dynamics } from "../robot/dynamics.js";
+import { COULOMB_SMOOTHING, Dynamics } from "../robot/dynamics.js";
 import type { RobotModel } from "../robot/types.js";
 import { Rng } from "../util/rng.js";
 import type { Driver, JointState } from "./driver.js";
@@ -42,7 +42,8 @@ export interface SimDriverOptions {
   /** Joint-limit stop damper (N·m·s/rad), acting while past a hard limit. Default 10. */
   limitDamping?: number;
   /**
-   * Velocity scale v_s (rad/s) of the tanh that smooths Coulomb friction. Default 0.25.
+   * Velocity scale v_s (rad/s) of the tanh that smooths Coulomb friction. Default
+   * COULOMB_SMOOTHING (0.25), as the learner's URDF prior reads the friction.
    * Friction is integrated explicitly, so its slope friction/v_s (plus damping) times dt times the
    * joint's inverse effective inertia must stay below 2; the constructor checks this on a set of
    * poses and throws when it does not hold (raise v_s or physicsRateHz then).
@@ -184,7 +185,11 @@ export class SimDriver implements Driver {
     this.dt = 1 / this.physicsRateHz;
     this.limitStiffness = nonNegativeOption("limitStiffness", options.limitStiffness, 1e6);
     this.limitDamping = nonNegativeOption("limitDamping", options.limitDamping, 10);
-    this.frictionSmoothing = positiveOption("frictionSmoothing", options.frictionSmoothing, 0.25);
+    this.frictionSmoothing = positiveOption(
+      "frictionSmoothing",
+      options.frictionSmoothing,
+      COULOMB_SMOOTHING,
+    );
     this.positionNoise = nonNegativeOption("positionNoise", options.positionNoise, 0);
     this.velocityNoise = nonNegativeOption("velocityNoise", options.velocityNoise, 0);
     this.positionResolution = nonNegativeOption("positionResolution", options.positionResolution, 0);

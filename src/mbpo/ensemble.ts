@@ -466,7 +466,9 @@ export class ProbabilisticEnsemble {
    * For `rows` rows of raw inputs, draws Δ ~ N(μ, σ²) of member memberPerRow[r] for row r (MBPO:
    * a random elite per row, see randomElites), de-standardised into out.delta, and the
    * disagreement of each row into out.disagreement. All members are evaluated (one batched
-   * forward pass), so the disagreement costs nothing extra.
+   * forward pass), so the disagreement costs nothing extra. `disagreementUnits` (per output, in
+   * the output's units) replaces the target std as the disagreement's unit: a model of a residual
+   * (src/mbpo/model-prior.ts) measures against the spread of the whole Δ.
    */
   async sample(
     inputs: Float32Array,
@@ -474,6 +476,7 @@ export class ProbabilisticEnsemble {
     memberPerRow: Int32Array,
     rng: Rng,
     out: EnsembleSample,
+    disagreementUnits?: ArrayLike<number>,
   ): Promise<void> {
     const nOut = this.outputSize;
     if (memberPerRow.length < rows || out.delta.length < rows * nOut || out.disagreement.length < rows) {
@@ -494,7 +497,9 @@ export class ProbabilisticEnsemble {
         out.delta[r * nOut + j] = z * std[j] + mu[j];
       }
     }
-    this.disagreementStandardised(this.scratchMean, rows, out.disagreement);
+    const scale =
+      disagreementUnits === undefined ? undefined : Array.from(std, (s, j) => s / disagreementUnits[j]);
+    this.disagreementStandardised(this.scratchMean, rows, out.disagreement, scale);
   }
 
   /** Fills out[0..rows) with members drawn uniformly from the elites. */
@@ -838,7 +843,13 @@ export class ProbabilisticEnsemble {
     return { mse, nll };
   }
 
-  private disagreementStandardised(mean: Float32Array, rows: number, out: Float32Array): void {
+  /** The disagreement of standardised means; `scale` (per output, default 1) multiplies each output's spread. */
+  private disagreementStandardised(
+    mean: Float32Array,
+    rows: number,
+    out: Float32Array,
+    scale?: readonly number[],
+  ): void {
     const nOut = this.outputSize;
     const elites = this.eliteIndices;
     const K = elites.length;
@@ -854,7 +865,7 @@ export class ProbabilisticEnsemble {
         }
         const average = sum / K;
         const variance = Math.max(sumSquares / K - average * average, 0);
-        worst = Math.max(worst, Math.sqrt(variance));
+        worst = Math.max(worst, Math.sqrt(variance) * (scale === undefined ? 1 : scale[j]));
       }
       out[r] = worst;
     }

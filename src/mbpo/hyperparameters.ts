@@ -167,6 +167,15 @@ export const MBPO_DEFAULTS = {
   normalizeObservations: true,
   /** Floor of that std (in the feature's own units): a feature the exploration hardly moved is not blown up. */
   observationMinStd: 0.01,
+  /**
+   * What the ensemble learns on top of: "none", the whole Δ(q, q̇) (MBPO); "urdf", the residual over
+   * the URDF's rigid-body prediction of the control period (src/mbpo/model-prior.ts), so that the
+   * learned part is zero where the URDF is right. Not in MBPO, whose tasks come without a model;
+   * in the spirit of residual physics (Zeng et al. 2020, "TossingBot"; Ajay et al. 2018).
+   */
+  modelPrior: "none" as "none" | "urdf",
+  /** Integration rate (Hz) of the URDF prior over a control period: 1 kHz, the twin's physics rate. */
+  priorRateHz: 1000,
 };
 
 export type MbpoHyperparameters = typeof MBPO_DEFAULTS;

@@ -46,6 +46,7 @@ import {
   type RealTransitionInput,
   type UpdateReport,
 } from "./learner.js";
+import { columnStd, MODEL_PRIORS, ResidualModel, RigidBodyPrior, subtractPrior } from "./model-prior.js";
 import { Normalizer, type NormalizerJSON } from "./normalizer.js";
 import {
   createBatch,
@@ -124,6 +125,12 @@ interface LearnerCheckpoint {
   /** SAC's observation standardisation (null: not fitted yet, or switched off). */
   observationNormalizer: NormalizerJSON | null;
   ensemble: EnsembleJSON | null;
+  /**
+   * With the URDF prior: per output, the std of the whole Δ over the data the model was last
+   * trained on (the uncertainty filter's unit); null without a prior or before any training.
+   * Absent in checkpoints from before the prior existed.
+   */
+  modelDeltaStd?: number[] | null;
   buffers: { real: BufferHeader; model: BufferHeader | null };
 }
 
@@ -139,6 +146,8 @@ interface Parts {
   model: RobotModel;
   task: Task;
   rollouts: BranchedRollouts;
+  /** The URDF prior under the ensemble (mbpo.modelPrior "urdf"), else undefined. */
+  prior: RigidBodyPrior | undefined;
   rng: Record<RngName, Rng>;
 }
 
@@ -171,7 +180,7 @@ export async function createLearner(spec: LearnerSpec): Promise<Learner> {
     bootstrapped: 0,
     pending: null,
   };
-  return new MbpoLearner(parts, sac, ensemble, real, undefined, undefined, schedule);
+  return new MbpoLearner(parts, sac, ensemble, real, undefined, undefined, schedule, null);
 }
 
 /** Restores a learner that save(dir) wrote; it continues exactly where the saved one stood. */
@@ -191,13 +200,18 @@ export async function loadLearner(dir: string): Promise<Learner> {
     );
   }
   // The saved hyperparameters and control spec, not today's defaults: a resumed run stays the same run.
+  // A checkpoint from before the URDF prior existed was trained without one.
+  const hyperparameters = checkpoint.hyperparameters;
+  hyperparameters.mbpo = { ...hyperparameters.mbpo };
+  hyperparameters.mbpo.modelPrior ??= "none";
+  hyperparameters.mbpo.priorRateHz ??= 1000;
   const parts = await assemble(
     // A checkpoint from before action_damping existed was trained without it.
     {
       ...checkpoint.spec,
       control: { ...checkpoint.control, actionDamping: checkpoint.control.actionDamping ?? 0 },
     },
-    checkpoint.hyperparameters,
+    hyperparameters,
   );
   // Every array is checked as it is decoded (finite, right length); an error names the file.
   const sac = await named(path, () => Sac.fromJSON(checkpoint.sac, parts.rng.sac));
@@ -224,7 +238,18 @@ export async function loadLearner(dir: string): Promise<Learner> {
     bootstrapped: checkpoint.schedule.bootstrapped ?? 0,
     pending: checkpoint.schedule.pending ?? null,
   };
-  return new MbpoLearner(parts, sac, ensemble, real, model, observations, schedule);
+  const deltaStd = checkpoint.modelDeltaStd ?? null;
+  if (
+    deltaStd !== null &&
+    !(
+      Array.isArray(deltaStd) &&
+      deltaStd.length === modelOutputSize(parts.task.dof) &&
+      deltaStd.every((v) => Number.isFinite(v) && v > 0)
+    )
+  ) {
+    throw new Error(`${path}: modelDeltaStd must be ${modelOutputSize(parts.task.dof)} positive numbers`);
+  }
+  return new MbpoLearner(parts, sac, ensemble, real, model, observations, schedule, deltaStd);
 }
 
 class MbpoLearner implements Learner {
@@ -244,6 +269,9 @@ class MbpoLearner implements Learner {
   /** SAC's observation standardisation, fitted at the first update after exploration. */
   private observations: Normalizer | undefined;
   private readonly schedule: ScheduleState;
+  private readonly prior: RigidBodyPrior | undefined;
+  /** See LearnerCheckpoint.modelDeltaStd. */
+  private modelDeltaStd: number[] | null;
 
   constructor(
     parts: Parts,
@@ -253,6 +281,7 @@ class MbpoLearner implements Learner {
     model: ReplayBuffer | undefined,
     observations: Normalizer | undefined,
     schedule: ScheduleState,
+    modelDeltaStd: number[] | null,
   ) {
     this.spec = parts.spec;
     this.backend = parts.backend;
@@ -267,6 +296,8 @@ class MbpoLearner implements Learner {
     this.model = model;
     this.observations = observations;
     this.schedule = schedule;
+    this.prior = parts.prior;
+    this.modelDeltaStd = modelDeltaStd;
   }
 
   addReal(t: RealTransitionInput): void {
@@ -419,11 +450,22 @@ class MbpoLearner implements Learner {
     const before = await ensemble.toJSON();
     const rngBefore = this.rng.modelTraining.getState();
     const { inputs, targets } = realModelData(this.real);
+    let deltaStd: number[] | null = null;
+    if (this.prior !== undefined) {
+      // The filter's unit is the whole Δ's spread; the ensemble learns what the URDF leaves over.
+      deltaStd = columnStd(
+        targets,
+        this.real.size,
+        targets.length / this.real.size,
+        this.hp.ensemble.normalizerMinStd,
+      );
+      subtractPrior(this.prior, this.real, targets);
+    }
     const trained = await ensemble.train(inputs, targets, this.rng.modelTraining, { shouldStop });
     if (trained.interrupted) {
       await ensemble.restore(before);
       this.rng.modelTraining.setState(rngBefore);
-    }
+    } else this.modelDeltaStd = deltaStd;
     return trained;
   }
 
@@ -498,6 +540,7 @@ class MbpoLearner implements Learner {
       sac: await this.sac.toJSON(),
       observationNormalizer: this.observations?.toJSON() ?? null,
       ensemble: this.ensemble === undefined ? null : await this.ensemble.toJSON(),
+      modelDeltaStd: this.modelDeltaStd,
       buffers: {
         real: await writeBuffer(dir, "real-buffer", this.real.toJSON()),
         model: this.model === undefined ? null : await writeBuffer(dir, "model-buffer", this.model.toJSON()),
@@ -523,6 +566,10 @@ class MbpoLearner implements Learner {
     stopped: () => boolean,
   ): Promise<number> {
     const ensemble = this.ensemble as ProbabilisticEnsemble;
+    const dynamicsModel =
+      this.prior === undefined
+        ? ensemble
+        : new ResidualModel(ensemble, this.prior, this.modelDeltaStd as number[]);
     const model = this.modelBufferFor(k);
     const rng = this.rng.rollouts;
     const task = this.task;
@@ -549,7 +596,7 @@ class MbpoLearner implements Learner {
     for (; done < branches && !stopped(); done += starts.rows) {
       starts.rows = Math.min(ROLLOUT_CHUNK, branches - done);
       sampleRolloutStarts(this.real, rng, starts, hindsight);
-      const counts = await this.rollouts.run(starts, ensemble, policy, rng, options, model);
+      const counts = await this.rollouts.run(starts, dynamicsModel, policy, rng, options, model);
       report.rolloutBranches = (report.rolloutBranches ?? 0) + counts.branches;
       report.rolloutsKept += counts.kept;
       report.rolloutsFiltered.terminated += counts.terminated;
@@ -594,9 +641,13 @@ async function assemble(spec: LearnerSpec, hp: Hyperparameters): Promise<Parts> 
   const task = createTask(spec.task.name, model, taskParams(spec.task.params));
   const dynamics = new Dynamics(model);
   const rollouts = new BranchedRollouts(task, model, control, dynamics);
+  const prior =
+    spec.algo === "mbpo" && hp.mbpo.modelPrior === "urdf"
+      ? new RigidBodyPrior(model, control.controlRateHz, hp.mbpo.priorRateHz)
+      : undefined;
   const rng = {} as Record<RngName, Rng>;
   for (const [name, stream] of Object.entries(RNG_STREAMS)) rng[name as RngName] = new Rng(spec.seed, stream);
-  return { spec, hp, control, backend: selection.name, model, task, rollouts, rng };
+  return { spec, hp, control, backend: selection.name, model, task, rollouts, prior, rng };
 }
 
 /**
@@ -648,6 +699,14 @@ function checkMbpoHyperparameters(hp: Hyperparameters): void {
     throw new Error(
       `hyperparameters: mbpo.rolloutSchedule must be [startStep, endStep, minLength, maxLength] with integers, endStep ≥ startStep and 1 ≤ minLength ≤ maxLength, got ${JSON.stringify(s)}`,
     );
+  }
+  if (!MODEL_PRIORS.includes(m.modelPrior)) {
+    throw new Error(
+      `hyperparameters: mbpo.modelPrior must be one of ${MODEL_PRIORS.join(", ")}, got ${JSON.stringify(m.modelPrior)}`,
+    );
+  }
+  if (!(m.priorRateHz > 0 && m.priorRateHz <= 100_000)) {
+    throw new Error(`hyperparameters: mbpo.priorRateHz must be in (0, 100000], got ${m.priorRateHz}`);
   }
   if (!(m.hindsightFraction >= 0 && m.hindsightFraction <= 1)) {
     throw new Error(`hyperparameters: mbpo.hindsightFraction must be in [0, 1], got ${m.hindsightFraction}`);

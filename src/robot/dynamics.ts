@@ -40,6 +40,13 @@ function compose(a: Transform, b: Transform): Transform {
   return { R, p };
 }
 
+/**
+ * Velocity scale v_s (rad/s or m/s) of the tanh that smooths a joint's Coulomb friction,
+ * friction·tanh(q̇ / v_s): how the twin (src/drivers/sim.ts) and the URDF prior under the learned
+ * model (src/mbpo/model-prior.ts) read URDF `<dynamics friction>`.
+ */
+export const COULOMB_SMOOTHING = 0.25;
+
 const IDENTITY: Transform = { R: [1, 0, 0, 0, 1, 0, 0, 0, 1], p: [0, 0, 0] };
 
 export class Dynamics {

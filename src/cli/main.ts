@@ -17,6 +17,7 @@ import { registerCalibrateCommand } from "./calibrate-command.js";
 import { runDynamicsCommand } from "./dynamics-command.js";
 import { baudRate, registerDynamixelCommand } from "./dynamixel-command.js";
 import { runEnvServe } from "./env-command.js";
+import { runIdentifyCommand } from "./identify-command.js";
 import { runLogSummary } from "./log-command.js";
 import { closeLogger, createLogger, isLoggerClosed, type Logger } from "./logger.js";
 import { runNodeCommand } from "./node-command.js";
@@ -166,7 +167,7 @@ withCommonFlags(
     .description("run episodes of a task with a fixed policy, through the control loop and safety filter")
     .addOption(new Option("--driver <name>", "robot driver").choices(["sim", "ros2", "dynamixel"]))
     .option("--task <name>", "task (reach)")
-    .option("--policy <name>", "zero | random | pd", "pd")
+    .option("--policy <name>", "zero | random | pd | excite (sinusoids for `identify`)", "pd")
     .option("--episodes <n>", "number of episodes", integer("--episodes", 1), 5)
     .option("--seed <n>", "random seed", integer("--seed", 0))
     .option("--urdf <file>", "robot description (default: urdf/arm.urdf)")
@@ -429,6 +430,30 @@ withCommonFlags(
       commandJoints: flags.commandJoints?.split(",").map((s: string) => s.trim()),
       maxGap: flags.maxGap,
       fromJointStates: flags.fromJointStates === true,
+      logger,
+    });
+    if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  } finally {
+    await closeLogger(logger);
+  }
+});
+
+withCommonFlags(
+  program
+    .command("identify <logs...>")
+    .description(
+      "system identification: fit masses, inertias, armatures and friction to logged transitions (record them with run --policy excite); --out writes the identified URDF",
+    )
+    .option("--urdf <file>", "the robot description to start from (default: urdf/arm.urdf)")
+    .option("--out <file>", "write the identified URDF here")
+    .option("--json", "print one JSON object"),
+).action(async (files: string[], flags) => {
+  const logger = startLogging(flags, "identify");
+  try {
+    const report = await runIdentifyCommand({
+      config: buildConfig(flags, { urdf: flags.urdf }),
+      files: files.map((f) => resolve(f)),
+      out: flags.out === undefined ? undefined : resolve(flags.out),
       logger,
     });
     if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -137,6 +137,12 @@ const SimSchema = z
     physics_rate_hz: z.number().gte(50).lte(20000).default(1000.0),
     /** Pace the simulator to wall-clock time (a stand-in for a real robot) instead of running flat out. */
     realtime: z.boolean().default(false),
+    /**
+     * The arm the twin simulates, when it is not the one the node believes (`urdf`): e.g. `urdf`
+     * an identified description (mbpo-arm identify --out) and this the twin's truth. Same joints
+     * in the same order. Unset: the node's urdf.
+     */
+    urdf: z.string().min(1).optional(),
     reality: RealitySchema.default(RealitySchema.parse({})),
   })
   .strict();

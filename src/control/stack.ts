@@ -51,7 +51,7 @@ export function createControlStack(config: Config, parts: StackParts = {}): Cont
   // stack sees the URDF's model.
   const reality =
     parts.driver === undefined && config.driver === "sim"
-      ? drawReality(model, realityRanges(config), config.seed)
+      ? drawReality(twinModel(config, model), realityRanges(config), config.seed)
       : undefined;
   const driver = parts.driver !== undefined ? parts.driver(model) : createDriver(config, model, reality);
   const safety = createSafetyFilter(config, model, dynamics);
@@ -112,6 +112,18 @@ export function createSafetyFilter(config: Config, model: RobotModel, dynamics: 
     },
     dynamics,
   );
+}
+
+/** The arm the twin simulates: sim.urdf where set (with the node's joints, in its order), else the node's model. */
+function twinModel(config: Config, model: RobotModel): RobotModel {
+  if (config.sim.urdf === undefined) return model;
+  const twin = loadUrdf(resolveDataPath(config.sim.urdf));
+  const names = (m: RobotModel) => m.joints.map((j) => j.name).join(", ");
+  if (names(twin) !== names(model))
+    throw new Error(
+      `sim.urdf ${config.sim.urdf}: its joints (${names(twin)}) are not the node's urdf's (${names(model)})`,
+    );
+  return twin;
 }
 
 function createDriver(config: Config, model: RobotModel, reality: Reality | undefined): Driver {

@@ -133,8 +133,10 @@ const REALITY_STREAM = 7001;
 export function drawReality(nominal: RobotModel, ranges: RealityRanges, seed: number): Reality {
   checkRanges(ranges);
   const rng = new Rng(seed, REALITY_STREAM);
-  const error = (e: number) => (e > 0 ? 1 + rng.range(-e, e) : 1);
-  const scale = ([lo, hi]: [number, number]) => (hi > lo ? rng.range(lo, hi) : lo);
+  // Every draw is taken even where its range is empty (giving exactly 1, or lo), so that the same
+  // seed is the same arm whichever ranges are narrowed or switched off.
+  const error = (e: number) => 1 + rng.range(-e, e);
+  const scale = ([lo, hi]: [number, number]) => rng.range(lo, hi);
   const model = structuredClone(nominal);
   // The root link's inertia never moves on a fixed base; it is drawn anyway, so that the order of
   // draws depends on nothing but the link count.
@@ -169,7 +171,7 @@ function drawInertial(
 ): Inertial {
   const mass = inertial.mass * error(ranges.massError);
   const c = ranges.comError;
-  const com = inertial.com.map((x) => (c > 0 ? x + rng.range(-c, c) : x)) as Vec3;
+  const com = inertial.com.map((x) => x + rng.range(-c, c)) as Vec3;
   const k = error(ranges.inertiaError);
   const inertia = inertial.inertia.map((x) => x * k) as Mat3;
   return { mass, com, inertia };

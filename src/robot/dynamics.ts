@@ -47,6 +47,55 @@ function compose(a: Transform, b: Transform): Transform {
  */
 export const COULOMB_SMOOTHING = 0.25;
 
+/** Inertial parameters per body (bodyParameters, inertialRegressor). */
+export const BODY_PARAMETERS = 10;
+
+/**
+ * Where each unit parameter sits in a 6×6 spatial inertia [[I, h×], [h×ᵀ, m·1]] (row-major,
+ * entries given as [index, value]).
+ */
+const UNIT_PARAMETER: [number, number][][] = [
+  [
+    [21, 1],
+    [28, 1],
+    [35, 1],
+  ], // m
+  // h×: [[0, −hz, hy], [hz, 0, −hx], [−hy, hx, 0]] at rows 0–2, columns 3–5, and its transpose
+  [
+    [11, -1],
+    [16, 1],
+    [31, -1],
+    [26, 1],
+  ], // h_x: (1,2)→ −hx, (2,1)→ hx
+  [
+    [5, 1],
+    [15, -1],
+    [30, 1],
+    [20, -1],
+  ], // h_y: (0,2)→ hy, (2,0)→ −hy
+  [
+    [9, 1],
+    [4, -1],
+    [19, 1],
+    [24, -1],
+  ], // h_z: (1,0)→ hz, (0,1)→ −hz
+  [[0, 1]], // I_xx
+  [
+    [1, 1],
+    [6, 1],
+  ], // I_xy
+  [
+    [2, 1],
+    [12, 1],
+  ], // I_xz
+  [[7, 1]], // I_yy
+  [
+    [8, 1],
+    [13, 1],
+  ], // I_yz
+  [[14, 1]], // I_zz
+];
+
 const IDENTITY: Transform = { R: [1, 0, 0, 0, 1, 0, 0, 0, 1], p: [0, 0, 0] };
 
 export class Dynamics {
@@ -294,6 +343,52 @@ export class Dynamics {
   /** Coriolis, centrifugal and gravity torques: the τ that gives q̈ = 0. */
   bias(q: Float64Array, qd: Float64Array, tauOut: Float64Array): void {
     this.rnea(q, qd, null, tauOut);
+  }
+
+  /**
+   * The inertial parameters of each body (the moving link with the links welded to it), 10 per
+   * body in its own frame: π_b = (m, h_x, h_y, h_z, I_xx, I_xy, I_xz, I_yy, I_yz, I_zz), with
+   * h = m·c the first moment and I the rotational inertia about the body frame's origin. The rigid
+   * body torques are linear in them (Atkeson, An and Hollerbach 1986): see inertialRegressor.
+   */
+  bodyParameters(): Float64Array {
+    const out = new Float64Array(BODY_PARAMETERS * this.dof);
+    for (let b = 0; b < this.dof; b++) {
+      const I = this.inertia.subarray(36 * b, 36 * b + 36);
+      out.set([I[21], I[16], I[5], I[9], I[0], I[1], I[2], I[7], I[8], I[14]], BODY_PARAMETERS * b);
+    }
+    return out;
+  }
+
+  /**
+   * The regressor Y(q, q̇, q̈) of the rigid-body torques (dof rows × 10·dof columns, row-major):
+   * RNEA's τ without armature equals Y·π for π = bodyParameters(). Column (b, k) is RNEA with body
+   * b's spatial inertia replaced by the k-th unit parameter and every other body's by zero (RNEA
+   * is linear in the inertias; the unit "inertias" need not be physical). Not for hot paths: 10·dof
+   * RNEA calls.
+   */
+  inertialRegressor(q: Float64Array, qd: Float64Array, qdd: Float64Array, out: Float64Array): void {
+    const n = this.dof;
+    const columns = BODY_PARAMETERS * n;
+    if (out.length < n * columns)
+      throw new Error(`Dynamics.inertialRegressor: out needs ${n * columns} values`);
+    const inertia = this.inertia.slice();
+    const armature = this.armature.slice();
+    const tau = new Float64Array(n);
+    this.armature.fill(0);
+    try {
+      for (let b = 0; b < n; b++) {
+        for (let k = 0; k < BODY_PARAMETERS; k++) {
+          this.inertia.fill(0);
+          for (const [index, value] of UNIT_PARAMETER[k]) this.inertia[36 * b + index] = value;
+          this.rnea(q, qd, qdd, tau);
+          for (let i = 0; i < n; i++) out[i * columns + BODY_PARAMETERS * b + k] = tau[i];
+        }
+      }
+    } finally {
+      this.inertia.set(inertia);
+      this.armature.set(armature);
+    }
   }
 
   /** Gravity torques g(q): what holds the arm still. */

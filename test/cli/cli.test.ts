@@ -124,3 +124,49 @@ describe("mbpo-arm CLI", () => {
     assert.match(d.stderr, /carrier-pigeon/);
   });
 });
+
+describe("mbpo-arm identify", () => {
+  it("fits an excitation log of a twin with a reality gap, reports what fell, and writes a URDF that loads", () => {
+    const dir = join(scratch, "excite");
+    const run = cli([
+      "run",
+      "--policy",
+      "excite",
+      "--reality",
+      "realistic",
+      "--seed",
+      "3",
+      "--episodes",
+      "6",
+      "--out",
+      dir,
+      "--no-log-file",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const urdf = join(scratch, "identified.urdf");
+    const r = cli(["identify", join(dir, "transitions.mcap"), "--out", urdf, "--json", "--no-log-file"]);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout.trim().split("\n").at(-1) as string);
+    assert.equal(report.samples + report.heldOut, 600);
+    assert.ok(
+      report.rank > 0 && report.rank < report.parameterCount && Number.isFinite(report.conditionNumber),
+    );
+    const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
+    assert.ok(
+      sum(report.heldOutVelocityRms.identified) < sum(report.heldOutVelocityRms.nominal),
+      `held-out error ${report.heldOutVelocityRms.identified} against the URDF's ${report.heldOutVelocityRms.nominal}`,
+    );
+    // The identified URDF drives the twin: `run` takes it as the node's description.
+    const again = cli(["run", "--urdf", urdf, "--episodes", "1", "--no-transition-log", "--no-log-file"]);
+    assert.equal(again.code, 0, again.stderr);
+  });
+
+  it("names the file that is not a log, in one line", () => {
+    const bad = join(scratch, "not-a-log.mcap");
+    writeFileSync(bad, "hello");
+    const r = cli(["identify", bad, "--no-log-file"]);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /not-a-log\.mcap/);
+  });
+});

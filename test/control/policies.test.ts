@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
+  ExcitePolicy,
   ARM_PD_GAINS,
   createPolicy,
   MlpPolicy,
@@ -375,10 +376,11 @@ describe("createPolicy", () => {
     assert.ok(createPolicy("zero", options) instanceof ZeroPolicy);
     assert.ok(createPolicy("random", options) instanceof RandomPolicy);
     assert.ok(createPolicy("pd", options) instanceof PdPolicy);
-    assert.deepEqual(POLICY_NAMES, ["zero", "random", "pd"]);
+    assert.ok(createPolicy("excite", options) instanceof ExcitePolicy);
+    assert.deepEqual(POLICY_NAMES, ["zero", "random", "pd", "excite"]);
     assert.throws(
       () => createPolicy("sac", options),
-      /unknown policy "sac" \(known policies: zero, random, pd, checkpoint:DIR\)/,
+      /unknown policy "sac" \(known policies: zero, random, pd, excite, checkpoint:DIR\)/,
     );
   });
 });

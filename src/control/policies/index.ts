@@ -6,10 +6,12 @@ import type { RobotModel } from "../../robot/types.js";
 import type { Task } from "../../tasks/task.js";
 import type { Policy } from "../policy.js";
 import { CHECKPOINT_POLICY_PREFIX, loadCheckpointPolicy } from "./checkpoint.js";
+import { ExcitePolicy } from "./excite.js";
 import { PdPolicy, type PdPolicyOptions } from "./pd.js";
 import { RandomPolicy } from "./random.js";
 import { ZeroPolicy } from "./zero.js";
 
+export { EXCITE_DEFAULTS, ExcitePolicy } from "./excite.js";
 export type { Activation, MlpJson, MlpPolicyOptions, MlpSpec } from "./mlp.js";
 export { LOG_STD_MAX, LOG_STD_MIN, MlpPolicy } from "./mlp.js";
 export type { PdPolicyOptions } from "./pd.js";
@@ -33,6 +35,7 @@ const POLICIES: Record<string, (options: PolicyFactoryOptions) => Policy> = {
   zero: () => new ZeroPolicy(),
   random: (o) => new RandomPolicy(o.task.actionSize, { seed: o.seed, smoothing: o.randomSmoothing }),
   pd: (o) => new PdPolicy(o.model, o.pd),
+  excite: (o) => new ExcitePolicy(o.model, { seed: o.seed, pd: o.pd }),
 };
 
 export const POLICY_NAMES: readonly string[] = Object.keys(POLICIES);

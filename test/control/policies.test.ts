@@ -9,9 +9,9 @@ import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
-  ExcitePolicy,
   ARM_PD_GAINS,
   createPolicy,
+  ExcitePolicy,
   MlpPolicy,
   type MlpSpec,
   PdPolicy,

@@ -156,12 +156,10 @@ describe("identify", () => {
     assert.equal(turret?.value, turret?.nominal);
     assert.ok(result.rank < result.parameters.length && result.conditionNumber < 1e4);
     // The torques are explained far better than by the URDF.
-    result.residualRms.identified.forEach((rms, j) =>
-      assert.ok(
-        rms < 0.1 * result.residualRms.nominal[j],
-        `joint ${j}: ${rms} vs URDF ${result.residualRms.nominal[j]}`,
-      ),
-    );
+    for (const [j, rms] of result.residualRms.identified.entries()) {
+      const nominal = result.residualRms.nominal[j];
+      assert.ok(rms < 0.1 * nominal, `joint ${j}: ${rms} vs URDF ${nominal}`);
+    }
   });
 
   it("says when the data do not excite a parameter: an arm held still in many poses", () => {
@@ -222,8 +220,9 @@ describe("writeIdentifiedUrdf", () => {
       const want = result.model.links[l].inertial;
       assert.ok(close(got.mass, want.mass));
       // Written with 10 significant digits.
-      got.com.forEach((c, k) => assert.ok(Math.abs(c - want.com[k]) <= 1e-9 * 0.1, `com ${k}`));
-      got.inertia.forEach((v, k) => assert.ok(Math.abs(v - want.inertia[k]) <= 1e-9 * 1e-3, `inertia ${k}`));
+      for (const [k, c] of got.com.entries()) assert.ok(Math.abs(c - want.com[k]) <= 1e-9 * 0.1, `com ${k}`);
+      for (const [k, v] of got.inertia.entries())
+        assert.ok(Math.abs(v - want.inertia[k]) <= 1e-9 * 1e-3, `inertia ${k}`);
     }
     // Everything else stays: the header comment, the ros2_control block, the tool frame.
     for (const kept of ["OpenManipulator-X class", "<ros2_control", '<link name="end_effector"/>'])

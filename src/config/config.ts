@@ -76,7 +76,9 @@ const range = z.tuple([nonNegative, nonNegative]);
 
 /**
  * The twin's reality gap (src/drivers/sim-reality.ts): a preset, and any of its ranges replaced.
- * Drawn once per seed; the controller, the safety filter and the learner still see the URDF.
+ * Drawn once per seed; the controller, the safety filter and the learner still see the URDF. The
+ * range overrides have no default, so the ROS node does not declare them as parameters (it takes
+ * the preset); they are settings of the params file given to the CLI's --config, and of -p.
  */
 const RealitySchema = z
   .object({

@@ -2,7 +2,8 @@
  * Every setting of config/mbpo_arm.yaml (the zod schema in src/config/config.ts) as a ROS 2
  * parameter with a descriptor: its type, its range (from the schema's bounds), a description (the
  * comment beside the key in config/mbpo_arm.yaml) and read-only unless changing it live is safe.
- * The list is walked from the schema, so a setting added there is declared here without an edit.
+ * The list is walked from the schema, so a setting added there is declared here without an edit;
+ * settings without a default (optional in the schema) are left out: there is no value to declare.
  *
  * `--ros-args -p key:=value` and `--params-file` apply when a parameter is declared (rclnodejs's
  * overrides); the values read back are validated with the same schema the CLI uses, so a bad value
@@ -75,6 +76,9 @@ export function configParameterSpecs(yamlText?: string): ConfigParameterSpec[] {
   const specs: ConfigParameterSpec[] = [];
   const walk = (schema: ZodLike, prefix: string) => {
     for (const [key, field] of Object.entries(schema.shape ?? {})) {
+      // A setting without a default (sim.urdf, sim.reality's range overrides) has no value to
+      // declare: it is a params-file (--config) and -p setting of the CLI, not a ROS parameter.
+      if (field._zod.def.type === "optional") continue;
       const s = unwrap(field);
       const name = prefix + key;
       const type = s._zod.def.type;

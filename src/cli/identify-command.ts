@@ -4,7 +4,8 @@
  * teleop bag): src/robot/identification.ts fits the parameters that enter the dynamics linearly on
  * four fifths of the transitions; the other fifth (every fifth transition) is held out, and the
  * report says how much the one-period prediction error of the URDF's rigid-body model (the URDF
- * prior's, src/mbpo/model-prior.ts) falls there with the identified parameters. --out writes the
+ * prior's, src/mbpo/model-prior.ts) falls there with the identified parameters and latency (the
+ * state's age, fitted too: on a real arm, USB, bus and ROS delay the state by part of a period). --out writes the
  * identified URDF: the input URDF with its inertials, <dynamics> and armatures replaced.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -13,11 +14,14 @@ import { createControlStack } from "../control/stack.js";
 import { loadBootstrap } from "../data/bootstrap.js";
 import type { RealTransitionInput } from "../mbpo/learner.js";
 import { RigidBodyPrior } from "../mbpo/model-prior.js";
-import { type IdentificationResult, identify } from "../robot/identification.js";
+import { type IdentificationResult, type IdentificationSample, identify } from "../robot/identification.js";
 import type { RobotModel } from "../robot/types.js";
 import { writeIdentifiedUrdf } from "../robot/urdf-writer.js";
 
 /** Every HOLDOUT_EVERY-th transition is held out of the fit. */
+/** Positions (rad or m) within which one transition's end and the next one's start are the same tick. */
+const CONTIGUOUS_POSITION = 1e-6;
+
 const HOLDOUT_EVERY = 5;
 
 export interface IdentifyCommandOptions {
@@ -37,6 +41,8 @@ export interface IdentifyReport {
   rank: number;
   parameterCount: number;
   conditionNumber: number;
+  /** The fitted age of the logged state (control periods). */
+  latencyPeriods: number | null;
   torqueRms: { nominal: number[]; identified: number[] };
   /** Held-out RMS error of the predicted Δq̇ per joint (rad/s), URDF and identified. */
   heldOutVelocityRms: { nominal: number[]; identified: number[] };
@@ -56,13 +62,14 @@ export async function runIdentifyCommand(options: IdentifyCommandOptions): Promi
       logger.warn(`${file}: ${loaded.read.problem}; using what came before it`);
     transitions.push(...loaded.transitions);
   }
-  const fit = transitions.filter((_, i) => i % HOLDOUT_EVERY !== HOLDOUT_EVERY - 1);
-  const held = transitions.filter((_, i) => i % HOLDOUT_EVERY === HOLDOUT_EVERY - 1);
-  const result = identify(stack.model, fit, { controlRateHz: config.control_rate_hz });
+  const samples = withPreviousEffort(transitions);
+  const fit = samples.filter((_, i) => i % HOLDOUT_EVERY !== HOLDOUT_EVERY - 1);
+  const held = samples.filter((_, i) => i % HOLDOUT_EVERY === HOLDOUT_EVERY - 1);
+  const result = identify(stack.model, fit, { controlRateHz: config.control_rate_hz, fitLatency: true });
   const rate = options.priorRateHz ?? 1000;
   const heldOutVelocityRms = {
-    nominal: predictionRms(stack.model, held, config.control_rate_hz, rate),
-    identified: predictionRms(result.model, held, config.control_rate_hz, rate),
+    nominal: predictionRms(stack.model, held, config.control_rate_hz, rate, 0),
+    identified: predictionRms(result.model, held, config.control_rate_hz, rate, result.latencyPeriods ?? 0),
   };
   const report: IdentifyReport = {
     files: options.files,
@@ -72,6 +79,7 @@ export async function runIdentifyCommand(options: IdentifyCommandOptions): Promi
     rank: result.rank,
     parameterCount: result.parameters.length,
     conditionNumber: result.conditionNumber,
+    latencyPeriods: result.latencyPeriods,
     torqueRms: result.residualRms,
     heldOutVelocityRms,
     parameters: result.parameters,
@@ -87,12 +95,32 @@ export async function runIdentifyCommand(options: IdentifyCommandOptions): Promi
   return report;
 }
 
-/** Per joint, the RMS over transitions of (predicted − logged) Δq̇ with `model` as the prior. */
+/**
+ * The transitions, each with the effort of the tick before where the log has that tick (the
+ * previous transition ends where this one starts: the same positions, to CONTIGUOUS_POSITION; a
+ * reset in between moves the arm by far more, and a velocity read twice may differ by its noise),
+ * for the latency fit.
+ */
+function withPreviousEffort(transitions: readonly RealTransitionInput[]): IdentificationSample[] {
+  return transitions.map((t, i) => {
+    const before = transitions[i - 1];
+    const contiguous =
+      before !== undefined &&
+      Array.from(t.q).every((q, j) => Math.abs(q - before.nextQ[j]) <= CONTIGUOUS_POSITION);
+    return contiguous ? { ...t, previousEffort: before.effort } : t;
+  });
+}
+
+/**
+ * Per joint, the RMS over transitions of (predicted − logged) Δq̇ with `model` as the prior, the
+ * torque of each interval taken as (1 − latency)·τ + latency·τ_previous where the tick before is known.
+ */
 function predictionRms(
   model: RobotModel,
-  data: readonly RealTransitionInput[],
+  data: readonly IdentificationSample[],
   controlRateHz: number,
   priorRateHz: number,
+  latency: number,
 ): number[] {
   const n = model.dof;
   const prior = new RigidBodyPrior(model, controlRateHz, priorRateHz);
@@ -102,7 +130,8 @@ function predictionRms(
   for (const t of data) {
     input.set(t.q, 0);
     input.set(t.qd, n);
-    input.set(t.effort, 2 * n);
+    const previous = t.previousEffort ?? t.effort;
+    for (let j = 0; j < n; j++) input[2 * n + j] = (1 - latency) * t.effort[j] + latency * previous[j];
     prior.predict(input, 1, delta);
     for (let j = 0; j < n; j++) sums[j] += (delta[n + j] - (t.nextQd[j] - t.qd[j])) ** 2;
   }
@@ -114,11 +143,12 @@ export function formatIdentifyReport(r: IdentifyReport): string[] {
   const fall = (a: number[], b: number[]) =>
     `${(100 * (1 - b.reduce((s, v) => s + v, 0) / a.reduce((s, v) => s + v, 0))).toFixed(0)}%`;
   const lines = [
-    `identify: ${r.samples} transitions fitted, ${r.heldOut} held out, ${r.skipped} left out near the hard limits`,
+    `identify: ${r.samples} transitions fitted, ${r.heldOut} held out, ${r.skipped} left out (near a hard limit, or the first of an episode: no tick before it for the latency fit)`,
     `excitation: ${r.rank} of ${r.parameterCount} parameter directions determined, condition number ${r.conditionNumber.toPrecision(3)}` +
       (r.conditionNumber > 1e3
         ? " (poorly excited: record more varied motion, e.g. run --policy excite)"
         : ""),
+    `latency of the logged state: ${r.latencyPeriods === null ? "not fitted" : `${r.latencyPeriods.toFixed(2)} control periods`}`,
     `torque residual RMS per joint (N·m): URDF ${list(r.torqueRms.nominal)}, identified ${list(r.torqueRms.identified)}`,
     `held-out Δq̇ prediction error RMS per joint (rad/s): URDF ${list(r.heldOutVelocityRms.nominal)}, identified ${list(r.heldOutVelocityRms.identified)} (${fall(r.heldOutVelocityRms.nominal, r.heldOutVelocityRms.identified)} lower)`,
   ];

@@ -24,6 +24,9 @@
  *      passes a tenth of the value), only in combination with others ("grouped": their value is
  *      the URDF's plus the minimum-norm share), or not at all ("not excited"). The error is the
  *      statistical one; the midpoint rule's discretisation adds a bias of about 1% at 50 Hz.
+ *   With fitLatency, the torque of each interval is (1 − λ)·τ + λ·τ_previous (a state λ periods
+ *   old saw the previous command for λ·T of it), λ chosen on a grid by the least residual; the
+ *   regressor depends on the states only, so one eigen-decomposition serves every λ.
  */
 import { eigs } from "mathjs";
 import { BODY_PARAMETERS, COULOMB_SMOOTHING, Dynamics } from "./dynamics.js";
@@ -36,6 +39,8 @@ export interface IdentificationSample {
   effort: ArrayLike<number>;
   nextQ: ArrayLike<number>;
   nextQd: ArrayLike<number>;
+  /** The effort sent the tick before, when the log has that tick (for the latency fit). */
+  previousEffort?: ArrayLike<number>;
 }
 
 export interface IdentificationOptions {
@@ -45,6 +50,11 @@ export interface IdentificationOptions {
   limitMargin?: number;
   /** Relative eigenvalue below which a direction counts as not excited. Default 1e-10. */
   rankTolerance?: number;
+  /**
+   * Also fit the state's latency λ (control periods, in [0, 1] by steps of 0.05): transitions
+   * without a previousEffort are then left out. Default false.
+   */
+  fitLatency?: boolean;
 }
 
 export type ParameterKind = "inertial" | "armature" | "viscous" | "coulomb";
@@ -76,6 +86,8 @@ export interface IdentificationResult {
   rank: number;
   /** √(λmax / λmin) of the scaled AᵀA on that space: the check of excitation. */
   conditionNumber: number;
+  /** The fitted latency of the logged state (control periods), or null when not fitted. */
+  latencyPeriods: number | null;
   /** RMS torque residual per joint with the URDF's and with the identified parameters (N·m). */
   residualRms: { nominal: number[]; identified: number[] };
   /** The URDF's model with the identified parameters (see identifiedModel). */
@@ -85,6 +97,9 @@ export interface IdentificationResult {
 }
 
 const PARAMETER_NAMES = ["m", "h_x", "h_y", "h_z", "I_xx", "I_xy", "I_xz", "I_yy", "I_yz", "I_zz"];
+
+/** Steps of the latency grid over [0, 1] control period. */
+const LATENCY_STEPS = 20;
 
 /** A parameter determined alone whose standard error passes this fraction of its size is poorly excited. */
 const POORLY_EXCITED = 0.1;
@@ -104,103 +119,134 @@ export function identify(
   const p = BODY_PARAMETERS * n + 3 * n;
   const dynamics = new Dynamics(model);
   const theta0 = nominalParameters(model, dynamics);
-  const { rows, tau, skipped } = regressorRows(model, dynamics, data, options);
+  const fitLatency = options.fitLatency === true;
+  const { rows, tau, tauPrevious, skipped } = regressorRows(model, dynamics, data, options, fitLatency);
   const m = tau.length;
   if (m < p) {
     throw new Error(
       `identify: ${m / n} usable transitions give ${m} equations for ${p} parameters; record more (the excite policy: mbpo-arm run --policy excite)`,
     );
   }
-  // 1. Column scales.
-  const scale = new Float64Array(p);
-  for (let r = 0; r < m; r++) for (let k = 0; k < p; k++) scale[k] += rows[r * p + k] ** 2;
-  // A column at rounding level (a first moment along a joint's own axis, say) is no column: it is
-  // zeroed, so that its parameter keeps the URDF's value instead of soaking up rounding noise.
-  for (let k = 0; k < p; k++) scale[k] = Math.sqrt(scale[k]);
-  const negligible = NEGLIGIBLE_COLUMN * Math.max(...scale);
-  for (let k = 0; k < p; k++) {
-    if (scale[k] <= negligible) for (let r = 0; r < m; r++) rows[r * p + k] = 0;
-  }
+  dropNegligibleColumns(rows, m, p);
   // The fit works in z = W⁻¹(θ − θ₀), W a physical scale per parameter (physicalScales): the
   // minimum-norm change of step 3 then spreads what the data leave open over the parameters in
   // proportion to their size, not to their columns' norms.
-  const physical = physicalScales(model, theta0);
-  for (let k = 0; k < p; k++) scale[k] = 1 / physical[k];
-  // 2. N = D⁻¹ AᵀA D⁻¹ and b = D⁻¹ Aᵀ (τ − A θ₀).
-  const residual0 = new Float64Array(m);
-  for (let r = 0; r < m; r++) {
-    let s = tau[r];
-    for (let k = 0; k < p; k++) s -= rows[r * p + k] * theta0[k];
-    residual0[r] = s;
+  const scale = physicalScales(model, theta0).map((w) => 1 / w);
+  const N = scaledNormalMatrix(rows, m, p, scale);
+  const { values, vectors } = symmetricEigen(N);
+  const largest = Math.max(...values);
+  const tolerance = (options.rankTolerance ?? 1e-10) * largest;
+  const kept = values.map((v, i) => (v > tolerance ? i : -1)).filter((i) => i >= 0);
+  // 3. θ = θ₀ + D⁻¹ N⁺ D⁻¹ Aᵀ (τ − A θ₀), for the torque that acted over each interval.
+  const solve = (torque: Float64Array) => {
+    const b = new Array<number>(p).fill(0);
+    const r0 = residuals(rows, torque, theta0, p);
+    for (let r = 0; r < m; r++) for (let i = 0; i < p; i++) b[i] += (rows[r * p + i] / scale[i]) * r0[r];
+    const z = new Array<number>(p).fill(0);
+    for (const e of kept) {
+      const v = vectors[e];
+      let projection = 0;
+      for (let k = 0; k < p; k++) projection += v[k] * b[k];
+      for (let k = 0; k < p; k++) z[k] += (v[k] * projection) / values[e];
+    }
+    const theta = theta0.map((t, k) => t + z[k] / scale[k]);
+    return { theta, residual: residuals(rows, torque, theta, p) };
+  };
+  // Latency: the logged state is λ periods old, so over the logged interval the previous command
+  // acted for λ·T and this one for (1 − λ)·T. λ is the grid value whose fit leaves the least.
+  let latencyPeriods: number | null = null;
+  let torque = tau;
+  let fit = solve(tau);
+  if (fitLatency) {
+    for (let step = 0; step <= LATENCY_STEPS; step++) {
+      const lambda = step / LATENCY_STEPS;
+      const mixed = tau.map((t, r) => (1 - lambda) * t + lambda * tauPrevious[r]);
+      const candidate = solve(mixed);
+      if (latencyPeriods === null || sumSquares(candidate.residual) < sumSquares(fit.residual)) {
+        fit = candidate;
+        torque = mixed;
+        latencyPeriods = lambda;
+      }
+    }
   }
+  const parameters = estimates(model, theta0, fit.theta, scale, values, vectors, tolerance, {
+    rss: sumSquares(fit.residual),
+    equations: m,
+    rank: kept.length,
+  });
+  const warnings: string[] = [];
+  return {
+    samples: m / n,
+    skipped,
+    parameters,
+    rank: kept.length,
+    conditionNumber: Math.sqrt(largest / Math.min(...kept.map((i) => values[i]))),
+    latencyPeriods,
+    residualRms: {
+      nominal: rmsPerJoint(residuals(rows, torque, theta0, p), n),
+      identified: rmsPerJoint(fit.residual, n),
+    },
+    model: identifiedModel(model, dynamics, fit.theta, warnings),
+    warnings,
+  };
+}
+
+/**
+ * A column at rounding level (a first moment along a joint's own axis, say) is no column: it is
+ * zeroed, so that its parameter keeps the URDF's value instead of soaking up rounding noise.
+ */
+function dropNegligibleColumns(rows: Float64Array, m: number, p: number): void {
+  const norms = new Float64Array(p);
+  for (let r = 0; r < m; r++) for (let k = 0; k < p; k++) norms[k] += rows[r * p + k] ** 2;
+  const negligible = NEGLIGIBLE_COLUMN * Math.sqrt(Math.max(...norms));
+  for (let k = 0; k < p; k++) {
+    if (Math.sqrt(norms[k]) <= negligible) for (let r = 0; r < m; r++) rows[r * p + k] = 0;
+  }
+}
+
+/** N = D⁻¹ AᵀA D⁻¹ for the stacked regressor A (m × p) and D = diag(scale). */
+function scaledNormalMatrix(rows: Float64Array, m: number, p: number, scale: ArrayLike<number>): number[][] {
   const N: number[][] = Array.from({ length: p }, () => new Array<number>(p).fill(0));
-  const b = new Array<number>(p).fill(0);
   for (let r = 0; r < m; r++) {
     const row = rows.subarray(r * p, (r + 1) * p);
     for (let i = 0; i < p; i++) {
       const ai = row[i] / scale[i];
       if (ai === 0) continue;
-      b[i] += ai * residual0[r];
       for (let j = i; j < p; j++) N[i][j] += (ai * row[j]) / scale[j];
     }
   }
   for (let i = 0; i < p; i++) for (let j = 0; j < i; j++) N[i][j] = N[j][i];
-  const { values, vectors } = symmetricEigen(N);
-  const largest = Math.max(...values);
-  const tolerance = (options.rankTolerance ?? 1e-10) * largest;
-  const kept = values.map((v, i) => (v > tolerance ? i : -1)).filter((i) => i >= 0);
-  const rank = kept.length;
-  const smallest = Math.min(...kept.map((i) => values[i]));
-  // 3. z = N⁺ b (minimum norm), θ = θ₀ + D⁻¹ z.
-  const z = new Array<number>(p).fill(0);
-  for (const e of kept) {
-    const v = vectors[e];
-    let projection = 0;
-    for (let k = 0; k < p; k++) projection += v[k] * b[k];
-    for (let k = 0; k < p; k++) z[k] += (v[k] * projection) / values[e];
-  }
-  const theta = theta0.map((t, k) => t + z[k] / scale[k]);
-  // 4. Standard errors and determination.
-  const rss = sumSquares(residuals(rows, tau, theta, p));
-  const sigma2 = m > rank ? rss / (m - rank) : Number.NaN;
-  const parameters: ParameterEstimate[] = [];
-  for (let k = 0; k < p; k++) {
+  return N;
+}
+
+/** 4. Each parameter's standard error, σ²·(AᵀA)⁺ on the determined space, and its determination. */
+function estimates(
+  model: RobotModel,
+  theta0: Float64Array,
+  theta: Float64Array,
+  scale: ArrayLike<number>,
+  values: number[],
+  vectors: number[][],
+  tolerance: number,
+  fit: { rss: number; equations: number; rank: number },
+): ParameterEstimate[] {
+  const sigma2 = fit.equations > fit.rank ? fit.rss / (fit.equations - fit.rank) : Number.NaN;
+  return Array.from(theta0, (nominal, k) => {
     let undetermined = 0;
     let variance = 0;
-    for (let e = 0; e < p; e++) {
+    for (let e = 0; e < values.length; e++) {
       const weight = vectors[e][k] ** 2;
       if (values[e] > tolerance) variance += weight / values[e];
       else undetermined += weight;
     }
     const alone = undetermined <= GROUPED_FRACTION;
     const std = alone ? Math.sqrt(sigma2 * variance) / scale[k] : Number.NaN;
-    const size = Math.max(Math.abs(theta[k]), Math.abs(theta0[k]));
+    const size = Math.max(Math.abs(theta[k]), Math.abs(nominal));
     let determination: Determination = "grouped";
     if (alone) determination = std <= POORLY_EXCITED * size ? "identified" : "poorly excited";
     else if (undetermined >= 1 - GROUPED_FRACTION) determination = "not excited";
-    parameters.push({
-      ...describeParameter(model, k),
-      nominal: theta0[k],
-      value: theta[k],
-      std,
-      determination,
-    });
-  }
-  const warnings: string[] = [];
-  const identified = identifiedModel(model, dynamics, theta, warnings);
-  return {
-    samples: m / n,
-    skipped,
-    parameters,
-    rank,
-    conditionNumber: Math.sqrt(largest / smallest),
-    residualRms: {
-      nominal: rmsPerJoint(residual0, n),
-      identified: rmsPerJoint(residuals(rows, tau, theta, p), n),
-    },
-    model: identified,
-    warnings,
-  };
+    return { ...describeParameter(model, k), nominal, value: theta[k], std, determination };
+  });
 }
 
 /** W: per parameter, the size a change of it is measured against (see identify, step 1). */
@@ -243,14 +289,18 @@ function regressorRows(
   dynamics: Dynamics,
   data: readonly IdentificationSample[],
   options: IdentificationOptions,
-): { rows: Float64Array; tau: Float64Array; skipped: number } {
+  needPrevious: boolean,
+): { rows: Float64Array; tau: Float64Array; tauPrevious: Float64Array; skipped: number } {
   const n = model.dof;
   const p = BODY_PARAMETERS * n + 3 * n;
   const T = 1 / options.controlRateHz;
   const margin = options.limitMargin ?? 0.02;
-  const usable = data.filter((s) => usableSample(model, s, margin));
+  const usable = data.filter(
+    (s) => usableSample(model, s, margin) && (!needPrevious || s.previousEffort !== undefined),
+  );
   const rows = new Float64Array(usable.length * n * p);
   const tau = new Float64Array(usable.length * n);
+  const tauPrevious = new Float64Array(usable.length * n);
   const q = new Float64Array(n);
   const qd = new Float64Array(n);
   const qdd = new Float64Array(n);
@@ -269,9 +319,10 @@ function regressorRows(
       rows[r + BODY_PARAMETERS * n + n + i] = qd[i];
       rows[r + BODY_PARAMETERS * n + 2 * n + i] = Math.tanh(qd[i] / COULOMB_SMOOTHING);
       tau[index * n + i] = s.effort[i];
+      tauPrevious[index * n + i] = s.previousEffort?.[i] ?? s.effort[i];
     }
   });
-  return { rows, tau, skipped: data.length - usable.length };
+  return { rows, tau, tauPrevious, skipped: data.length - usable.length };
 }
 
 function usableSample(model: RobotModel, s: IdentificationSample, margin: number): boolean {

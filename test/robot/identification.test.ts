@@ -66,6 +66,7 @@ async function record(
   const samples: IdentificationSample[] = [];
   const faults: string[] = [];
   for (let e = 0; e < episodes; e++) {
+    let previousEffort: Float64Array | undefined;
     const result = await stack.runner.runEpisode(e, stack.task.sampleEpisode(rng), recorder, {
       onTransition: (t) => {
         const next = stack.driver.readState() as { position: Float64Array; velocity: Float64Array };
@@ -75,7 +76,9 @@ async function record(
           effort: Float64Array.from(t.effort),
           nextQ: Float64Array.from(next.position),
           nextQd: Float64Array.from(next.velocity),
+          previousEffort,
         });
+        previousEffort = Float64Array.from(t.effort);
       },
     });
     if (result.fault !== undefined) faults.push(result.fault);
@@ -159,6 +162,34 @@ describe("identify", () => {
     for (const [j, rms] of result.residualRms.identified.entries()) {
       const nominal = result.residualRms.nominal[j];
       assert.ok(rms < 0.1 * nominal, `joint ${j}: ${rms} vs URDF ${nominal}`);
+    }
+  });
+
+  it("fits the state's latency: a twin whose state is 0.6 periods old", async () => {
+    const { samples, truth } = await record((m) => new ExcitePolicy(m, { seed: 2 }), 16, {
+      ...RIGID_GAP,
+      "sim.reality.latency_periods": [0.6, 0.6],
+    });
+    const plain = identify(arm, samples, { controlRateHz: 50 });
+    const result = identify(arm, samples, { controlRateHz: 50, fitLatency: true });
+    assert.equal(plain.latencyPeriods, null);
+    assert.ok(
+      result.latencyPeriods !== null && Math.abs(result.latencyPeriods - 0.6) <= 0.1,
+      `latency ${result.latencyPeriods}`,
+    );
+    // Only each episode's first transition lacks the tick before it.
+    assert.equal(result.skipped, 16);
+    const total = (r: typeof result) => r.residualRms.identified.reduce((a, b) => a + b, 0);
+    assert.ok(
+      total(result) < 0.5 * total(plain),
+      `residual ${total(result)} with latency, ${total(plain)} without`,
+    );
+    for (const joint of truth.joints) {
+      const viscous = result.parameters.find((p) => p.name === `${joint.name}.viscous`);
+      assert.ok(
+        viscous !== undefined && Math.abs(viscous.value / joint.damping - 1) <= 0.1,
+        `${joint.name}.viscous ${viscous?.value} vs ${joint.damping}`,
+      );
     }
   });
 

@@ -150,6 +150,14 @@ export class SimDriver implements Driver {
   private readonly latencySteps: number;
   private readonly historyQ: Float64Array;
   private readonly historyQd: Float64Array;
+  /**
+   * Sensor noise: one draw per joint per physics step, as a sensor takes one sample per period:
+   * reading twice between steps gives the same values (a real driver hands out its last message).
+   */
+  private readonly positionNoiseDraw: Float64Array;
+  private readonly velocityNoiseDraw: Float64Array;
+  /** The physics step the noise was drawn for (−1: never). */
+  private noiseStep = -1;
   /** Stop scratch: which side each joint touches (+1 upper, −1 lower, 0 free), M, M v*, system. */
   private readonly side: Int8Array;
   private readonly M: Float64Array;
@@ -223,6 +231,8 @@ export class SimDriver implements Driver {
     const rows = this.latencySteps > 0 ? this.latencySteps + 1 : 0;
     this.historyQ = new Float64Array(rows * n);
     this.historyQd = new Float64Array(rows * n);
+    this.positionNoiseDraw = new Float64Array(n);
+    this.velocityNoiseDraw = new Float64Array(n);
     this.side = new Int8Array(n);
     this.M = new Float64Array(n * n);
     this.massMatrixAt = new Float64Array(n).fill(Number.NaN);
@@ -277,7 +287,8 @@ export class SimDriver implements Driver {
    * The current state (stateLatency old, stamped with the time it was measured). Returns the SAME
    * object every call (no allocation), refilled each time: callers that keep a state past the next
    * call must copy its arrays. A running realtime twin first catches up to wall time. Noise, when
-   * configured, is drawn fresh per call, then the values are quantised.
+   * configured, is drawn once per physics step (two reads between steps agree), then the values
+   * are quantised.
    */
   readState(): JointState {
     if (this.timing === "realtime" && this.running) this.catchUpToWallTime();
@@ -294,11 +305,18 @@ export class SimDriver implements Driver {
       qd = this.historyQd;
       state.stamp = Math.max(0, this.steps - this.latencySteps) * this.dt;
     }
+    if ((this.positionNoise > 0 || this.velocityNoise > 0) && this.noiseStep !== this.steps) {
+      this.noiseStep = this.steps;
+      for (let i = 0; i < n; i++) {
+        this.positionNoiseDraw[i] = this.positionNoise > 0 ? this.positionNoise * this.rng.normal() : 0;
+        this.velocityNoiseDraw[i] = this.velocityNoise > 0 ? this.velocityNoise * this.rng.normal() : 0;
+      }
+    }
     for (let i = 0; i < n; i++) {
       let position = q[offset + i];
       let velocity = qd[offset + i];
-      if (this.positionNoise > 0) position += this.positionNoise * this.rng.normal();
-      if (this.velocityNoise > 0) velocity += this.velocityNoise * this.rng.normal();
+      if (this.positionNoise > 0) position += this.positionNoiseDraw[i];
+      if (this.velocityNoise > 0) velocity += this.velocityNoiseDraw[i];
       state.position[i] = quantise(position, this.positionResolution);
       state.velocity[i] = quantise(velocity, this.velocityResolution);
       state.effort[i] = produced[i] / torqueConstant[i];

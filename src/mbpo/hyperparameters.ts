@@ -176,6 +176,14 @@ export const MBPO_DEFAULTS = {
   modelPrior: "none" as "none" | "urdf",
   /** Integration rate (Hz) of the URDF prior over a control period: 1 kHz, the twin's physics rate. */
   priorRateHz: 1000,
+  /**
+   * Give the model the effort sent the tick before as a fourth input block: (q, q̇, τ_prev, τ). On
+   * an arm whose state arrives late (USB, bus, ROS: part of a control period) the previous command
+   * still acts during the logged interval, and (q, q̇, τ) alone does not determine Δ. Not in MBPO
+   * (MuJoCo has no latency); real-robot model learning commonly feeds the action history. Where the
+   * tick before is not in the buffer (an episode's first step), τ stands in for it.
+   */
+  modelPreviousEffort: false,
 };
 
 export type MbpoHyperparameters = typeof MBPO_DEFAULTS;

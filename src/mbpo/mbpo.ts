@@ -159,7 +159,7 @@ export async function createLearner(spec: LearnerSpec): Promise<Learner> {
   const ensemble =
     spec.algo === "mbpo"
       ? new ProbabilisticEnsemble(
-          modelInputSize(task.dof),
+          modelInputSize(task.dof, hp.mbpo.modelPreviousEffort),
           modelOutputSize(task.dof),
           rng.ensembleInit,
           hp.ensemble,
@@ -205,6 +205,7 @@ export async function loadLearner(dir: string): Promise<Learner> {
   hyperparameters.mbpo = { ...hyperparameters.mbpo };
   hyperparameters.mbpo.modelPrior ??= "none";
   hyperparameters.mbpo.priorRateHz ??= 1000;
+  hyperparameters.mbpo.modelPreviousEffort ??= false;
   const parts = await assemble(
     // A checkpoint from before action_damping existed was trained without it.
     {
@@ -449,7 +450,7 @@ class MbpoLearner implements Learner {
     const ensemble = this.ensemble as ProbabilisticEnsemble;
     const before = await ensemble.toJSON();
     const rngBefore = this.rng.modelTraining.getState();
-    const { inputs, targets } = realModelData(this.real);
+    const { inputs, targets } = realModelData(this.real, this.hp.mbpo.modelPreviousEffort);
     let deltaStd: number[] | null = null;
     if (this.prior !== undefined) {
       // The filter's unit is the whole Δ's spread; the ensemble learns what the URDF leaves over.
@@ -640,7 +641,7 @@ async function assemble(spec: LearnerSpec, hp: Hyperparameters): Promise<Parts> 
   const model = loadUrdf(spec.urdf);
   const task = createTask(spec.task.name, model, taskParams(spec.task.params));
   const dynamics = new Dynamics(model);
-  const rollouts = new BranchedRollouts(task, model, control, dynamics);
+  const rollouts = new BranchedRollouts(task, model, control, dynamics, hp.mbpo.modelPreviousEffort);
   const prior =
     spec.algo === "mbpo" && hp.mbpo.modelPrior === "urdf"
       ? new RigidBodyPrior(model, control.controlRateHz, hp.mbpo.priorRateHz)

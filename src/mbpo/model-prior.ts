@@ -75,14 +75,22 @@ export class RigidBodyPrior {
     this.tauNet = new Float64Array(n);
   }
 
-  /** Δ_prior for `rows` rows of model inputs (q, q̇, τ) into out (rows × 2·dof, Δq then Δq̇). */
-  predict(inputs: ArrayLike<number>, rows: number, out: Float32Array | Float64Array): void {
+  /**
+   * Δ_prior for `rows` rows of model inputs (q, q̇, τ, then anything: rows are `stride` values
+   * apart, default 3·dof) into out (rows × 2·dof, Δq then Δq̇).
+   */
+  predict(
+    inputs: ArrayLike<number>,
+    rows: number,
+    out: Float32Array | Float64Array,
+    stride = 3 * this.dof,
+  ): void {
     const n = this.dof;
-    if (inputs.length < rows * 3 * n || out.length < rows * 2 * n) {
+    if (stride < 3 * n || inputs.length < (rows - 1) * stride + 3 * n || out.length < rows * 2 * n) {
       throw new Error(`RigidBodyPrior.predict: inputs or out too short for ${rows} rows`);
     }
     for (let r = 0; r < rows; r++) {
-      const x = r * 3 * n;
+      const x = r * stride;
       for (let j = 0; j < n; j++) {
         this.q[j] = inputs[x + j];
         this.qd[j] = inputs[x + n + j];
@@ -153,7 +161,7 @@ export class ResidualModel implements RolloutModel {
     await this.ensemble.sample(inputs, rows, memberPerRow, rng, out, this.disagreementUnits);
     if (this.priorDelta.length < rows * this.outputSize)
       this.priorDelta = new Float32Array(rows * this.outputSize);
-    this.prior.predict(inputs, rows, this.priorDelta);
+    this.prior.predict(inputs, rows, this.priorDelta, this.inputSize);
     for (let i = 0; i < rows * this.outputSize; i++) out.delta[i] += this.priorDelta[i];
   }
 }

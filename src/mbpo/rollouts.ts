@@ -81,9 +81,9 @@ export type RolloutPolicy = (obs: Float32Array, rows: number, out: Float32Array)
 
 // ---- the model's data layout -----------------------------------------------------------------
 
-/** Model input width for a robot with `dof` joints: (q, q̇, τ). */
-export function modelInputSize(dof: number): number {
-  return 3 * dof;
+/** Model input width for a robot with `dof` joints: (q, q̇, τ), or (q, q̇, τ, τ_prev) (mbpo.modelPreviousEffort). */
+export function modelInputSize(dof: number, previousEffort = false): number {
+  return (previousEffort ? 4 : 3) * dof;
 }
 
 /** Model output width: Δ(q, q̇). */
@@ -92,22 +92,29 @@ export function modelOutputSize(dof: number): number {
 }
 
 /**
- * The dynamics model's training set from the real buffer: inputs (q, q̇, τ_sent) and targets
- * (q' − q, q̇' − q̇), row-major, one row per stored real transition (slot order).
+ * The dynamics model's training set from the real buffer: inputs (q, q̇, τ_sent) and, with
+ * previousEffort, the effort of the tick before (τ itself where the slot before is not that tick),
+ * and targets (q' − q, q̇' − q̇), row-major, one row per stored real transition (slot order).
  */
-export function realModelData(real: RealReplayBuffer): { inputs: Float32Array; targets: Float32Array } {
+export function realModelData(
+  real: RealReplayBuffer,
+  previousEffort = false,
+): { inputs: Float32Array; targets: Float32Array } {
   const n = real.size;
   const dof = real.dof;
-  const inputs = new Float32Array(n * modelInputSize(dof));
+  const width = modelInputSize(dof, previousEffort);
+  const inputs = new Float32Array(n * width);
   const targets = new Float32Array(n * modelOutputSize(dof));
   for (let row = 0; row < n; row++) {
     const base = row * dof;
-    const x = row * 3 * dof;
+    const x = row * width;
     const y = row * 2 * dof;
+    const before = previousEffort ? previousSlot(real, row) : -1;
     for (let j = 0; j < dof; j++) {
       inputs[x + j] = real.q[base + j];
       inputs[x + dof + j] = real.qd[base + j];
       inputs[x + 2 * dof + j] = real.effort[base + j];
+      if (previousEffort) inputs[x + 3 * dof + j] = real.effort[(before >= 0 ? before : row) * dof + j];
       // Differences in float64 first: Δq over one tick is small next to q.
       targets[y + j] = real.nextQ[base + j] - real.q[base + j];
       targets[y + dof + j] = real.nextQd[base + j] - real.qd[base + j];
@@ -309,7 +316,6 @@ export function sampleRolloutStarts(
   if (starts.q.length < starts.rows * n || starts.goal.length < starts.rows * G) {
     throw new Error(`sampleRolloutStarts: starts arrays are too short for ${starts.rows} rows`);
   }
-  const full = real.size === real.capacity;
   const hindsightQ = new Float64Array(n);
   const hindsightGoal = new Float64Array(G);
   for (let row = 0; row < starts.rows; row++) {
@@ -321,17 +327,9 @@ export function sampleRolloutStarts(
       starts.qd[to + j] = real.qd[from + j];
     }
     for (let j = 0; j < G; j++) starts.goal[row * G + j] = real.goal[slot * G + j];
-    // The slot written just before this one; none for the first slot of a ring not yet full, and
-    // none for the oldest slot of a full ring (the one before it holds the newest transition).
-    const previous = slot > 0 ? slot - 1 : full ? real.capacity - 1 : -1;
-    let contiguous = previous >= 0 && !(full && slot === real.next);
-    for (let j = 0; contiguous && j < n; j++) {
-      contiguous =
-        real.nextQ[previous * n + j] === real.q[from + j] &&
-        real.nextQd[previous * n + j] === real.qd[from + j];
-    }
+    const previous = previousSlot(real, slot);
     for (let j = 0; j < n; j++)
-      starts.previousEffort[to + j] = contiguous ? real.effort[previous * n + j] : Number.NaN;
+      starts.previousEffort[to + j] = previous >= 0 ? real.effort[previous * n + j] : Number.NaN;
     if (hindsight !== undefined && rng.uniform() < hindsight.fraction) {
       const last = lastSlotOfEpisode(real, slot);
       const span = (last - slot + real.capacity) % real.capacity;
@@ -341,6 +339,26 @@ export function sampleRolloutStarts(
       for (let j = 0; j < G; j++) starts.goal[row * G + j] = hindsightGoal[j];
     }
   }
+}
+
+/**
+ * The slot holding the same episode's previous step (its next state is exactly this state: the
+ * same joint-state reading), or −1: none for the first slot of a ring not yet full, none for the
+ * oldest slot of a full ring (the one before it holds the newest transition), none after a reset.
+ */
+export function previousSlot(real: RealReplayBuffer, slot: number): number {
+  const n = real.dof;
+  const full = real.size === real.capacity;
+  const previous = slot > 0 ? slot - 1 : full ? real.capacity - 1 : -1;
+  if (previous < 0 || (full && slot === real.next)) return -1;
+  for (let j = 0; j < n; j++) {
+    if (
+      real.nextQ[previous * n + j] !== real.q[slot * n + j] ||
+      real.nextQd[previous * n + j] !== real.qd[slot * n + j]
+    )
+      return -1;
+  }
+  return previous;
 }
 
 /**
@@ -410,8 +428,17 @@ export class BranchedRollouts {
   private batch: TransitionBatch;
   private readonly qNext: Float64Array;
   private readonly qdNext: Float64Array;
+  /** The model's input width: (q, q̇, τ), or (q, q̇, τ, τ_prev). */
+  private readonly inputWidth: number;
 
-  constructor(task: Task, model: RobotModel, control: ControlSpec, dynamics?: Dynamics) {
+  constructor(
+    task: Task,
+    model: RobotModel,
+    control: ControlSpec,
+    dynamics?: Dynamics,
+    /** mbpo.modelPreviousEffort: the model's input has a fourth block, the effort of the tick before. */
+    private readonly previousEffortInput = false,
+  ) {
     if (task.dof !== model.dof || task.actionSize !== model.dof) {
       throw new Error(
         `BranchedRollouts: task "${task.name}" has ${task.dof} joints and ${task.actionSize} actions, the robot ${model.dof} joints`,
@@ -433,6 +460,7 @@ export class BranchedRollouts {
     this.batch = createBatch(task.observationSize, task.actionSize, 1);
     this.qNext = new Float64Array(this.dof);
     this.qdNext = new Float64Array(this.dof);
+    this.inputWidth = modelInputSize(this.dof, previousEffortInput);
   }
 
   /** Whether a predicted joint state is finite and where the real robot's watchdog accepts it. */
@@ -462,9 +490,10 @@ export class BranchedRollouts {
     const O = task.observationSize;
     const A = task.actionSize;
     const G = task.goalSize;
-    if (model.inputSize !== modelInputSize(n) || model.outputSize !== modelOutputSize(n)) {
+    const W = this.inputWidth;
+    if (model.inputSize !== W || model.outputSize !== modelOutputSize(n)) {
       throw new Error(
-        `BranchedRollouts: the model maps ${model.inputSize} → ${model.outputSize} values, expected (q, q̇, τ) = ${modelInputSize(n)} → Δ(q, q̇) = ${modelOutputSize(n)}`,
+        `BranchedRollouts: the model maps ${model.inputSize} → ${model.outputSize} values, expected ${this.previousEffortInput ? "(q, q̇, τ, τ_prev)" : "(q, q̇, τ)"} = ${W} → Δ(q, q̇) = ${modelOutputSize(n)}`,
       );
     }
     if (!(Number.isInteger(options.length) && options.length >= 0)) {
@@ -497,11 +526,15 @@ export class BranchedRollouts {
       await policy(obs, active, actions);
       for (let r = 0; r < active; r++) {
         this.effortModel.effort(q, qd, actions, previousEffort, r, effort);
-        const x = r * 3 * n;
+        const x = r * W;
         for (let j = 0; j < n; j++) {
           inputs[x + j] = q[r * n + j];
           inputs[x + n + j] = qd[r * n + j];
           inputs[x + 2 * n + j] = effort[r * n + j];
+          if (this.previousEffortInput) {
+            const before = previousEffort[r * n + j];
+            inputs[x + 3 * n + j] = Number.isNaN(before) ? effort[r * n + j] : before;
+          }
         }
       }
       model.randomElites(active, rng, members);
@@ -567,7 +600,7 @@ export class BranchedRollouts {
     this.obs = new Float32Array(rows * O);
     this.actions = new Float32Array(rows * A);
     this.effort = new Float64Array(rows * n);
-    this.inputs = new Float32Array(rows * 3 * n);
+    this.inputs = new Float32Array(rows * this.inputWidth);
     this.members = new Int32Array(rows);
     this.sampled = { delta: new Float32Array(rows * 2 * n), disagreement: new Float32Array(rows) };
     this.batch = createBatch(O, A, rows);

@@ -566,3 +566,40 @@ describe("MBPO with the URDF prior (mbpo.modelPrior urdf)", () => {
     await assert.rejects(loadLearner(dir), /learner\.json: modelDeltaStd must be 8 positive numbers/);
   });
 });
+
+describe("MBPO with the previous effort as a model input (mbpo.modelPreviousEffort)", () => {
+  it("gives the model (q, q̇, τ, τ_prev): the tick before's effort, τ itself at an episode's first step", () => {
+    const real = new RealReplayBuffer(1000, stack.task.observationSize, 4, 4, stack.task.goalSize);
+    for (const episode of data.slice(0, 2)) for (const t of episode) real.add(t);
+    const { inputs } = realModelData(real, true);
+    const width = 16;
+    for (let row = 0; row < real.size; row++) {
+      const first = row % EPISODE_STEPS === 0;
+      const source = first ? row : row - 1;
+      for (let j = 0; j < 4; j++) {
+        assert.equal(inputs[row * width + 8 + j], Math.fround(real.effort[row * 4 + j]));
+        assert.equal(inputs[row * width + 12 + j], Math.fround(real.effort[source * 4 + j]), `row ${row}`);
+      }
+    }
+  });
+
+  it("trains, rolls out and resumes exactly with the wider input, with and without the URDF prior", async () => {
+    for (const modelPrior of ["none", "urdf"]) {
+      const withPrevious: LearnerSpec = {
+        ...spec("mbpo", 4),
+        hyperparameters: { ...TINY, mbpo: { ...TINY.mbpo, modelPreviousEffort: true, modelPrior } },
+      };
+      const dir = temporaryDirectory();
+      const uninterrupted = await createLearner(withPrevious);
+      const before = await feed(uninterrupted, 0, 4);
+      for (const r of before.slice(2)) assert.ok(r.modelTrained && r.rolloutsKept > 0, modelPrior);
+      await uninterrupted.save(dir);
+      const expected = await feed(uninterrupted, 4, 6);
+      const resumed = await loadLearner(dir);
+      assert.deepEqual(await feed(resumed, 4, 6), expected);
+      assert.deepEqual(await actorValues(resumed), await actorValues(uninterrupted));
+      uninterrupted.dispose();
+      resumed.dispose();
+    }
+  });
+});

@@ -12,6 +12,7 @@
  * episode cut short is discarded and run again.
  */
 import { join } from "node:path";
+import { hardwareDriver } from "../control/delay-compensation.js";
 import { MlpPolicy } from "../control/policies/mlp.js";
 import { RecordingPolicy } from "../control/recording-policy.js";
 import type { ControlStack } from "../control/stack.js";
@@ -619,8 +620,9 @@ export class LearningRun {
  * not depend on what the hold before it did. A real arm (or a realtime twin) gets the reset move.
  */
 function placeAtStart(stack: ControlStack, episode: TaskEpisode): void {
-  if (stack.driver instanceof SimDriver && stack.driver.timing === "stepped") {
-    stack.driver.setState(episode.startPosition);
+  const twin = hardwareDriver(stack.driver);
+  if (twin instanceof SimDriver && twin.timing === "stepped") {
+    twin.setState(episode.startPosition);
     stack.safety.forgetMotionHistory();
   }
 }

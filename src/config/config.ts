@@ -219,6 +219,12 @@ export const ConfigSchema = z
      * to push. Keep action_damping·dt / (smallest joint inertia) well below 2 (stable at 0.3 here).
      */
     action_damping: nonNegative.lte(MAX_DAMPING).default(0.3),
+    /**
+     * Age of the joint state when it arrives, in control periods (0 to 1; `mbpo-arm identify`
+     * measures it). Above 0, each state read is predicted forward over that age with the URDF model
+     * and the last command (src/control/delay-compensation.ts) before anything uses it.
+     */
+    state_latency: z.number().gte(0).lte(1).default(0),
     /** Joint damping (N·m·s/rad) of the hold between episodes, on top of gravity compensation. */
     hold_damping: nonNegative.lte(MAX_DAMPING).default(0.05),
     seed: z.number().int().nonnegative().default(0),

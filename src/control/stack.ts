@@ -16,6 +16,7 @@ import { SafetyFilter } from "../safety/filter.js";
 import { createTask, taskParamsFromConfig } from "../tasks/index.js";
 import type { Task } from "../tasks/task.js";
 import { resolveDataPath } from "../util/paths.js";
+import { DelayCompensatedDriver } from "./delay-compensation.js";
 import { EpisodeRunner } from "./episode.js";
 import { ControlLoop, type ControlLoopOptions } from "./loop.js";
 
@@ -53,10 +54,15 @@ export function createControlStack(config: Config, parts: StackParts = {}): Cont
     parts.driver === undefined && config.driver === "sim"
       ? drawReality(twinModel(config, model), realityRanges(config), config.seed)
       : undefined;
-  const driver = parts.driver !== undefined ? parts.driver(model) : createDriver(config, model, reality);
+  const hardware = parts.driver !== undefined ? parts.driver(model) : createDriver(config, model, reality);
   const safety = createSafetyFilter(config, model, dynamics);
   // A driver that detects faults of its own (a servo's hardware alert, a lost bus) latches the filter.
-  if (driver instanceof DynamixelDriver) driver.onFault = (detail) => safety.latch("driver", detail);
+  if (hardware instanceof DynamixelDriver) hardware.onFault = (detail) => safety.latch("driver", detail);
+  // A late state is predicted forward to now before the loop, the filter or the learner see it.
+  const driver =
+    config.state_latency > 0
+      ? new DelayCompensatedDriver(hardware, model, config.state_latency / config.control_rate_hz)
+      : hardware;
   const loopOptions: ControlLoopOptions = {
     driver,
     joints: model.joints,

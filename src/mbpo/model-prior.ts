@@ -3,7 +3,8 @@
  *
  * The node knows the arm's rigid-body structure, so the ensemble need only learn what the URDF
  * gets wrong. For a model input (q, q̇, τ) the prior is the nominal model integrated over one
- * control period T with τ held, in N = round(T · priorRateHz) steps of h = T / N:
+ * control period T with τ held, in N = round(T · priorRateHz) steps of h = T / N
+ * (src/robot/forward-integrator.ts):
  *
  *   τ_net = τ − damping·q̇ − friction·tanh(q̇ / v_s)          (URDF <dynamics>, v_s = COULOMB_SMOOTHING)
  *   q̈     = ABA(q, q̇, τ_net)                                 (Dynamics.forwardDynamics, with armature)
@@ -26,7 +27,7 @@
  * Plain typed arrays, allocation-free per row: at the quick profile's sizes (10,000 branches per
  * update phase) a 4-joint arm's prior costs 20 ABA calls per row at 50 Hz over 1 kHz.
  */
-import { COULOMB_SMOOTHING, Dynamics } from "../robot/dynamics.js";
+import { ForwardIntegrator } from "../robot/forward-integrator.js";
 import type { RobotModel } from "../robot/types.js";
 import type { Rng } from "../util/rng.js";
 import type { EnsembleSample, ProbabilisticEnsemble } from "./ensemble.js";
@@ -42,16 +43,10 @@ export class RigidBodyPrior {
   /** Integration steps per control period, and their length (s). */
   readonly steps: number;
   readonly h: number;
-  private readonly dynamics: Dynamics;
-  private readonly damping: Float64Array;
-  private readonly friction: Float64Array;
-  private readonly lower: Float64Array;
-  private readonly upper: Float64Array;
+  private readonly integrator: ForwardIntegrator;
   private readonly q: Float64Array;
   private readonly qd: Float64Array;
-  private readonly qdd: Float64Array;
   private readonly tau: Float64Array;
-  private readonly tauNet: Float64Array;
 
   constructor(model: RobotModel, controlRateHz: number, priorRateHz: number) {
     if (!(controlRateHz > 0) || !(priorRateHz >= controlRateHz) || !Number.isFinite(priorRateHz)) {
@@ -63,16 +58,10 @@ export class RigidBodyPrior {
     this.dof = n;
     this.steps = Math.round(priorRateHz / controlRateHz);
     this.h = 1 / controlRateHz / this.steps;
-    this.dynamics = new Dynamics(model);
-    this.damping = Float64Array.from(model.joints, (j) => j.damping);
-    this.friction = Float64Array.from(model.joints, (j) => j.friction);
-    this.lower = Float64Array.from(model.joints, (j) => j.lower);
-    this.upper = Float64Array.from(model.joints, (j) => j.upper);
+    this.integrator = new ForwardIntegrator(model);
     this.q = new Float64Array(n);
     this.qd = new Float64Array(n);
-    this.qdd = new Float64Array(n);
     this.tau = new Float64Array(n);
-    this.tauNet = new Float64Array(n);
   }
 
   /**
@@ -96,33 +85,11 @@ export class RigidBodyPrior {
         this.qd[j] = inputs[x + n + j];
         this.tau[j] = inputs[x + 2 * n + j];
       }
-      this.integrate();
+      this.integrator.run(this.q, this.qd, this.tau, this.steps, this.h);
       const y = r * 2 * n;
       for (let j = 0; j < n; j++) {
         out[y + j] = this.q[j] - inputs[x + j];
         out[y + n + j] = this.qd[j] - inputs[x + n + j];
-      }
-    }
-  }
-
-  /** One control period from (this.q, this.qd) under this.tau, in place. */
-  private integrate(): void {
-    const n = this.dof;
-    const { q, qd, qdd, tau, tauNet, damping, friction, lower, upper, h } = this;
-    const invSmoothing = 1 / COULOMB_SMOOTHING;
-    for (let step = 0; step < this.steps; step++) {
-      for (let j = 0; j < n; j++) {
-        const v = qd[j];
-        tauNet[j] = tau[j] - damping[j] * v - friction[j] * Math.tanh(v * invSmoothing);
-      }
-      this.dynamics.forwardDynamics(q, qd, tauNet, qdd);
-      for (let j = 0; j < n; j++) {
-        qd[j] += h * qdd[j];
-        const next = q[j] + h * qd[j];
-        if (next > upper[j] || next < lower[j]) {
-          q[j] = next > upper[j] ? upper[j] : lower[j];
-          qd[j] = 0;
-        } else q[j] = next;
       }
     }
   }

@@ -187,8 +187,8 @@ export function describeReality(reality: Reality, nominal: RobotModel): string {
     return lo === hi ? f(lo) : `${f(lo)}…${f(hi)}`;
   };
   const ratio = (a: number, b: number) => (b === 0 ? 1 : a / b);
-  const moving = nominal.jointLink.map((l) => l);
-  const masses = moving.map(
+  // The moving links' masses (a massless frame has no ratio).
+  const masses = nominal.jointLink.map(
     (l) => ratio(reality.model.links[l].inertial.mass, nominal.links[l].inertial.mass) - 1,
   );
   const joints = nominal.joints.map((j, i) => ({ j, r: reality.model.joints[i] }));

@@ -16,6 +16,7 @@
  * recording). Whatever the mode, a tick with nothing else to do holds the arm, a latched fault's
  * safe stop goes on until ~/reset_fault, and every command passes the safety filter.
  */
+
 import { join } from "node:path";
 import { ArmApp } from "../app/app.js";
 import type { AppEvent } from "../app/events.js";
@@ -25,6 +26,7 @@ import { configForRun, createLearningRun, type LearnSetup, prepareLearning } fro
 import type { TransitionSink } from "../app/transitions.js";
 import { type Config, defaultConfig } from "../config/config.js";
 import { holdController } from "../control/controllers.js";
+import { hardwareDriver } from "../control/delay-compensation.js";
 import type { EpisodeResult, EpisodeRunner } from "../control/episode.js";
 import type { ControlLoop, TorqueSource } from "../control/loop.js";
 import { createPolicy } from "../control/policies/index.js";
@@ -271,10 +273,9 @@ export class MbpoArmNode {
       this.log.info(`transition log: ${log.path}`);
     }
     this.ready = true;
+    const hardware = hardwareDriver(this.driver);
     const where =
-      this.driver instanceof Ros2Driver
-        ? `commands on ${this.driver.commandTopic}`
-        : `driver ${this.driver.name}`;
+      hardware instanceof Ros2Driver ? `commands on ${hardware.commandTopic}` : `driver ${hardware.name}`;
     this.log.info(
       `mbpo_arm: mode ${this.mode}, ${this.model.dof} joints [${this.driver.jointNames.join(", ")}], ` +
         `${this.config.control_rate_hz} Hz, ${where}` +
@@ -429,7 +430,8 @@ export class MbpoArmNode {
     }
     if (this.closing) return { success: false, message: "shutting down" };
     if (this.driver.readState() === undefined) {
-      const topic = this.driver instanceof Ros2Driver ? ` on ${this.driver.jointStatesTopic}` : "";
+      const hardware = hardwareDriver(this.driver);
+      const topic = hardware instanceof Ros2Driver ? ` on ${hardware.jointStatesTopic}` : "";
       return { success: false, message: `no joint state yet${topic}` };
     }
     if (this.running) return { success: true, message: "already running" };

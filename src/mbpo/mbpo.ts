@@ -46,7 +46,7 @@ import {
   type RealTransitionInput,
   type UpdateReport,
 } from "./learner.js";
-import { columnStd, MODEL_PRIORS, ResidualModel, RigidBodyPrior, subtractPrior } from "./model-prior.js";
+import { MODEL_PRIORS, ResidualModel, RigidBodyPrior, subtractPrior } from "./model-prior.js";
 import { Normalizer, type NormalizerJSON } from "./normalizer.js";
 import {
   createBatch,
@@ -454,12 +454,9 @@ class MbpoLearner implements Learner {
     let deltaStd: number[] | null = null;
     if (this.prior !== undefined) {
       // The filter's unit is the whole Δ's spread; the ensemble learns what the URDF leaves over.
-      deltaStd = columnStd(
-        targets,
-        this.real.size,
-        targets.length / this.real.size,
-        this.hp.ensemble.normalizerMinStd,
-      );
+      const spread = new Normalizer(modelOutputSize(this.task.dof), this.hp.ensemble.normalizerMinStd);
+      spread.fit(targets, this.real.size);
+      deltaStd = Array.from(spread.std);
       subtractPrior(this.prior, this.real, targets);
     }
     const trained = await ensemble.train(inputs, targets, this.rng.modelTraining, { shouldStop });

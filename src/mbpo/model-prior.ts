@@ -157,21 +157,3 @@ export function subtractPrior(prior: RigidBodyPrior, real: RealReplayBuffer, tar
     for (let i = 0; i < count * 2 * n; i++) targets[start * 2 * n + i] -= delta[i];
   }
 }
-
-/** Per output, the standard deviation of `targets` (rows × width), floored at `minStd`. */
-export function columnStd(targets: ArrayLike<number>, rows: number, width: number, minStd: number): number[] {
-  const std: number[] = [];
-  for (let j = 0; j < width; j++) {
-    let sum = 0;
-    let sumSquares = 0;
-    for (let r = 0; r < rows; r++) {
-      const v = targets[r * width + j];
-      sum += v;
-      sumSquares += v * v;
-    }
-    const mean = rows > 0 ? sum / rows : 0;
-    const variance = rows > 0 ? Math.max(sumSquares / rows - mean * mean, 0) : 0;
-    std.push(Math.max(Math.sqrt(variance), minStd));
-  }
-  return std;
-}

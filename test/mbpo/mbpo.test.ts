@@ -7,7 +7,7 @@ import { hyperparameterSettings } from "../../src/app/run-setup.js";
 import { defaultConfig } from "../../src/config/config.js";
 import { MlpPolicy } from "../../src/control/policies/mlp.js";
 import { RandomPolicy } from "../../src/control/policies/random.js";
-import type { Policy, PolicyContext } from "../../src/control/policy.js";
+import type { PolicyContext } from "../../src/control/policy.js";
 import { createControlStack } from "../../src/control/stack.js";
 import type { JointState } from "../../src/drivers/driver.js";
 import {
@@ -30,8 +30,8 @@ import { Normalizer } from "../../src/mbpo/normalizer.js";
 import { RealReplayBuffer } from "../../src/mbpo/replay-buffer.js";
 import { realModelData } from "../../src/mbpo/rollouts.js";
 import { Sac } from "../../src/mbpo/sac.js";
-import type { TaskEpisode } from "../../src/tasks/task.js";
 import { Rng } from "../../src/util/rng.js";
+import { StateRecorder } from "../support/state-recorder.js";
 
 const EPISODE_STEPS = 20;
 
@@ -73,22 +73,6 @@ function spec(algo: Algorithm, seed = 7): LearnerSpec {
     hyperparameters: TINY,
     control: controlSpecFromConfig(config),
   };
-}
-
-/** Keeps a copy of the joint state each tick acted on. */
-class StateRecorder implements Policy {
-  readonly name = "recorder";
-  q = new Float64Array(0);
-  qd = new Float64Array(0);
-  constructor(private readonly inner: Policy) {}
-  reset(episode: TaskEpisode): void {
-    this.inner.reset(episode);
-  }
-  act(obs: Float32Array, ctx: PolicyContext, out: Float32Array): void {
-    this.q = Float64Array.from(ctx.state.position);
-    this.qd = Float64Array.from(ctx.state.velocity);
-    this.inner.act(obs, ctx, out);
-  }
 }
 
 /** Real transitions of `episodes` random-action episodes on the twin, one array per episode. */

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { SimDriver } from "../../src/drivers/sim.js";
 import { selectBackend } from "../../src/mbpo/backend.js";
 import { type EnsembleSample, ProbabilisticEnsemble } from "../../src/mbpo/ensemble.js";
-import { columnStd, ResidualModel, RigidBodyPrior } from "../../src/mbpo/model-prior.js";
+import { ResidualModel, RigidBodyPrior } from "../../src/mbpo/model-prior.js";
 import { loadUrdf } from "../../src/robot/urdf.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { Rng } from "../../src/util/rng.js";
@@ -151,9 +151,5 @@ describe("ResidualModel", () => {
       );
     }
     ensemble.dispose();
-  });
-
-  it("columnStd: per column, floored", () => {
-    assert.deepEqual(columnStd([1, 5, 3, 5], 2, 2, 1e-6), [1, 1e-6]);
   });
 });

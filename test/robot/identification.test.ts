@@ -3,13 +3,14 @@
  * excitation data recovers the friction and the armatures the data determine, says which
  * parameters they do not, and writes a URDF that loads back as the identified model.
  */
+
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import { defaultConfig, realityRanges, withOverrides } from "../../src/config/config.js";
 import { ExcitePolicy } from "../../src/control/policies/excite.js";
-import type { Policy, PolicyContext } from "../../src/control/policy.js";
+import type { Policy } from "../../src/control/policy.js";
 import { createControlStack } from "../../src/control/stack.js";
 import { drawReality } from "../../src/drivers/sim-reality.js";
 import { BODY_PARAMETERS, Dynamics } from "../../src/robot/dynamics.js";
@@ -17,9 +18,9 @@ import { type IdentificationSample, identify } from "../../src/robot/identificat
 import type { RobotModel } from "../../src/robot/types.js";
 import { loadUrdf, parseUrdf } from "../../src/robot/urdf.js";
 import { writeIdentifiedUrdf } from "../../src/robot/urdf-writer.js";
-import type { TaskEpisode } from "../../src/tasks/task.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { Rng } from "../../src/util/rng.js";
+import { StateRecorder } from "../support/state-recorder.js";
 
 const armPath = resolve(packageRoot(), "urdf/arm.urdf");
 const arm = loadUrdf(armPath);
@@ -35,24 +36,6 @@ const RIGID_GAP = {
   "sim.reality.current_limit": [1, 1],
 };
 
-/** Keeps the joint state each tick acted on. */
-class Recorder implements Policy {
-  readonly name: string;
-  q = new Float64Array(0);
-  qd = new Float64Array(0);
-  constructor(private readonly inner: Policy) {
-    this.name = inner.name;
-  }
-  reset(episode: TaskEpisode): void {
-    this.inner.reset(episode);
-  }
-  act(obs: Float32Array, ctx: PolicyContext, out: Float32Array): void {
-    this.q = Float64Array.from(ctx.state.position);
-    this.qd = Float64Array.from(ctx.state.velocity);
-    this.inner.act(obs, ctx, out);
-  }
-}
-
 /** Transitions of `episodes` episodes of `policy` on the twin of `overrides` (seed 2). */
 async function record(
   policy: (model: RobotModel) => Policy,
@@ -61,7 +44,7 @@ async function record(
 ) {
   const config = withOverrides(defaultConfig(), { ...overrides, seed: 2 });
   const stack = createControlStack(config);
-  const recorder = new Recorder(policy(stack.model));
+  const recorder = new StateRecorder(policy(stack.model));
   const rng = new Rng(2, 1);
   const samples: IdentificationSample[] = [];
   const faults: string[] = [];

@@ -10,7 +10,7 @@
  *                               [--backend wasm] [--out DIR] [--json]
  *                               [--set section.key=JSON ...] [--param key=JSON ...]
  *                               [--bootstrap-episodes N] [--reality none|realistic]
- *                               [--model-prior none,urdf]
+ *                               [--model-prior none,urdf] [--urdf FILE]
  *   node dist/bench/learning.js --merge DIR1,DIR2,... [--steps CAP] [--out DIR]
  *
  * --profile names a set of hyperparameter overrides (src/mbpo/hyperparameters.ts,
@@ -27,7 +27,8 @@
  * reality gap (src/drivers/sim-reality.ts), drawn from each run's seed: every seed is another arm,
  * while the learner, the filter and the controller see the URDF. --model-prior runs MBPO once
  * per prior named (mbpo.modelPrior: none learns the whole Δ, urdf the residual over the URDF's
- * prediction); SAC has no model and runs once, so they never show an evaluation goal. Prints a line per episode
+ * prediction). --urdf runs on another arm (a .urdf or .xacro; its gains and home pose derived
+ * from it as for any run: src/control/arm-gains.ts); SAC has no model and runs once, so they never show an evaluation goal. Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
  * (default bench-results/learning). --merge runs nothing: it combines the results.json of runs made by
  * separate processes into one set of outputs and one summary (--steps sets the plot's x range).
@@ -37,7 +38,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createLogger } from "../src/cli/logger.js";
 import { runCommand } from "../src/cli/run-command.js";
-import { type Config, defaultConfig, withOverrides } from "../src/config/config.js";
+import { type Config, defaultConfig, descriptionOptions, withOverrides } from "../src/config/config.js";
 import { MlpPolicy } from "../src/control/policies/mlp.js";
 import { PdPolicy } from "../src/control/policies/pd.js";
 import type { Policy, PolicyContext } from "../src/control/policy.js";
@@ -75,6 +76,8 @@ const json = process.argv.includes("--json");
 const bootstrapEpisodes = Number(option("bootstrap-episodes", "0"));
 const reality = option("reality", "none");
 const modelPriors = option("model-prior", "none").split(",");
+/** --urdf FILE: the arm (a .urdf or .xacro); default the node's, urdf/arm.urdf. */
+const urdf = option("urdf", "");
 /** --set section.key=JSON overrides, by section. */
 const overrides: Record<string, Record<string, unknown>> = {};
 process.argv.forEach((arg, i) => {
@@ -165,6 +168,8 @@ interface RunResult {
   /** The twin's reality-gap preset and MBPO's model prior (absent in results from before they existed: none). */
   reality?: string;
   modelPrior?: string;
+  /** The arm's description (absent in results from before --urdf: urdf/arm.urdf). */
+  urdf?: string;
   backend: string;
   stepsTo90: number | null;
   /** A safety fault that latched on the twin and ended the run (the filter's reason), if any. */
@@ -179,7 +184,7 @@ async function runOne(algo: Algorithm, seed: number, modelPrior: string): Promis
   // The seed draws the twin's reality gap too (one arm per seed); without one it changes nothing.
   const config = withOverrides(
     defaultConfig(),
-    { "sim.reality.preset": reality, seed, ...params },
+    { "sim.reality.preset": reality, seed, ...(urdf !== "" ? { urdf: resolve(urdf) } : {}), ...params },
     "--param",
   );
   const stack = createControlStack(config);
@@ -192,7 +197,8 @@ async function runOne(algo: Algorithm, seed: number, modelPrior: string): Promis
     backend,
     profile,
     hyperparameters: algo === "mbpo" ? { ...overrides, mbpo: { ...overrides.mbpo, modelPrior } } : overrides,
-    control: controlSpecFromConfig(config),
+    control: controlSpecFromConfig(config, stack.model),
+    description: descriptionOptions(config),
   });
   const label = algo === "mbpo" && modelPrior !== "none" ? `${algo}+${modelPrior}` : algo;
   let bootstrapTransitions = 0;
@@ -316,6 +322,7 @@ async function runOne(algo: Algorithm, seed: number, modelPrior: string): Promis
     bootstrapTransitions,
     reality,
     modelPrior: algo === "mbpo" ? modelPrior : "none",
+    urdf: stack.urdfPath,
     backend: learner.backend ?? backend,
     stepsTo90,
     realSteps,
@@ -339,7 +346,7 @@ async function recordDemonstrations(config: Config, seed: number): Promise<RealT
     await runCommand({
       // Seeds of their own: the demonstrations' goals are not the evaluation's.
       config: withOverrides(config, { seed: 1000 + seed }, "--bootstrap-episodes"),
-      policy: (stack) => new PdPolicy(stack.model),
+      policy: (stack) => new PdPolicy(stack.model, { kp: stack.gains.resetKp, kd: stack.gains.resetKd }),
       episodes: bootstrapEpisodes,
       json: false,
       logger,

@@ -125,7 +125,12 @@ function quantiles(values: number[]) {
 /** One run of EPISODES episodes; with `log`, the run writes a transition log as `run` does. */
 async function runOnce(withLog: boolean) {
   const stack = createControlStack(defaultConfig());
-  let policy = createPolicy("pd", { task: stack.task, model: stack.model, seed: 1 });
+  let policy = createPolicy("pd", {
+    task: stack.task,
+    model: stack.model,
+    seed: 1,
+    pd: { kp: stack.gains.resetKp, kd: stack.gains.resetKd },
+  });
   const recordNs: number[] = [];
   const handOffNs: number[] = [];
   let log: TransitionLog | undefined;

@@ -66,7 +66,7 @@ async function measure(realtime: boolean, episodes: number) {
           {
             state: stack.driver.readState()!,
             torqueScale: stack.runner.torqueScale,
-            actionDamping: stack.config.action_damping,
+            actionDamping: Float64Array.from(stack.gains.actionDamping),
           },
           action,
         );

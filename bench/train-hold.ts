@@ -41,7 +41,7 @@ const spec: LearnerSpec = {
   ...(PROFILE !== "none" ? { profile: PROFILE } : {}),
   // The whole batch of real steps counts as past exploration, so the first update does everything.
   hyperparameters: { mbpo: { initialExplorationSteps: Math.min(REAL_STEPS, 500) } },
-  control: controlSpecFromConfig(config),
+  control: controlSpecFromConfig(config, model),
 };
 
 const worker = new LearnerWorker({ onFailure: (e) => console.error(`learner failed: ${e.message}`) });

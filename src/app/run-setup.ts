@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { type Config, loadConfig } from "../config/config.js";
+import { type Config, descriptionOptions, loadConfig } from "../config/config.js";
 import type { ControlStack } from "../control/stack.js";
 import { checkNoRunLog } from "../data/run-log.js";
 import {
@@ -50,7 +50,7 @@ export interface PreparedRun {
 export function prepareNewRun(
   out: string,
   options: RunSetupOptions,
-  stack: Pick<ControlStack, "urdfPath" | "task">,
+  stack: Pick<ControlStack, "urdfPath" | "task" | "model">,
 ): PreparedRun {
   const { config, settings } = options;
   if (config === undefined || settings === undefined)
@@ -72,7 +72,8 @@ export function prepareNewRun(
     ...(options.tfBackend !== undefined ? { backend: options.tfBackend } : {}),
     ...(settings.profile !== undefined ? { profile: settings.profile } : {}),
     ...(settings.hyperparameters !== undefined ? { hyperparameters: settings.hyperparameters } : {}),
-    control: controlSpecFromConfig(config),
+    control: controlSpecFromConfig(config, stack.model),
+    description: descriptionOptions(config),
   };
   // Bad hyperparameters are a one-line error now, not a learner failure later.
   resolveHyperparameters(spec.hyperparameters ?? {}, spec.profile);

@@ -15,7 +15,7 @@
  * collisions); the ratio to MuJoCo as loaded is reported beside it.
  */
 import { SimDriver } from "../drivers/sim.js";
-import { loadUrdf } from "../robot/urdf.js";
+import { loadRobotDescription } from "../robot/description.js";
 
 export interface SimBenchOptions {
   urdf: string;
@@ -64,7 +64,7 @@ const REPEATS = 5;
 const RATE_HZ = 1000;
 
 /** The state mjprobe's bench mode starts from, so both simulators integrate the same motion. */
-function benchState(sim: SimDriver, model: ReturnType<typeof loadUrdf>): void {
+function benchState(sim: SimDriver, model: ReturnType<typeof loadRobotDescription>): void {
   const q = model.joints.map((joint, j) => {
     const sign = j % 2 ? -1 : 1;
     if (Number.isFinite(joint.lower) && Number.isFinite(joint.upper)) {
@@ -90,7 +90,7 @@ function stats(samples: number[]): TimingStats {
 export async function runSimBenchmark(opts: SimBenchOptions): Promise<SimBenchResult> {
   if (!Number.isInteger(opts.steps) || opts.steps < 1)
     throw new Error(`bench sim: --steps must be a positive integer, got ${opts.steps}`);
-  const model = loadUrdf(opts.urdf);
+  const model = loadRobotDescription(opts.urdf);
   const sim = new SimDriver({ model, physicsRateHz: RATE_HZ, timing: "stepped" });
   sim.sendEffort(new Float64Array(model.dof));
 

@@ -30,7 +30,7 @@ import {
   X_SERIES,
 } from "../drivers/dynamixel/control-table.js";
 import { DEFAULT_BAUD } from "../drivers/dynamixel/driver.js";
-import { loadUrdf } from "../robot/urdf.js";
+import { loadRobotDescription } from "../robot/description.js";
 import { resolveDataPath } from "../util/paths.js";
 import { baudRate, openBus } from "./dynamixel-command.js";
 
@@ -49,7 +49,7 @@ export interface CalibrateOptions {
 }
 
 export async function runCalibrate(options: CalibrateOptions): Promise<Calibration> {
-  const model = loadUrdf(options.urdf);
+  const model = loadRobotDescription(options.urdf);
   const jointNames = model.joints.map((j) => j.name);
   const out = (line: string) => options.prompts.write(`${line}\n`);
   const previous = existingCalibration(options.output, jointNames);

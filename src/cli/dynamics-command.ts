@@ -6,8 +6,8 @@
  * {"error": "line K: ..."} and the command goes on. Blank lines are ignored.
  */
 import { createInterface } from "node:readline";
+import { loadRobotDescription } from "../robot/description.js";
 import { Dynamics } from "../robot/dynamics.js";
-import { loadUrdf } from "../robot/urdf.js";
 
 /** Parses one input line into q and q̇, or returns the error message for it. */
 function parseState(line: string, lineNo: number, q: Float64Array, qd: Float64Array): string | undefined {
@@ -31,7 +31,7 @@ export async function runDynamicsCommand(
   input: NodeJS.ReadableStream,
   output: NodeJS.WritableStream,
 ): Promise<void> {
-  const model = loadUrdf(urdfPath);
+  const model = loadRobotDescription(urdfPath);
   const dynamics = new Dynamics(model);
   const n = model.dof;
   const q = new Float64Array(n);

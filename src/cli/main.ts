@@ -5,6 +5,7 @@
  */
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { describeArm, formatArmDescription } from "../app/describe.js";
 import { type Config, defaultConfig, loadConfig, withOverrides } from "../config/config.js";
 import { createPolicy } from "../control/policies/index.js";
 import { defaultRunDir } from "../data/transition-log.js";
@@ -45,9 +46,19 @@ function collectParam(value: string, previous: Record<string, unknown>): Record<
   return { ...previous, [value.slice(0, eq)]: parsed };
 }
 
+/** `--xacro-arg name:=value` (xacro's own spelling; name=value is taken too). */
+function collectXacroArg(value: string, previous: Record<string, string>): Record<string, string> {
+  const m = /^([A-Za-z_][A-Za-z0-9_]*):?=(.*)$/.exec(value);
+  if (m === null) throw new InvalidArgumentError(`expected name:=value, got "${value}"`);
+  return { ...previous, [m[1]]: m[2] };
+}
+
 interface CommonFlags {
   config?: string;
   param: Record<string, unknown>;
+  xacroArg: Record<string, string>;
+  packagePath: string[];
+  toolFrame?: string;
   logFile?: string | false;
   verbose?: boolean;
   json?: boolean;
@@ -66,6 +77,22 @@ function withCommonFlags(cmd: Command): Command {
       collectParam,
       {},
     )
+    .option(
+      "--xacro-arg <name:=value>",
+      "an argument of a .xacro description, as xacro takes it (repeatable)",
+      collectXacroArg,
+      {},
+    )
+    .option(
+      "--package-path <dir>",
+      "where $(find pkg) and package://pkg look first: a package or a folder of packages (repeatable)",
+      (dir: string, previous: string[]) => [...previous, dir],
+      [],
+    )
+    .option(
+      "--tool-frame <link>",
+      "the end-effector link (default: end_effector, else the last link of the longest chain)",
+    )
     .option("--log-file <file>", "JSON-lines log file (default: ~/.mbpo-arm/log/<command>-<time>.jsonl)")
     .option("--no-log-file", "do not write a log file")
     .option("-v, --verbose", "debug output on the console");
@@ -80,7 +107,20 @@ function withCommonFlags(cmd: Command): Command {
 export function buildConfig(flags: CommonFlags, flagSettings: Record<string, unknown>): Config {
   const base = flags.config !== undefined ? loadConfig(flags.config) : defaultConfig();
   const withParams = withOverrides(base, flags.param, "-p");
-  const given = Object.fromEntries(Object.entries(flagSettings).filter(([, v]) => v !== undefined));
+  const description: Record<string, unknown> = {
+    xacro_args:
+      Object.keys(flags.xacroArg ?? {}).length > 0
+        ? { ...withParams.xacro_args, ...flags.xacroArg }
+        : undefined,
+    package_path:
+      (flags.packagePath ?? []).length > 0
+        ? [...flags.packagePath, ...(withParams.package_path ?? [])]
+        : undefined,
+    tool_frame: flags.toolFrame,
+  };
+  const given = Object.fromEntries(
+    Object.entries({ ...description, ...flagSettings }).filter(([, v]) => v !== undefined),
+  );
   return withOverrides(withParams, given, "command line");
 }
 
@@ -221,6 +261,7 @@ withCommonFlags(
           task: stack.task,
           model: stack.model,
           seed: config.seed,
+          pd: { kp: stack.gains.resetKp, kd: stack.gains.resetKd },
         }),
     });
     if (summary.fault !== undefined) process.exitCode = 3;
@@ -534,12 +575,28 @@ program
     }
   });
 
+withCommonFlags(
+  program
+    .command("describe")
+    .description(
+      "what the project derives for an arm before its first power-on: joints, limits, reach, home pose, effective inertias, the gains it will use, warnings",
+    )
+    .option("--urdf <file>", "robot description, .urdf or .xacro (default: urdf/arm.urdf)")
+    .option("--json", "print one JSON object"),
+).action((flags) => {
+  const config = buildConfig({ ...flags, logFile: false }, { urdf: flags.urdf });
+  const description = describeArm(config);
+  process.stdout.write(
+    flags.json === true ? `${JSON.stringify(description)}\n` : `${formatArmDescription(description)}\n`,
+  );
+});
+
 program
   .command("dynamics")
   .description(
     'read lines of 2n numbers (q then q̇) on stdin; print {"M": [n·n row-major], "bias": [n]} per line (bias: Coriolis, centrifugal and gravity)',
   )
-  .requiredOption("--urdf <file>", "robot description")
+  .requiredOption("--urdf <file>", "robot description (.urdf or .xacro, without arguments)")
   .action(async (flags: { urdf: string }) => {
     await runDynamicsCommand(resolveDataPath(flags.urdf), process.stdin, process.stdout);
   });

@@ -13,6 +13,7 @@ import {
   type RealityPreset,
   type RealityRanges,
 } from "../drivers/sim-reality.js";
+import type { DescriptionOptions } from "../robot/description.js";
 
 export const NODE_NAME = "mbpo_arm";
 
@@ -25,6 +26,9 @@ const nonNegative = z.number().nonnegative();
  */
 const MAX_DAMPING = 100; // N·m·s/rad
 const MAX_GAIN = 10_000; // N·m/rad
+
+/** A damping gain: one value for every joint, or one per joint. */
+const gain = z.union([nonNegative.lte(MAX_DAMPING), z.array(nonNegative.lte(MAX_DAMPING)).min(1)]);
 
 /** Largest safe-stop bandwidth per hertz of control rate (ω·T ≤ 0.6; see safe_stop_bandwidth). */
 const SAFE_STOP_BANDWIDTH_PER_HZ = 0.6;
@@ -171,20 +175,30 @@ const TaskSchema = z
     episode_steps: z.number().int().positive().lte(10_000_000).default(100),
     /** Distance (m, at most 1) within which the end effector counts as on target. */
     success_radius: positive.lte(1).default(0.02),
-    /** Goal joint poses lie within ±target_spread (rad, at most π) of the home pose (reach; larger: more workspace). */
-    target_spread: positive.lte(Math.PI).default(0.6),
+    /**
+     * Goal joint poses lie within ±target_spread (rad, at most π) of the home pose (reach; larger:
+     * more workspace). Unset: 0.263 m / the arm's reach, two digits (0.6 on urdf/arm.urdf, whose
+     * reach is 0.438 m): every arm's targets then lie about as far from its tool, relative to its size.
+     */
+    target_spread: positive.lte(Math.PI).optional(),
+    /**
+     * The episodes' start pose (rad or m, one per joint, inside the soft limits). Unset: the middle
+     * of each joint's soft range (urdf/arm.urdf: its tuned elbow-up pose, ARM_HOME_POSE).
+     */
+    home_pose: z.array(z.number()).min(1).optional(),
   })
   .strict();
 
 const ResetSchema = z
   .object({
     /**
-     * Joint-space PD gains of the move back to an episode's start pose, tracking a reference that
-     * walks there at `speed`. Kd·dt must stay well below 2·(lightest joint inertia) at the control
-     * rate: 0.3 N·m·s/rad at 50 Hz against the arm's 0.011 kg·m² is 0.56.
+     * Joint-space PD gains (N·m/rad, N·m·s/rad) of the move back to an episode's start pose,
+     * tracking a reference that walks there at `speed`; also the PD policy's. One value, or one
+     * per joint. Unset: derived per joint from the arm's effective inertia (a 19 rad/s bandwidth
+     * at 50 Hz, damping ratio 0.7); a value that is unstable on a joint at the control rate is refused.
      */
-    kp: nonNegative.lte(MAX_GAIN).default(4.0),
-    kd: nonNegative.lte(MAX_DAMPING).default(0.3),
+    kp: z.union([nonNegative.lte(MAX_GAIN), z.array(nonNegative.lte(MAX_GAIN)).min(1)]).optional(),
+    kd: gain.optional(),
     /**
      * Speed of the reference (rad/s or m/s, in [0.05, 10]) for the joint that moves furthest; the
      * rest keep pace. Slower would make a reset across the range take minutes (1e-9 hung `run`).
@@ -199,8 +213,14 @@ const ResetSchema = z
 
 export const ConfigSchema = z
   .object({
-    /** The robot description; a relative path is taken from the package root. */
+    /** The robot description, a .urdf or a .xacro; a relative path is taken from the package root. */
     urdf: z.string().default("urdf/arm.urdf"),
+    /** Arguments of a .xacro description (name → value), as `xacro file name:=value` takes them. */
+    xacro_args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    /** Folders searched first for `$(find pkg)` / `package://pkg` (then AMENT_PREFIX_PATH, ROS_PACKAGE_PATH). */
+    package_path: z.array(z.string().min(1)).optional(),
+    /** The end-effector link; unset: `end_effector` if the description has one, else the last link of its longest chain. */
+    tool_frame: z.string().min(1).optional(),
     driver: z.enum(["sim", "ros2", "dynamixel"]).default("sim"),
     /**
      * Policy (control loop) rate, in [10, 1000] Hz: below 10 Hz a torque held for a whole period
@@ -216,17 +236,19 @@ export const ConfigSchema = z
      * Joint damping (N·m·s/rad) added to every policy command: τ = a·scale − action_damping·q̇
      * (+ gravity). The policy still commands torque, but the arm it drives coasts to rest instead
      * of drifting, so holding a pose asks for no action and every learner only has to learn where
-     * to push. Keep action_damping·dt / (smallest joint inertia) well below 2 (stable at 0.3 here).
+     * to push. One value, or one per joint. Unset: derived per joint from the arm's effective
+     * inertia (src/control/arm-gains.ts; `mbpo-arm describe` prints it); a value that would ring
+     * on a joint at the control rate is refused, naming the joint.
      */
-    action_damping: nonNegative.lte(MAX_DAMPING).default(0.3),
+    action_damping: gain.optional(),
     /**
      * Age of the joint state when it arrives, in control periods (0 to 1; `mbpo-arm identify`
      * measures it). Above 0, each state read is predicted forward over that age with the URDF model
      * and the last command (src/control/delay-compensation.ts) before anything uses it.
      */
     state_latency: z.number().gte(0).lte(1).default(0),
-    /** Joint damping (N·m·s/rad) of the hold between episodes, on top of gravity compensation. */
-    hold_damping: nonNegative.lte(MAX_DAMPING).default(0.05),
+    /** Joint damping (N·m·s/rad) of the hold between episodes, on top of gravity compensation; one, or one per joint. Unset: derived. */
+    hold_damping: gain.optional(),
     seed: z.number().int().nonnegative().default(0),
     safety: SafetySchema.default(SafetySchema.parse({})),
     sim: SimSchema.default(SimSchema.parse({})),
@@ -267,6 +289,15 @@ export const ConfigSchema = z
           `at ${rate} Hz: a stronger sampled brake oscillates), got ${c.safety.safe_stop_bandwidth}`,
       );
   });
+
+/** How the config's description is read: xacro arguments, package folders, tool frame. */
+export function descriptionOptions(config: Config): DescriptionOptions {
+  return {
+    ...(config.xacro_args !== undefined ? { xacroArgs: config.xacro_args } : {}),
+    ...(config.package_path !== undefined ? { packagePaths: config.package_path } : {}),
+    ...(config.tool_frame !== undefined ? { toolFrame: config.tool_frame } : {}),
+  };
+}
 
 /** The ranges the twin's reality is drawn from: the preset's, with the ones the config sets replaced. */
 export function realityRanges(config: Config): RealityRanges {

@@ -4,10 +4,11 @@
  */
 import type { TorqueSource } from "./loop.js";
 
-/** Hold: joint damping only (τ = −d·q̇), so with gravity compensation the arm rests where it is. */
-export function holdController(damping: number): TorqueSource {
+/** Hold: joint damping only (τ = −d_i·q̇_i), so with gravity compensation the arm rests where it is. */
+export function holdController(damping: readonly number[]): TorqueSource {
+  const d = Float64Array.from(damping);
   return (state, out) => {
-    for (let i = 0; i < out.length; i++) out[i] = -damping * state.velocity[i];
+    for (let i = 0; i < out.length; i++) out[i] = -d[i] * state.velocity[i];
   };
 }
 
@@ -23,24 +24,36 @@ export class JointMove {
   readonly reference: Float64Array;
   readonly referenceVelocity: Float64Array;
   readonly target: Float64Array;
+  /** Per-joint gains (N·m/rad, N·m·s/rad). */
+  readonly kp: Float64Array;
+  readonly kd: Float64Array;
   /** The torque source for ControlLoop.tick; call advance() once per tick. */
   readonly source: TorqueSource;
   private remaining = 0;
 
   constructor(
     dof: number,
-    readonly kp: number,
-    readonly kd: number,
+    kpPerJoint: readonly number[],
+    kdPerJoint: readonly number[],
     readonly speed: number,
   ) {
     if (!(speed > 0)) throw new Error(`JointMove: speed must be > 0, got ${speed}`);
+    if (kpPerJoint.length !== dof || kdPerJoint.length !== dof)
+      throw new Error(
+        `JointMove: kp and kd need ${dof} values, got ${kpPerJoint.length} and ${kdPerJoint.length}`,
+      );
+    const kp = Float64Array.from(kpPerJoint);
+    const kd = Float64Array.from(kdPerJoint);
+    this.kp = kp;
+    this.kd = kd;
     this.reference = new Float64Array(dof);
     this.referenceVelocity = new Float64Array(dof);
     this.target = new Float64Array(dof);
     this.source = (state, out) => {
       for (let i = 0; i < out.length; i++) {
         out[i] =
-          kp * (this.reference[i] - state.position[i]) + kd * (this.referenceVelocity[i] - state.velocity[i]);
+          kp[i] * (this.reference[i] - state.position[i]) +
+          kd[i] * (this.referenceVelocity[i] - state.velocity[i]);
       }
     };
   }

@@ -18,10 +18,12 @@ import type { Policy, PolicyContext } from "./policy.js";
 export interface EpisodeOptions {
   /** Torque per unit of normalised action, as a fraction of each joint's effort limit. */
   actionTorqueFraction: number;
-  /** Joint damping (N·m·s/rad) in every policy command: τ = a·torqueScale − actionDamping·q̇. */
-  actionDamping: number;
-  holdDamping: number;
-  reset: { kp: number; kd: number; speed: number; tolerance: number; timeout: number };
+  /** Joint damping (N·m·s/rad, per joint) in every policy command: τ = a·torqueScale − actionDamping·q̇. */
+  actionDamping: readonly number[];
+  /** Joint damping (per joint) of the hold between episodes. */
+  holdDamping: readonly number[];
+  /** The move back to the start pose: per-joint PD gains, reference speed, tolerance, timeout. */
+  reset: { kp: readonly number[]; kd: readonly number[]; speed: number; tolerance: number; timeout: number };
 }
 
 /**
@@ -118,11 +120,11 @@ export class EpisodeRunner {
     this.context = {
       state: undefined as unknown as JointState,
       torqueScale: this.torqueScale,
-      actionDamping: options.actionDamping,
+      actionDamping: Float64Array.from(options.actionDamping),
     };
     // Each tick observes the state it acts on; after the wait, the state the action led to is
     // observed into the other buffer, and the two buffers swap roles each step.
-    const damping = options.actionDamping;
+    const damping = this.context.actionDamping;
     this.policySource = (state, out) => {
       const obs = this.obs[this.current];
       this.task.observe(state.position, state.velocity, this.episode!.goal, obs);
@@ -134,7 +136,7 @@ export class EpisodeRunner {
         // safety filter replaces it and counts the intervention.
         const a = Math.max(-1, Math.min(1, this.action[i]));
         this.action[i] = a;
-        out[i] = a * this.torqueScale[i] - damping * state.velocity[i];
+        out[i] = a * this.torqueScale[i] - damping[i] * state.velocity[i];
       }
     };
   }

@@ -18,6 +18,6 @@ export interface PolicyContext {
   state: JointState;
   /** Torque per unit action, per joint (N·m): torque = action · torqueScale. */
   torqueScale: Float64Array;
-  /** Damping (N·m·s/rad) the loop adds to every command: torque = action · torqueScale − actionDamping · q̇. */
-  actionDamping: number;
+  /** Damping (N·m·s/rad, per joint) the loop adds to every command: torque = action · torqueScale − actionDamping · q̇. */
+  actionDamping: Float64Array;
 }

@@ -3,19 +3,20 @@
  * control loop, task and episode runner. The application core (src/app/) builds every front
  * end's stack here, so that they all drive the robot in exactly the same way.
  */
-import { type Config, realityRanges } from "../config/config.js";
+import { type Config, descriptionOptions, realityRanges } from "../config/config.js";
 import type { Driver } from "../drivers/driver.js";
 import { createDynamixelDriver, DynamixelDriver } from "../drivers/dynamixel/index.js";
 import { StandaloneRos2Driver } from "../drivers/ros2/standalone.js";
 import { SimDriver } from "../drivers/sim.js";
 import { drawReality, type Reality } from "../drivers/sim-reality.js";
+import { loadRobotDescription } from "../robot/description.js";
 import { Dynamics } from "../robot/dynamics.js";
 import type { RobotModel } from "../robot/types.js";
-import { loadUrdf } from "../robot/urdf.js";
 import { SafetyFilter } from "../safety/filter.js";
 import { createTask, taskParamsFromConfig } from "../tasks/index.js";
 import type { Task } from "../tasks/task.js";
 import { resolveDataPath } from "../util/paths.js";
+import { type ResolvedGains, resolveArmGains } from "./arm-gains.js";
 import { DelayCompensatedDriver } from "./delay-compensation.js";
 import { EpisodeRunner } from "./episode.js";
 import { ControlLoop, type ControlLoopOptions } from "./loop.js";
@@ -25,6 +26,8 @@ export interface ControlStack {
   urdfPath: string;
   model: RobotModel;
   dynamics: Dynamics;
+  /** Action, hold and reset gains per joint: the config's, or derived from the arm (src/control/arm-gains.ts). */
+  gains: ResolvedGains;
   driver: Driver;
   safety: SafetyFilter;
   loop: ControlLoop;
@@ -45,8 +48,9 @@ export interface StackParts {
 
 export function createControlStack(config: Config, parts: StackParts = {}): ControlStack {
   const urdfPath = resolveDataPath(config.urdf);
-  const model = loadUrdf(urdfPath);
+  const model = loadRobotDescription(urdfPath, descriptionOptions(config));
   const dynamics = new Dynamics(model);
+  const gains = resolveArmGains(config, model, dynamics);
   const task = createTask(config.task.name, model, taskParamsFromConfig(config.task));
   // The twin is the arm as it is (its reality gap drawn from the seed); everything else in the
   // stack sees the URDF's model.
@@ -72,8 +76,8 @@ export function createControlStack(config: Config, parts: StackParts = {}): Cont
     gravityCompensation: config.gravity_compensation,
   };
   const loop = parts.loop !== undefined ? parts.loop(loopOptions) : new ControlLoop(loopOptions);
-  const runner = createRunner(config, loop, task, model);
-  return { config, urdfPath, model, dynamics, driver, safety, loop, task, runner, reality };
+  const runner = createRunner(config, loop, task, model, gains);
+  return { config, urdfPath, model, dynamics, gains, driver, safety, loop, task, runner, reality };
 }
 
 /**
@@ -82,16 +86,23 @@ export function createControlStack(config: Config, parts: StackParts = {}): Cont
  */
 export function reconfigureEpisodes(stack: ControlStack, config: Config): void {
   stack.config = config;
+  stack.gains = resolveArmGains(config, stack.model, stack.dynamics);
   stack.task = createTask(config.task.name, stack.model, taskParamsFromConfig(config.task));
-  stack.runner = createRunner(config, stack.loop, stack.task, stack.model);
+  stack.runner = createRunner(config, stack.loop, stack.task, stack.model, stack.gains);
 }
 
-function createRunner(config: Config, loop: ControlLoop, task: Task, model: RobotModel): EpisodeRunner {
+function createRunner(
+  config: Config,
+  loop: ControlLoop,
+  task: Task,
+  model: RobotModel,
+  gains: ResolvedGains,
+): EpisodeRunner {
   return new EpisodeRunner(loop, task, model.joints, {
     actionTorqueFraction: config.action_torque_fraction,
-    actionDamping: config.action_damping,
-    holdDamping: config.hold_damping,
-    reset: config.reset,
+    actionDamping: gains.actionDamping,
+    holdDamping: gains.holdDamping,
+    reset: { ...config.reset, kp: gains.resetKp, kd: gains.resetKd },
   });
 }
 
@@ -123,7 +134,7 @@ export function createSafetyFilter(config: Config, model: RobotModel, dynamics: 
 /** The arm the twin simulates: sim.urdf where set (with the node's joints, in its order), else the node's model. */
 function twinModel(config: Config, model: RobotModel): RobotModel {
   if (config.sim.urdf === undefined) return model;
-  const twin = loadUrdf(resolveDataPath(config.sim.urdf));
+  const twin = loadRobotDescription(resolveDataPath(config.sim.urdf), descriptionOptions(config));
   const names = (m: RobotModel) => m.joints.map((j) => j.name).join(", ");
   if (names(twin) !== names(model))
     throw new Error(

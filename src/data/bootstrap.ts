@@ -20,6 +20,7 @@
  *   measured (unclipped) for the dynamics model; clipped actions are counted in the report.
  */
 import type { Config } from "../config/config.js";
+import { resolveArmGains } from "../control/arm-gains.js";
 import type { RealTransitionInput } from "../mbpo/replay-buffer.js";
 import type { Dynamics } from "../robot/dynamics.js";
 import { Kinematics } from "../robot/kinematics.js";
@@ -396,7 +397,7 @@ class WindowBuilder {
   private readonly done: EpisodeRecording[] = [];
   private current: EpisodeRecording | undefined;
   private readonly torqueScale: Float64Array;
-  private readonly actionDamping: number;
+  private readonly actionDamping: number[];
   private readonly gravity: Float64Array;
   private readonly originSeconds: number;
   private readonly goal: HindsightGoal;
@@ -412,7 +413,7 @@ class WindowBuilder {
   ) {
     const { model, config, task } = context;
     this.torqueScale = Float64Array.from(model.joints, (j) => j.effort * config.action_torque_fraction);
-    this.actionDamping = config.action_damping;
+    this.actionDamping = resolveArmGains(config, model).actionDamping;
     this.gravity = new Float64Array(model.dof);
     this.originSeconds = Number(origin) / 1e9;
     this.goal = new HindsightGoal(task, model);
@@ -480,7 +481,7 @@ class WindowBuilder {
       let clipped = false;
       for (let j = 0; j < n; j++) {
         const a =
-          (r.effort[i * n + j] - this.gravity[j] + this.actionDamping * r.velocity[i * n + j]) /
+          (r.effort[i * n + j] - this.gravity[j] + this.actionDamping[j] * r.velocity[i * n + j]) /
           this.torqueScale[j];
         if (a > 1 || a < -1) clipped = true;
         action[j] = Math.max(-1, Math.min(1, a));

@@ -8,6 +8,9 @@
  * can cross a worker_threads postMessage unchanged.
  */
 import type { Config } from "../config/config.js";
+import { resolveArmGains } from "../control/arm-gains.js";
+import type { DescriptionOptions } from "../robot/description.js";
+import type { RobotModel } from "../robot/types.js";
 import type { RealTransitionInput } from "./replay-buffer.js";
 import type { ActorWeights } from "./sac.js";
 
@@ -37,6 +40,8 @@ export interface LearnerSpec {
    * config with controlSpecFromConfig(config); undefined means the config defaults.
    */
   control?: ControlSpec;
+  /** How `urdf` is read when it is a xacro (arguments, package folders) and its tool frame. */
+  description?: DescriptionOptions;
 }
 
 /**
@@ -46,8 +51,12 @@ export interface LearnerSpec {
 export interface ControlSpec {
   /** action_torque_fraction: torque per unit action, as a fraction of each joint's effort limit. */
   actionTorqueFraction: number;
-  /** action_damping (N·m·s/rad): τ = a·scale − actionDamping·q̇ before gravity and the filter. */
-  actionDamping: number;
+  /**
+   * action_damping (N·m·s/rad) per joint, as the stack resolved it (the config's, or derived from
+   * the arm): τ = a·scale − actionDamping·q̇ before gravity and the filter. One number (checkpoints
+   * from before it was per joint) means every joint.
+   */
+  actionDamping: number | number[];
   /** gravity_compensation: RNEA gravity torque added to every command. */
   gravityCompensation: boolean;
   /** control_rate_hz: one model step is one control period. */
@@ -72,11 +81,11 @@ export interface ControlSpec {
   brakeFraction: number;
 }
 
-/** The ControlSpec of a run's config. */
-export function controlSpecFromConfig(config: Config): ControlSpec {
+/** The ControlSpec of a run's config on its arm (whose dynamics give the derived gains). */
+export function controlSpecFromConfig(config: Config, model: RobotModel): ControlSpec {
   return {
     actionTorqueFraction: config.action_torque_fraction,
-    actionDamping: config.action_damping,
+    actionDamping: resolveArmGains(config, model).actionDamping,
     gravityCompensation: config.gravity_compensation,
     controlRateHz: config.control_rate_hz,
     effortScale: config.safety.effort_scale,

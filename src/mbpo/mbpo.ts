@@ -26,9 +26,9 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { defaultConfig } from "../config/config.js";
+import { loadRobotDescription } from "../robot/description.js";
 import { Dynamics } from "../robot/dynamics.js";
 import type { RobotModel } from "../robot/types.js";
-import { loadUrdf } from "../robot/urdf.js";
 import { createTask, DEFAULT_REACH_CONFIG } from "../tasks/index.js";
 import type { Task } from "../tasks/task.js";
 import { Rng, type RngState } from "../util/rng.js";
@@ -634,8 +634,8 @@ async function assemble(spec: LearnerSpec, hp: Hyperparameters): Promise<Parts> 
   }
   checkMbpoHyperparameters(hp);
   const selection = await selectBackend(spec.backend);
-  const control = spec.control ?? controlSpecFromConfig(defaultConfig());
-  const model = loadUrdf(spec.urdf);
+  const model = loadRobotDescription(spec.urdf, spec.description);
+  const control = spec.control ?? controlSpecFromConfig(defaultConfig(), model);
   const task = createTask(spec.task.name, model, taskParams(spec.task.params));
   const dynamics = new Dynamics(model);
   const rollouts = new BranchedRollouts(task, model, control, dynamics, hp.mbpo.modelPreviousEffort);

@@ -38,6 +38,8 @@
  * task's observe, reward and termination, gravity by RNEA, the filter's rules). Finished branches
  * are compacted away, so each step only carries the live ones.
  */
+
+import { perJoint } from "../control/arm-gains.js";
 import type { JointState } from "../drivers/driver.js";
 import type { Dynamics } from "../robot/dynamics.js";
 import type { JointSpec, RobotModel } from "../robot/types.js";
@@ -139,7 +141,7 @@ export class EffortModel {
   private readonly joints: readonly JointSpec[];
   private readonly dynamics: Dynamics | undefined;
   /** N·m·s/rad in every command (EpisodeRunner's action damping). */
-  private readonly actionDamping: number;
+  private readonly actionDamping: Float64Array;
   private readonly effortMax: Float64Array;
   private readonly lower: Float64Array;
   private readonly upper: Float64Array;
@@ -166,7 +168,14 @@ export class EffortModel {
     this.joints = model.joints;
     this.dynamics = control.gravityCompensation ? dynamics : undefined;
     this.torqueScale = Float64Array.from(model.joints, (j) => j.effort * control.actionTorqueFraction);
-    this.actionDamping = control.actionDamping;
+    this.actionDamping = Float64Array.from(
+      perJoint(
+        control.actionDamping,
+        model.dof,
+        "control.actionDamping",
+        model.joints.map((j) => j.name),
+      ),
+    );
     this.effortMax = Float64Array.from(model.joints, (j) => j.effort * control.effortScale);
     this.lower = Float64Array.from(model.joints, (j) => (j.type === "continuous" ? -Infinity : j.lower));
     this.upper = Float64Array.from(model.joints, (j) => (j.type === "continuous" ? Infinity : j.upper));
@@ -220,7 +229,7 @@ export class EffortModel {
       const eMax = this.effortMax[i];
       // ControlLoop.tick: the source's torque (EpisodeRunner: clipped action × scale − damping·q̇) + gravity.
       const a = Math.max(-1, Math.min(1, action[base + i]));
-      let xi = a * this.torqueScale[i] - this.actionDamping * vi + g[i];
+      let xi = a * this.torqueScale[i] - this.actionDamping[i] * vi + g[i];
       // d. Effort limit, then the soft limits net of gravity.
       xi = clamp(xi, -eMax, eMax);
       if (this.softJoint[i] === 1) {

@@ -212,7 +212,7 @@ export class MbpoArmNode {
       pacing: ros ? (stack) => (stack.loop as TimerPacedLoop).pacing : undefined,
     });
     this.timerLoop = ros ? (this.app.stack.loop as TimerPacedLoop) : undefined;
-    this.hold = holdController(config.hold_damping);
+    this.hold = holdController(this.app.stack.gains.holdDamping);
     this.teleop = new TeleopController(this.driver.jointNames, gains);
     this.teleopRecording = new TeleopRecording(this);
     this.autostartPending = options.autostart === true;
@@ -221,6 +221,7 @@ export class MbpoArmNode {
         task: this.task,
         model: this.model,
         seed: config.seed,
+        pd: { kp: this.app.stack.gains.resetKp, kd: this.app.stack.gains.resetKd },
       });
     }
     node.addOnSetParametersCallback((params) => this.onSetParameters(params));
@@ -639,7 +640,7 @@ export class MbpoArmNode {
     if (config === undefined) return;
     this.pendingConfig = undefined;
     reconfigureEpisodes(this.app.stack, config);
-    this.hold = holdController(config.hold_damping);
+    this.hold = holdController(this.app.stack.gains.holdDamping);
     this.log.info("parameters applied");
   }
 

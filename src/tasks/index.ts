@@ -16,12 +16,14 @@ export type TaskParams = Partial<ReachConfig>;
 export function taskParamsFromConfig(task: {
   episode_steps: number;
   success_radius: number;
-  target_spread: number;
+  target_spread?: number;
+  home_pose?: number[];
 }): TaskParams {
   return {
     episodeSteps: task.episode_steps,
     successRadius: task.success_radius,
-    targetSpread: task.target_spread,
+    ...(task.target_spread !== undefined ? { targetSpread: task.target_spread } : {}),
+    ...(task.home_pose !== undefined ? { homePose: task.home_pose } : {}),
   };
 }
 

@@ -16,6 +16,7 @@
  */
 import { Kinematics } from "../robot/kinematics.js";
 import type { RobotModel } from "../robot/types.js";
+import { armReach } from "../robot/workspace.js";
 import type { Rng } from "../util/rng.js";
 import type { Task, TaskEpisode } from "./task.js";
 
@@ -25,6 +26,10 @@ import type { Task, TaskEpisode } from "./task.js";
  * base and 0.16 m above it, far from every limit, and gravity loads stay below 0.4 N·m.
  */
 export const ARM_HOME_POSE: readonly number[] = [0, -0.6, 0.3, 0.9];
+/** The arc (m) a target may be from the home pose per joint at full reach (derivedTargetSpread). */
+export const TARGET_ARC = 0.263;
+/** The <robot name> of urdf/arm.urdf, the one arm ARM_HOME_POSE is for. */
+export const ARM_ROBOT_NAME = "mbpo_arm";
 
 /** Everything the reach task can be told, with the defaults in DEFAULT_REACH_CONFIG. */
 export interface ReachConfig {
@@ -57,8 +62,8 @@ export interface ReachConfig {
   invalidReward: number;
 
   /**
-   * Start pose (rad, one per joint). Empty (the default) means ARM_HOME_POSE when it fits the model
-   * (same joint count, inside the soft limits), otherwise the middle of each joint's soft range.
+   * Start pose (rad, one per joint). Empty (the default) means ARM_HOME_POSE on urdf/arm.urdf
+   * (robot name "mbpo_arm"), otherwise the middle of each joint's soft range.
    */
   homePose: number[];
   /** Each start joint is the home pose plus uniform noise in ±startNoise (rad), kept inside the soft limits. */
@@ -167,7 +172,10 @@ export class ReachTask implements Task {
   private readonly linkPositionScratch = new Float64Array(3);
 
   constructor(model: RobotModel, params: Partial<ReachConfig> = {}) {
-    this.config = resolveReachConfig(params);
+    this.config = resolveReachConfig({
+      ...params,
+      targetSpread: params.targetSpread ?? derivedTargetSpread(model),
+    });
     this.model = model;
     this.dof = model.dof;
     this.actionSize = model.dof;
@@ -357,7 +365,10 @@ export class ReachTask implements Task {
       });
       return Float64Array.from(requested);
     }
+    // urdf/arm.urdf (robot "mbpo_arm") keeps the pose it was tuned and measured with; every other
+    // arm starts from the middle of its soft ranges (a description's <safety_controller> sets them).
     const armFits =
+      this.model.name === ARM_ROBOT_NAME &&
       ARM_HOME_POSE.length === n &&
       ARM_HOME_POSE.every((q, i) => q >= this.softLower[i] && q <= this.softUpper[i]);
     if (armFits) return Float64Array.from(ARM_HOME_POSE);
@@ -368,6 +379,15 @@ export class ReachTask implements Task {
 function allFinite(values: Float32Array): boolean {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
   return true;
+}
+
+/**
+ * The target spread of an arm whose config does not set one: TARGET_ARC / reach (two digits, at
+ * most π), so that a joint's spread moves the tool of a fully stretched arm by about TARGET_ARC.
+ * urdf/arm.urdf (reach 0.438 m) gets the 0.6 rad it was tuned with; a UR5e-class arm 0.24.
+ */
+export function derivedTargetSpread(model: RobotModel): number {
+  return Math.min(Math.PI, Number((TARGET_ARC / armReach(model)).toPrecision(2)));
 }
 
 /** Defaults filled in and every value checked; errors name the field. */

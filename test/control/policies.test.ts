@@ -45,7 +45,7 @@ function context(
       effort: new Float64Array(position.length),
     },
     torqueScale: Float64Array.from(torqueScale),
-    actionDamping,
+    actionDamping: new Float64Array(position.length).fill(actionDamping),
   };
 }
 

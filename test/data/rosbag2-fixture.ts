@@ -63,8 +63,8 @@ export function teleopTruth(stack: ControlStack, ticks: number, gap: [number, nu
       a[j] = 0.8 * Math.sin(0.7 * t + 2 * j);
     }
     stack.dynamics.gravity(q, g);
-    const damping = stack.config.action_damping;
-    const effort = Float64Array.from(a, (ai, j) => g[j] + ai * scale[j] - damping * qd[j]);
+    const damping = stack.gains.actionDamping;
+    const effort = Float64Array.from(a, (ai, j) => g[j] + ai * scale[j] - damping[j] * qd[j]);
     truth.q.push(q);
     truth.qd.push(qd);
     truth.action.push(a);

@@ -70,7 +70,7 @@ describe("learning smoke test", () => {
           rolloutSchedule: [0, 1, 1, 1],
         },
       },
-      control: controlSpecFromConfig(config),
+      control: controlSpecFromConfig(config, stack.model),
     });
     const actor = async (stochastic: boolean, rng: Rng) =>
       MlpPolicy.fromActor(await learner.actorWeights(), { stochastic, rng });

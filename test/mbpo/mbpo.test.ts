@@ -71,7 +71,7 @@ function spec(algo: Algorithm, seed = 7): LearnerSpec {
     seed,
     backend: "wasm",
     hyperparameters: TINY,
-    control: controlSpecFromConfig(config),
+    control: controlSpecFromConfig(config, stack.model),
   };
 }
 

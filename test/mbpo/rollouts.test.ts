@@ -27,7 +27,7 @@ import { Rng } from "../../src/util/rng.js";
 
 const arm = loadUrdf(resolve(packageRoot(), "urdf/arm.urdf"));
 const dynamics = new Dynamics(arm);
-const control: ControlSpec = controlSpecFromConfig(defaultConfig());
+const control: ControlSpec = controlSpecFromConfig(defaultConfig(), arm);
 const DOF = arm.dof;
 
 describe("EffortModel", () => {
@@ -84,7 +84,7 @@ describe("EffortModel", () => {
       for (let i = 0; i < DOF; i++) {
         command[i] =
           Math.max(-1, Math.min(1, action[i])) * model.torqueScale[i] -
-          spec.actionDamping * qd[i] +
+          (spec.actionDamping as number[])[i] * qd[i] +
           gravity[i];
       }
       // Every tick is a new random state, not where the last torque took the arm: the filter's

@@ -295,7 +295,7 @@ describe("webgpu backend", { skip: problem }, () => {
             rolloutSchedule: [0, 1, 1, 1],
           },
         },
-        control: controlSpecFromConfig(config),
+        control: controlSpecFromConfig(config, stack.model),
       });
       assert.equal(learner.backend, "webgpu");
       const rng = new Rng(1, 1);

@@ -1,18 +1,22 @@
 /**
  * Our RNEA / CRBA / ABA against MuJoCo (mj_fullM and qfrc_bias) on hundreds of random states, for
- * the arm and for a branched test robot with rotated inertial frames, rpy joint origins, a
- * prismatic and a continuous joint and a fixed joint in the middle of the tree.
+ * the arm, for a branched test robot with rotated inertial frames, rpy joint origins, a
+ * prismatic and a continuous joint and a fixed joint in the middle of the tree, and for the three
+ * xacro descriptions (UR5e, Panda, SO-100), expanded to plain URDF first: MuJoCo reads URDF only.
  *
  * Relative error of a state: ‖ours − MuJoCo‖ / max(‖MuJoCo‖, 1e-12), Frobenius norm for M and
  * Euclidean for the bias vector (a norm over the whole quantity, so that a component that happens
  * to be near zero does not blow the ratio up).
  */
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
-import { test } from "node:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, test } from "node:test";
 import { Dynamics } from "../../src/robot/dynamics.js";
 import type { RobotModel } from "../../src/robot/types.js";
 import { loadUrdf } from "../../src/robot/urdf.js";
+import { expandedName, expandXacro, isXacroPath } from "../../src/robot/xacro.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { Rng } from "../../src/util/rng.js";
 import { MUJOCO, mujocoDynamics, mujocoInfo, mujocoProbePath } from "../mujoco/probe.js";
@@ -79,15 +83,33 @@ function solveSpd(M: Float64Array, b: Float64Array): Float64Array {
   return x;
 }
 
+let expandedDir: string | undefined;
+after(() => {
+  if (expandedDir !== undefined) rmSync(expandedDir, { recursive: true, force: true });
+});
+
+/** A plain URDF file for a description: the file itself, or its xacro expansion in a temp dir. */
+function plainUrdf(relPath: string): string {
+  const path = resolve(packageRoot(), relPath);
+  if (!isXacroPath(path)) return path;
+  expandedDir ??= mkdtempSync(join(tmpdir(), "mbpo-arm-mujoco-"));
+  const out = join(expandedDir, expandedName(path));
+  writeFileSync(out, expandXacro(path).xml);
+  return out;
+}
+
 for (const [label, relPath, seed] of [
   ["arm", "urdf/arm.urdf", 1],
   ["branched test robot", "test/urdf/branched.urdf", 2],
+  ["UR5e", "urdf/ur5e.urdf.xacro", 3],
+  ["Panda", "urdf/panda.urdf.xacro", 4],
+  ["SO-100", "urdf/so100.urdf.xacro", 5],
 ] as const) {
   test(`${label} (${relPath}): mass matrix and bias forces agree with MuJoCo`, (t) => {
     const missing = missingDependency(MUJOCO);
     if (missing !== undefined) return t.skip(missing);
     const probe = mujocoProbePath()!;
-    const path = resolve(packageRoot(), relPath);
+    const path = plainUrdf(relPath);
     const model = loadUrdf(path);
     const names = model.joints.map((j) => j.name);
 
@@ -131,7 +153,7 @@ for (const [label, relPath, seed] of [
   });
 
   test(`${label} (${relPath}): ABA agrees with the mass matrix and with RNEA`, (t) => {
-    const model = loadUrdf(resolve(packageRoot(), relPath));
+    const model = loadUrdf(plainUrdf(relPath));
     const dyn = new Dynamics(model);
     const n = model.dof;
     const rng = new Rng(seed + 100);

@@ -27,7 +27,7 @@ export interface PolicyFactoryOptions {
   seed: number;
   /** Low-pass factor of the random policy (see RandomPolicyOptions.smoothing); default 0. */
   randomSmoothing?: number;
-  /** Gains of the PD policy; default ARM_PD_GAINS. */
+  /** Gains of the PD policy (the stack's reset gains, ControlStack.gains); default ARM_PD_GAINS (urdf/arm.urdf only). */
   pd?: PdPolicyOptions;
 }
 

@@ -109,7 +109,7 @@ export class PdPolicy implements Policy {
       const limit = this.pLimit[i];
       const p = Math.min(limit, Math.max(-limit, this.kp[i] * error));
       const tau = p - this.kd[i] * qd[i];
-      const a = (tau + ctx.actionDamping * qd[i]) / ctx.torqueScale[i];
+      const a = (tau + ctx.actionDamping[i] * qd[i]) / ctx.torqueScale[i];
       // NaN (a broken state) commands nothing rather than poisoning the command.
       out[i] = a > 1 ? 1 : a < -1 ? -1 : Number.isNaN(a) ? 0 : a;
     }

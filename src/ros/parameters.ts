@@ -45,12 +45,8 @@ export interface ConfigParameterSpec {
  */
 export const LIVE_SETTINGS: readonly string[] = [
   "action_torque_fraction",
-  "hold_damping",
   "task.episode_steps",
   "task.success_radius",
-  "task.target_spread",
-  "reset.kp",
-  "reset.kd",
   "reset.speed",
   "reset.tolerance",
   "reset.timeout",

@@ -172,3 +172,44 @@ describe("mbpo-arm identify", () => {
     assert.match(r.stderr, /not-a-log\.mcap/);
   });
 });
+
+describe("mbpo-arm describe", () => {
+  it("prints what it derives for each shipped arm: joints, reach, home pose, per-joint gains, no warning", () => {
+    for (const [file, dof, tool] of [
+      ["urdf/arm.urdf", 4, "end_effector"],
+      ["urdf/so100.urdf.xacro", 5, "gripper_tcp"],
+      ["urdf/ur5e.urdf.xacro", 6, "tool0"],
+      ["urdf/panda.urdf.xacro", 7, "panda_hand_tcp"],
+    ] as const) {
+      const r = cli(["describe", "--urdf", file, "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      const d = JSON.parse(r.stdout);
+      assert.equal(d.dof, dof, file);
+      assert.equal(d.toolFrame, tool, file);
+      assert.deepEqual(d.warnings, [], file);
+      assert.ok(d.toolAtHome[2] > 0.1, `${file}: tool above the table at home`);
+      for (const j of d.joints) {
+        assert.ok(j.home >= j.softLower && j.home <= j.softUpper, `${file} ${j.name}: home inside the soft range`);
+        assert.ok(j.gravityAtHome < 0.5, `${file} ${j.name}: gravity at home ${j.gravityAtHome}`);
+        assert.ok(j.actionDamping > 0 && j.resetKp > 0 && j.resetKd > 0, `${file} ${j.name}`);
+      }
+    }
+    const text = cli(["describe", "--urdf", "urdf/panda.urdf.xacro", "--tool-frame", "panda_link8"]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /panda \(.*\): 7 moving joints, .* tool frame "panda_link8"/);
+    assert.match(text.stdout, /gains at 50 Hz: all derived from the arm/);
+  });
+
+  it("a gain that would ring, or a broken xacro, is one line naming the joint or the construct", () => {
+    const ring = cli(["describe", "-p", "action_damping=1.5"]);
+    assert.equal(ring.code, 1);
+    assert.equal(ring.stderr.trim().split("\n").length, 1, ring.stderr);
+    assert.match(ring.stderr, /action_damping on joint "joint1"/);
+    const bad = join(scratch, "bad.urdf.xacro");
+    writeFileSync(bad, '<robot name="b" xmlns:xacro="http://www.ros.org/wiki/xacro"><xacro:arm/></robot>');
+    const r = cli(["describe", "--urdf", bad]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /bad\.urdf\.xacro: <xacro:arm>: no macro "arm"/);
+  });
+});

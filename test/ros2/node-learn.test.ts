@@ -174,7 +174,7 @@ describe("node --mode learn (fake rclnodejs)", () => {
   it("refuses what does not apply: services outside learn mode, settings changes in learn mode", async () => {
     const r = await rig(args, { mode: "learn", learn: { ...learn, out: join(root, "refusals") } });
     const set = r.node.setParameters([
-      new r.rcl.Parameter("hold_damping", ParameterType.PARAMETER_DOUBLE, 0.1),
+      new r.rcl.Parameter("reset.speed", ParameterType.PARAMETER_DOUBLE, 0.5),
     ]);
     assert.equal(set.successful, false);
     assert.match(set.reason, /learn mode/);

@@ -91,14 +91,16 @@ test("every setting of config/mbpo_arm.yaml is declared, typed, ranged, and read
   assert.equal(scale.readOnly, true);
   assert.deepEqual([scale.range?.fromValue, scale.range?.toValue], [0, 1]);
   assert.equal(scale.additionalConstraints, "range [0, 1]");
-  assert.equal(r.node.descriptors.get("hold_damping")!.additionalConstraints, "range [0, 100]");
+  assert.equal(r.node.descriptors.get("reset.speed")!.additionalConstraints, "range [0.05, 10]");
+  // Gains without a default are derived from the arm (src/control/arm-gains.ts): no ROS parameter.
+  assert.equal(r.node.descriptors.get("hold_damping"), undefined);
   assert.match(scale.description, /fraction of the URDF effort limit/, "description from the YAML comment");
   const steps = r.node.getParameter("task.episode_steps");
   assert.equal(steps.type, ParameterType.PARAMETER_INTEGER);
   assert.equal(typeof steps.value, "bigint");
   assert.equal(r.node.descriptors.get("driver")!.additionalConstraints, "one of: sim, ros2, dynamixel");
   assert.equal(r.node.getParameter("driver").value, "ros2");
-  assert.equal(r.node.descriptors.get("reset.kp")!.readOnly, false);
+  assert.equal(r.node.descriptors.get("reset.speed")!.readOnly, false);
 });
 
 test("--params-file and -p overrides: the node's own entries win over plain -p, as in rcl", async () => {
@@ -110,13 +112,13 @@ test("--params-file and -p overrides: the node's own entries win over plain -p, 
     "-p",
     "task.episode_steps:=20", // loses to the file's mbpo_arm section (100)
     "-p",
-    "hold_damping:=0.2", // the file sets it too: loses
+    "reset.speed:=0.5", // the file sets it too: loses
     "-p",
     "teleop.kp:=7.0", // not in the file: applies
   ]);
   assert.equal(r.arm.config.safety.effort_scale, 0.5);
   assert.equal(r.arm.config.task.episode_steps, 100);
-  assert.equal(r.arm.config.hold_damping, 0.05);
+  assert.equal(r.arm.config.reset.speed, 1);
   assert.equal(r.arm.teleop.gains.kp, 7);
   assert.equal(r.arm.config.control_rate_hz, 50);
   assert.equal(r.node.timers[0].periodNs, 20_000_000n, "control timer period: bigint nanoseconds");
@@ -156,14 +158,14 @@ test("live changes: read-only refused, invalid refused, valid taken when stopped
   const D = ParameterType.PARAMETER_DOUBLE;
   assert.match(set("safety.effort_scale", D, 0.2).reason, /read-only/);
   assert.match(set("control_rate_hz", D, 10).reason, /read-only/);
-  assert.equal(set("reset.kp", D, -1).successful, false, "below the range");
+  assert.equal(set("reset.speed", D, 0.01).successful, false, "below the range");
   const zeroSteps = set("task.episode_steps", ParameterType.PARAMETER_INTEGER, 0n);
   assert.equal(zeroSteps.successful, false);
   assert.match(zeroSteps.reason, /task\.episode_steps/);
   assert.equal(r.arm.config.task.episode_steps, 100, "a refused change changes nothing");
-  assert.equal(set("hold_damping", D, 0.1).successful, true);
+  assert.equal(set("reset.speed", D, 0.5).successful, true);
   assert.equal(set("task.episode_steps", ParameterType.PARAMETER_INTEGER, 30n).successful, true);
-  assert.equal(r.arm.config.hold_damping, 0.1);
+  assert.equal(r.arm.config.reset.speed, 0.5);
   assert.equal(r.arm.task.episodeSteps, 30, "the task is rebuilt with the new length");
   assert.equal(set("teleop.kp", D, 6).successful, true);
   assert.equal(r.arm.teleop.gains.kp, 6);

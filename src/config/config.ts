@@ -37,8 +37,12 @@ const SafetySchema = z
   .object({
     /** Fraction of each joint's URDF effort limit that may be commanded, in (0, 1]. */
     effort_scale: z.number().gt(0).lte(1).default(1.0),
-    /** Largest change of commanded effort per second (N·m/s), at most 1e5 (an 18 kg arm's full effort in 2 ms). */
-    torque_rate_limit: positive.lte(1e5).default(100.0),
+    /**
+     * Largest change of commanded effort per second (N·m/s), at most 1e5 (an 18 kg arm's full
+     * effort in 2 ms); one value, or one per joint. Unset: each joint's effort limit / 41 ms
+     * (100 N·m/s on urdf/arm.urdf; src/control/arm-gains.ts).
+     */
+    torque_rate_limit: z.union([positive.lte(1e5), z.array(positive.lte(1e5)).min(1)]).optional(),
     /**
      * A joint state older than this (s) is stale: the arm is held on the last trusted state. At
      * least one control period (checked with the rate, below: a state read last period is the

@@ -30,6 +30,12 @@ export const HOLD_DAMPING_PER_PERIOD = 0.08;
 /** Reset and PD bandwidth ω = RESET_BANDWIDTH_PER_PERIOD / T (19 rad/s at 50 Hz), damping ratio RESET_DAMPING_RATIO. */
 export const RESET_BANDWIDTH_PER_PERIOD = 0.38;
 export const RESET_DAMPING_RATIO = 0.7;
+/**
+ * torque_rate_limit_i = effort_i / TORQUE_RISE_TIME: every joint may go from zero to its full
+ * effort in 41 ms, as urdf/arm.urdf's 4.1 N·m servos do at the 100 N·m/s tuned on them. A fixed
+ * N·m/s would let a desk servo jump or hold a 150 N·m shoulder to 2 N·m per tick.
+ */
+export const TORQUE_RISE_TIME = 0.041;
 /** Poses sampled over the soft range for the smallest effective inertia (plus the range's middle). */
 const INERTIA_SAMPLES = 256;
 
@@ -40,6 +46,8 @@ export interface ArmGains {
   holdDamping: number[];
   resetKp: number[];
   resetKd: number[];
+  /** Largest change of effort per second (N·m/s) per joint: the safety filter's torque_rate_limit. */
+  torqueRateLimit: number[];
 }
 
 /** min over poses in the soft range of M_ii(q), per joint (deterministic: a fixed seed). */
@@ -69,6 +77,7 @@ export function deriveArmGains(model: RobotModel, dynamics: Dynamics, controlRat
     holdDamping: inertia.map((I) => round((HOLD_DAMPING_PER_PERIOD * I) / T)),
     resetKp: inertia.map((I) => round(omega * omega * I)),
     resetKd: inertia.map((I) => round(2 * RESET_DAMPING_RATIO * omega * I)),
+    torqueRateLimit: model.joints.map((j) => round(j.effort / TORQUE_RISE_TIME)),
   };
 }
 
@@ -119,7 +128,7 @@ export function instability(
 /** The settings the gains come from (a whole Config will do). */
 export type GainSettings = Pick<Config, "control_rate_hz" | "action_damping" | "hold_damping"> & {
   reset?: Partial<Pick<Config["reset"], "kp" | "kd">>;
-  safety?: Pick<Config["safety"], "use_soft_limits">;
+  safety?: Partial<Pick<Config["safety"], "use_soft_limits" | "torque_rate_limit">>;
 };
 
 /** The gains a run uses: the config's where it sets them, derived from the arm elsewhere; checked. */
@@ -153,6 +162,11 @@ export function resolveArmGains(
     holdDamping: pick("hold_damping", config.hold_damping, derived.holdDamping),
     resetKp: pick("reset.kp", config.reset?.kp, derived.resetKp),
     resetKd: pick("reset.kd", config.reset?.kd, derived.resetKd),
+    torqueRateLimit: pick(
+      "safety.torque_rate_limit",
+      config.safety?.torque_rate_limit,
+      derived.torqueRateLimit,
+    ),
     fromConfig,
   };
   for (let i = 0; i < n; i++) {

@@ -113,7 +113,7 @@ export function createSafetyFilter(config: Config, model: RobotModel, dynamics: 
     model.joints,
     {
       effortScale: s.effort_scale,
-      torqueRateLimit: s.torque_rate_limit,
+      torqueRateLimit: resolveArmGains(config, model, dynamics).torqueRateLimit,
       staleTimeout: s.stale_timeout,
       staleGrace: s.stale_grace,
       positionMargin: s.position_margin,

@@ -64,7 +64,8 @@ export interface ControlSpec {
   /** safety.effort_scale, safety.use_soft_limits, safety.torque_rate_limit (N·m/s). */
   effortScale: number;
   useSoftLimits: boolean;
-  torqueRateLimit: number;
+  /** Per joint, as the stack resolved it; one number (older checkpoints) means every joint. */
+  torqueRateLimit: number | number[];
   /** safety.position_margin (rad) and safety.velocity_margin (fraction): where the watchdog faults. */
   positionMargin: number;
   velocityMargin: number;
@@ -83,14 +84,15 @@ export interface ControlSpec {
 
 /** The ControlSpec of a run's config on its arm (whose dynamics give the derived gains). */
 export function controlSpecFromConfig(config: Config, model: RobotModel): ControlSpec {
+  const gains = resolveArmGains(config, model);
   return {
     actionTorqueFraction: config.action_torque_fraction,
-    actionDamping: resolveArmGains(config, model).actionDamping,
+    actionDamping: gains.actionDamping,
     gravityCompensation: config.gravity_compensation,
     controlRateHz: config.control_rate_hz,
     effortScale: config.safety.effort_scale,
     useSoftLimits: config.safety.use_soft_limits,
-    torqueRateLimit: config.safety.torque_rate_limit,
+    torqueRateLimit: gains.torqueRateLimit,
     positionMargin: config.safety.position_margin,
     velocityMargin: config.safety.velocity_margin,
     dynamicLimits: config.safety.dynamic_limits,

@@ -148,7 +148,7 @@ export class EffortModel {
   private readonly velocityMax: Float64Array;
   private readonly softJoint: Uint8Array;
   /** Largest change of effort per control period (N·m). */
-  private readonly rateStep: number;
+  private readonly rateStep: Float64Array;
   private readonly controlRateHz: number;
   private readonly qRow: Float64Array;
   private readonly gravity: Float64Array;
@@ -181,7 +181,15 @@ export class EffortModel {
     this.upper = Float64Array.from(model.joints, (j) => (j.type === "continuous" ? Infinity : j.upper));
     this.velocityMax = Float64Array.from(model.joints, (j) => j.velocity);
     this.softJoint = Uint8Array.from(model.joints, (j) => (control.useSoftLimits && j.safety ? 1 : 0));
-    this.rateStep = control.torqueRateLimit / control.controlRateHz;
+    this.rateStep = Float64Array.from(
+      perJoint(
+        control.torqueRateLimit,
+        model.dof,
+        "control.torqueRateLimit",
+        model.joints.map((j) => j.name),
+      ),
+      (r) => r / control.controlRateHz,
+    );
     this.controlRateHz = control.controlRateHz;
     this.qRow = new Float64Array(n);
     this.gravity = new Float64Array(n);
@@ -238,7 +246,7 @@ export class EffortModel {
       }
       // e. Torque-rate limit around the previous effort (or the gravity hold).
       const reference = knownPrevious ? previous[base + i] : g[i];
-      x[i] = clamp(xi, reference - this.rateStep, reference + this.rateStep);
+      x[i] = clamp(xi, reference - this.rateStep[i], reference + this.rateStep[i]);
     }
     // e'. The limits from the dynamics, for the whole torque vector.
     if (this.limits !== undefined) {

@@ -12,11 +12,12 @@ export interface SafetyConfig {
   effortScale: number;
   /**
    * Largest change of the commanded effort per second (N·m/s, or N/s for a prismatic joint), per
-   * joint: |out − previous out| ≤ torqueRateLimit·dt. Default 100 (2 N·m per tick at 50 Hz, about
-   * half of an XM430's stall torque). +Infinity switches the rate limit off. The safe stop and the
-   * final hard rules are not rate-limited (see filter.ts).
+   * joint: |out − previous out| ≤ torqueRateLimit·dt; one value for every joint or one per joint.
+   * Default 100 (2 N·m per tick at 50 Hz, about half of an XM430's stall torque). +Infinity
+   * switches the rate limit off. The safe stop and the final hard rules are not rate-limited (see
+   * filter.ts).
    */
-  torqueRateLimit: number;
+  torqueRateLimit: number | readonly number[];
   /**
    * A joint state older than this (s, on the driver's clock), or stamped more than this far in the
    * future (the clocks disagree, so freshness is unknown), is stale: the command is ignored and the
@@ -149,7 +150,8 @@ export function validateSafetyConfig(c: SafetyConfig): void {
   if (!isNumber(c.effortScale) || !(c.effortScale > 0 && c.effortScale <= 1)) {
     bad("effortScale", "in (0, 1]", c.effortScale);
   }
-  if (!isNumber(c.torqueRateLimit) || !(c.torqueRateLimit > 0)) {
+  const rates = typeof c.torqueRateLimit === "number" ? [c.torqueRateLimit] : c.torqueRateLimit;
+  if (!Array.isArray(rates) || rates.length === 0 || !rates.every((r) => isNumber(r) && r > 0)) {
     bad("torqueRateLimit", "> 0 N·m/s (Infinity for none)", c.torqueRateLimit);
   }
   if (!isNumber(c.staleTimeout) || !(c.staleTimeout > 0 && Number.isFinite(c.staleTimeout))) {

@@ -192,6 +192,9 @@ export class SafetyFilter {
     this.config = Object.freeze(resolveSafetyConfig(config));
     const n = joints.length;
     if (n === 0) throw new SafetyConfigError("safety filter: the robot has no moving joints");
+    const rate = this.config.torqueRateLimit;
+    if (typeof rate !== "number" && rate.length !== n)
+      throw new SafetyConfigError(`safety filter: torqueRateLimit has ${rate.length} values for ${n} joints`);
     this.joints = joints;
     this.dof = n;
     this.effortMax = new Float64Array(n);
@@ -589,8 +592,10 @@ export class SafetyFilter {
 
   /** e. |out − reference| ≤ torqueRateLimit·dt; a bad dt (≤ 0 or non-finite) allows no change. */
   private applyRateLimit(g: Float64Array | undefined, dt: number, out: Float64Array): void {
-    const step = dt > 0 && Number.isFinite(dt) ? this.config.torqueRateLimit * dt : 0;
+    const ok = dt > 0 && Number.isFinite(dt);
+    const rate = this.config.torqueRateLimit;
     for (let i = 0; i < this.dof; i++) {
+      const step = ok ? (typeof rate === "number" ? rate : rate[i]) * dt : 0;
       const reference = this.fromHold ? (g !== undefined ? g[i] : 0) : this.previous[i];
       const x = out[i];
       let y = x;

@@ -189,7 +189,10 @@ describe("mbpo-arm describe", () => {
       assert.deepEqual(d.warnings, [], file);
       assert.ok(d.toolAtHome[2] > 0.1, `${file}: tool above the table at home`);
       for (const j of d.joints) {
-        assert.ok(j.home >= j.softLower && j.home <= j.softUpper, `${file} ${j.name}: home inside the soft range`);
+        assert.ok(
+          j.home >= j.softLower && j.home <= j.softUpper,
+          `${file} ${j.name}: home inside the soft range`,
+        );
         assert.ok(j.gravityAtHome < 0.5, `${file} ${j.name}: gravity at home ${j.gravityAtHome}`);
         assert.ok(j.actionDamping > 0 && j.resetKp > 0 && j.resetKd > 0, `${file} ${j.name}`);
       }

@@ -21,7 +21,7 @@ describe("config", () => {
       "/**:\n  ros__parameters:\n    safety.effort_scale: 0.5\n    control_rate_hz: 25.0\n",
     );
     assert.equal(c.safety.effort_scale, 0.5);
-    assert.equal(c.safety.torque_rate_limit, defaultConfig().safety.torque_rate_limit);
+    assert.equal(c.safety.stale_timeout, defaultConfig().safety.stale_timeout);
     assert.equal(c.control_rate_hz, 25);
   });
 

@@ -37,7 +37,7 @@ describe("EffortModel", () => {
       arm.joints,
       {
         effortScale: 0.8, // so that the effort clamp acts below the action's reach
-        torqueRateLimit: config.safety.torque_rate_limit,
+        torqueRateLimit: control.torqueRateLimit,
         staleTimeout: config.safety.stale_timeout,
         positionMargin: config.safety.position_margin,
         velocityMargin: config.safety.velocity_margin,
@@ -294,7 +294,8 @@ describe("BranchedRollouts", () => {
     assert.ok(
       sent.every(
         (tau, i) =>
-          Math.abs(tau - step1[2 * DOF + i]) <= control.torqueRateLimit / control.controlRateHz + 1e-5,
+          Math.abs(tau - step1[2 * DOF + i]) <=
+          (control.torqueRateLimit as number[])[i] / control.controlRateHz + 1e-5,
       ),
     );
   });

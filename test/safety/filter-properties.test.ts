@@ -348,7 +348,7 @@ test("property: every tick's output is finite, within limits, and never pushes p
           if (!report.faulted && strictlyInside(j, q, v) && input.dt > 0 && Number.isFinite(input.dt)) {
             const reference = fromHold ? (g !== undefined ? g[i] : 0) : previous[i];
             if (Math.abs(reference) <= limit) {
-              const step = config.torqueRateLimit * input.dt;
+              const step = (config.torqueRateLimit as number) * input.dt;
               const tolerance = 1e-12 * (1 + Math.abs(reference) + Math.abs(step));
               assert.ok(
                 Math.abs(x - reference) <= step + tolerance,

@@ -301,21 +301,28 @@ class Packages {
   find(pkg: string): string {
     const known = this.cache.get(pkg);
     if (known !== undefined) return known;
-    const searched: string[] = [];
     const split = (v: string | undefined) => (v ?? "").split(":").filter((p) => p !== "");
-    const found =
-      this.paths.map((p) => (searched.push(p), findIn(resolve(p), pkg))).find((p) => p !== undefined) ??
-      split(this.env.AMENT_PREFIX_PATH)
-        .map((prefix) => {
-          searched.push(`${prefix}/share`);
-          const share = join(prefix, "share", pkg);
-          return isDirectory(share) ? share : undefined;
-        })
-        .find((p) => p !== undefined) ??
-      split(this.env.ROS_PACKAGE_PATH)
-        .map((p) => (searched.push(p), findIn(p, pkg)))
-        .find((p) => p !== undefined) ??
-      (pkg === packageName(packageRoot()) ? packageRoot() : undefined);
+    // In search order: each place tried, and how a package is found there.
+    const places: [string, () => string | undefined][] = [
+      ...this.paths.map((p): [string, () => string | undefined] => [p, () => findIn(resolve(p), pkg)]),
+      ...split(this.env.AMENT_PREFIX_PATH).map((prefix): [string, () => string | undefined] => [
+        `${prefix}/share`,
+        () => (isDirectory(join(prefix, "share", pkg)) ? join(prefix, "share", pkg) : undefined),
+      ]),
+      ...split(this.env.ROS_PACKAGE_PATH).map((p): [string, () => string | undefined] => [
+        p,
+        () => findIn(p, pkg),
+      ]),
+    ];
+    const searched: string[] = [];
+    let found: string | undefined;
+    for (const [place, lookIn] of places) {
+      searched.push(place);
+      found = lookIn();
+      if (found !== undefined) break;
+    }
+    // This project itself, wherever it is installed.
+    if (found === undefined && pkg === packageName(packageRoot())) found = packageRoot();
     if (found === undefined) {
       const where =
         searched.length === 0

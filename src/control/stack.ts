@@ -59,7 +59,7 @@ export function createControlStack(config: Config, parts: StackParts = {}): Cont
       ? drawReality(twinModel(config, model), realityRanges(config), config.seed)
       : undefined;
   const hardware = parts.driver !== undefined ? parts.driver(model) : createDriver(config, model, reality);
-  const safety = createSafetyFilter(config, model, dynamics);
+  const safety = createSafetyFilter(config, model, dynamics, gains);
   // A driver that detects faults of its own (a servo's hardware alert, a lost bus) latches the filter.
   if (hardware instanceof DynamixelDriver) hardware.onFault = (detail) => safety.latch("driver", detail);
   // A late state is predicted forward to now before the loop, the filter or the learner see it.
@@ -107,13 +107,18 @@ function createRunner(
 }
 
 /** The safety filter for a config: the model's limits and dynamics, and the `safety` settings. */
-export function createSafetyFilter(config: Config, model: RobotModel, dynamics: Dynamics): SafetyFilter {
+export function createSafetyFilter(
+  config: Config,
+  model: RobotModel,
+  dynamics: Dynamics,
+  gains: ResolvedGains = resolveArmGains(config, model, dynamics),
+): SafetyFilter {
   const s = config.safety;
   return new SafetyFilter(
     model.joints,
     {
       effortScale: s.effort_scale,
-      torqueRateLimit: resolveArmGains(config, model, dynamics).torqueRateLimit,
+      torqueRateLimit: gains.torqueRateLimit,
       staleTimeout: s.stale_timeout,
       staleGrace: s.stale_grace,
       positionMargin: s.position_margin,

@@ -168,13 +168,9 @@ export class EffortModel {
     this.joints = model.joints;
     this.dynamics = control.gravityCompensation ? dynamics : undefined;
     this.torqueScale = Float64Array.from(model.joints, (j) => j.effort * control.actionTorqueFraction);
+    const names = model.joints.map((j) => j.name);
     this.actionDamping = Float64Array.from(
-      perJoint(
-        control.actionDamping,
-        model.dof,
-        "control.actionDamping",
-        model.joints.map((j) => j.name),
-      ),
+      perJoint(control.actionDamping, n, "control.actionDamping", names),
     );
     this.effortMax = Float64Array.from(model.joints, (j) => j.effort * control.effortScale);
     this.lower = Float64Array.from(model.joints, (j) => (j.type === "continuous" ? -Infinity : j.lower));
@@ -182,12 +178,7 @@ export class EffortModel {
     this.velocityMax = Float64Array.from(model.joints, (j) => j.velocity);
     this.softJoint = Uint8Array.from(model.joints, (j) => (control.useSoftLimits && j.safety ? 1 : 0));
     this.rateStep = Float64Array.from(
-      perJoint(
-        control.torqueRateLimit,
-        model.dof,
-        "control.torqueRateLimit",
-        model.joints.map((j) => j.name),
-      ),
+      perJoint(control.torqueRateLimit, n, "control.torqueRateLimit", names),
       (r) => r / control.controlRateHz,
     );
     this.controlRateHz = control.controlRateHz;

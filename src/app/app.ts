@@ -57,7 +57,8 @@ export class ArmApp {
     this.logger = options.logger;
     this.emit = options.emit ?? ignoreEvents;
     this.recorder = options.recorder;
-    for (const warning of stack.model.warnings ?? []) this.logger.warn(warning);
+    for (const warning of [...(stack.model.warnings ?? []), ...stack.gains.warnings])
+      this.logger.warn(warning);
     const preset = stack.config.sim.reality.preset;
     if (
       stack.reality !== undefined &&

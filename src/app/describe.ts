@@ -74,7 +74,7 @@ export function describeArm(config: Config): ArmDescription {
   const { lower, upper } = softRange(model);
   const reach = armReach(model);
 
-  const warnings = [...(model.warnings ?? [])];
+  const warnings = [...(model.warnings ?? []), ...gains.warnings];
   const joints = model.joints.map((j, i): JointDescription => {
     const load = Math.abs(gravity[i]) / j.effort;
     if (load > 0.5)

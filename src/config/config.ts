@@ -198,8 +198,9 @@ const ResetSchema = z
     /**
      * Joint-space PD gains (N·m/rad, N·m·s/rad) of the move back to an episode's start pose,
      * tracking a reference that walks there at `speed`; also the PD policy's. One value, or one
-     * per joint. Unset: derived per joint from the arm's effective inertia (a 19 rad/s bandwidth
-     * at 50 Hz, damping ratio 0.7); a value that is unstable on a joint at the control rate is refused.
+     * per joint. Unset: derived per joint from the arm's effective inertia (a 10 rad/s bandwidth
+     * at 50 Hz, damping ratio 0.7, stable with the state up to two periods late); a value that is
+     * unstable on a joint at the control rate is refused, one unstable on a late state warned about.
      */
     kp: z.union([nonNegative.lte(MAX_GAIN), z.array(nonNegative.lte(MAX_GAIN)).min(1)]).optional(),
     kd: gain.optional(),

@@ -13,6 +13,10 @@ import type { Policy, PolicyContext } from "../policy.js";
  * Measured with the closed loop of test/control/policies.test.ts (1 kHz rigid-body dynamics, URDF
  * damping and smoothed friction, gravity compensation, torque scale 0.5·effort), seeds 1000–1199: 200 of 200 reach
  * episodes of 2 s within 2 cm, median 0.5 mm, worst 2 mm; joint speed peaks at half the limit.
+ * That is on a fresh state: with the state two control periods late (a retried bus read) these
+ * gains ring on the wrist, so the control stack never uses them; it passes the gains derived in
+ * src/control/arm-gains.ts (ControlStack.gains), which stay stable there. These are the class's
+ * default for tests and scripts that build a PdPolicy on this arm by hand.
  */
 export const ARM_PD_GAINS: Readonly<{ kp: readonly number[]; kd: readonly number[] }> = Object.freeze({
   kp: [4, 4, 4, 4],

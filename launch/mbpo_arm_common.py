@@ -116,7 +116,14 @@ def mbpo_arm_node(mode, policy, episodes, autostart, config_path, joints, use_si
         arguments=arguments,
         parameters=[
             config_path,
-            node_overrides_file({'driver': 'ros2', 'controller_joints': joints, 'use_sim_time': use_sim_time}),
+            # The node takes the arm from robot_state_publisher's /robot_description (the same
+            # text ros2_control runs), not from its own urdf parameter: `urdf:=` changes both.
+            node_overrides_file({
+                'driver': 'ros2',
+                'controller_joints': joints,
+                'use_sim_time': use_sim_time,
+                'robot_description_topic': '/robot_description',
+            }),
         ],
         output='screen',
         emulate_tty=True,

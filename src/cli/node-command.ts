@@ -10,6 +10,7 @@
 import type { Config } from "../config/config.js";
 import { loadRclnodejs, type Rclnodejs } from "../drivers/ros2/rclnodejs.js";
 import { MbpoArmNode, type NodeDriver, type NodeLearnOptions, type NodeMode } from "../ros/node.js";
+import { robotDescriptionFromGraph } from "../ros/robot-description.js";
 import type { TrainSummary } from "../train/run-dir.js";
 import type { Logger } from "./logger.js";
 
@@ -53,6 +54,12 @@ export async function runNodeCommand(options: NodeCommandOptions): Promise<NodeO
     finished = resolve;
   });
   try {
+    // Spinning first: the description's subscription, then the driver's and the timers, need it.
+    rcl.spin(node);
+    // With robot_description_topic set, the arm is what the graph publishes, not the urdf parameter.
+    const description = await robotDescriptionFromGraph(rcl, node, options.signal);
+    if (description !== undefined)
+      logger.info(`robot description from ${description.topic}, kept in ${description.path}`);
     arm = new MbpoArmNode(rcl, node, {
       mode: options.mode,
       driver: options.driver,
@@ -63,10 +70,9 @@ export async function runNodeCommand(options: NodeCommandOptions): Promise<NodeO
       runLogDir: options.outDir,
       learn: options.learn,
       defaults: options.defaults,
+      description: description?.path,
       onFinished: options.exitWhenFinished ? () => finished() : undefined,
     });
-    // Spinning first: the driver's subscription and the timers need it, the learner's start too.
-    rcl.spin(node);
     await arm.start(options.signal);
     await new Promise<void>((resolve) => {
       if (options.signal.aborted) resolve();

@@ -117,6 +117,11 @@ export interface MbpoArmNodeOptions {
   onFinished?: () => void;
   /** The settings' defaults, before the parameter overrides (default: the built-in defaults). */
   defaults?: Config;
+  /**
+   * A description file that replaces the `urdf` parameter (the robot description read from the
+   * graph: src/ros/robot-description.ts); a resumed learning run keeps its own.
+   */
+  description?: string;
 }
 
 /** The parts of a started node that other code (and tests) look at. */
@@ -180,7 +185,14 @@ export class MbpoArmNode {
       ? configForRun({ out: this.learnParams.resume, resume: true })
       : (options.defaults ?? defaultConfig());
     const fixed = resumed ? this.specs.map((spec) => spec.name) : [];
-    const declared = declareConfigParameters(rcl, node, { ...base, driver }, this.specs, fixed);
+    const description = options.description;
+    if (description !== undefined && resumed)
+      this.log.info(
+        `the robot description read from the graph is not used: a resumed run keeps its own (${base.urdf})`,
+      );
+    const urdf = description !== undefined && !resumed ? { urdf: description } : {};
+    if (description !== undefined && !resumed) fixed.push("urdf");
+    const declared = declareConfigParameters(rcl, node, { ...base, driver, ...urdf }, this.specs, fixed);
     // `driver` is the node's to decide (its --driver flag), whatever a params file says.
     if (declared.driver !== driver) {
       this.log.info(

@@ -32,11 +32,38 @@ const MESSAGE_FIELDS: Record<string, string[]> = {
   "std_msgs/msg/Float64MultiArray": ["layout", "data"],
   "std_msgs/msg/Bool": ["data"],
   "diagnostic_msgs/msg/DiagnosticArray": ["header", "status"],
+  "std_msgs/msg/String": ["data"],
 };
 const SERVICE_TYPES: Record<string, { response: Record<string, unknown> }> = {
   "std_srvs/srv/Trigger": { response: { success: false, message: "" } },
   "std_srvs/srv/SetBool": { response: { success: false, message: "" } },
 };
+
+/** rclnodejs's QoS: the named profiles, the policy enums and a profile of one's own. */
+class QoS {
+  static readonly profileSensorData = "qos_profile_sensor_data";
+  static readonly profileDefault = "qos_profile_default";
+  static readonly HistoryPolicy = { RMW_QOS_POLICY_HISTORY_KEEP_LAST: 1 };
+  static readonly ReliabilityPolicy = { RMW_QOS_POLICY_RELIABILITY_RELIABLE: 1 };
+  static readonly DurabilityPolicy = { RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL: 1 };
+  constructor(
+    readonly history = 0,
+    readonly depth = 0,
+    readonly reliability = 0,
+    readonly durability = 0,
+  ) {
+    for (const v of [history, depth, reliability, durability])
+      if (typeof v !== "number") throw new TypeError("QoS: every policy is a number");
+  }
+}
+
+/** Whether a subscription's options ask for the last message published before it existed. */
+function transientLocal(options: RclOptions): boolean {
+  return (
+    options.qos instanceof QoS &&
+    options.qos.durability === QoS.DurabilityPolicy.RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL
+  );
+}
 
 class Time implements RclTime {
   constructor(readonly nanoseconds: bigint) {
@@ -157,6 +184,8 @@ interface Sub {
   topic: string;
   options: RclOptions;
   callback: (msg: unknown) => void;
+  /** What createSubscription returned (destroySubscription takes it back). */
+  handle?: RclSubscription;
 }
 
 interface Service {
@@ -253,13 +282,30 @@ export class FakeNode implements RclNode {
     if (typeof callback !== "function")
       throw new TypeError("createSubscription: callback must be a function");
     const expanded = this.expand(topic);
-    this.subscriptions.push({
+    const sub: Sub = {
       type: typeClass,
       topic: expanded,
       options,
       callback: callback as (m: unknown) => void,
-    });
-    return { topic: expanded };
+    };
+    this.subscriptions.push(sub);
+    // A transient-local subscription gets the last latched message, on a later turn (a spin).
+    const latched = this.fake.latched.get(expanded);
+    if (latched !== undefined && transientLocal(options)) {
+      setImmediate(() => {
+        if (!this.subscriptions.includes(sub)) return;
+        checkMessage(typeClass, latched);
+        sub.callback(latched);
+      });
+    }
+    sub.handle = { topic: expanded };
+    return sub.handle;
+  }
+
+  destroySubscription(subscription: RclSubscription): void {
+    const i = this.subscriptions.findIndex((s) => s.handle === subscription);
+    if (i < 0) throw new Error(`destroySubscription: no subscription on ${subscription.topic}`);
+    this.subscriptions.splice(i, 1);
   }
 
   createService<Q, R>(
@@ -415,7 +461,14 @@ export class FakeRclnodejs implements Rclnodejs {
   nodes: FakeNode[] = [];
   initialized = false;
   shut = false;
-  readonly QoS = { profileSensorData: "qos_profile_sensor_data", profileDefault: "qos_profile_default" };
+  readonly QoS = QoS;
+  /** Messages a transient-local publisher elsewhere in the graph holds, by topic (see latch). */
+  readonly latched = new Map<string, unknown>();
+
+  /** What a transient-local publisher in another node does: later subscriptions get `message`. */
+  latch(topic: string, message: unknown): void {
+    this.latched.set(topic.startsWith("/") ? topic : `/${topic}`, message);
+  }
   readonly Parameter = Parameter;
   readonly ParameterDescriptor = ParameterDescriptor as unknown as Rclnodejs["ParameterDescriptor"];
   readonly FloatingPointRange = FloatingPointRange;

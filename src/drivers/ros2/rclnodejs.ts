@@ -81,8 +81,8 @@ export interface RclSetParametersResult {
 /** Publisher, subscription and service options (rclnodejs's `Options`). */
 export interface RclOptions {
   enableTypedArray?: boolean;
-  /** A QoS profile name such as rclnodejs.QoS.profileSensorData. */
-  qos?: string;
+  /** A QoS profile name such as rclnodejs.QoS.profileSensorData, or a `new rclnodejs.QoS(...)`. */
+  qos?: string | object;
 }
 
 export interface RclNode {
@@ -98,6 +98,7 @@ export interface RclNode {
     options: RclOptions,
     callback: (message: M) => void,
   ): RclSubscription;
+  destroySubscription?(subscription: RclSubscription): void;
   createService<Q, R>(
     typeClass: string,
     serviceName: string,
@@ -133,7 +134,17 @@ export interface Rclnodejs {
   ) => RclParameterDescriptor;
   FloatingPointRange: new (from: number, to: number, step?: number, tolerance?: number) => RclRange;
   IntegerRange: new (from: bigint, to: bigint, step?: bigint) => RclRange;
-  QoS: { readonly profileSensorData: string; readonly profileDefault: string };
+  QoS: RclQoSClass;
+}
+
+/** rclnodejs's QoS class: named profiles, and a constructor for a profile of one's own. */
+export interface RclQoSClass {
+  new (history?: number, depth?: number, reliability?: number, durability?: number): object;
+  readonly profileSensorData: string;
+  readonly profileDefault: string;
+  readonly HistoryPolicy: { readonly RMW_QOS_POLICY_HISTORY_KEEP_LAST: number };
+  readonly ReliabilityPolicy: { readonly RMW_QOS_POLICY_RELIABILITY_RELIABLE: number };
+  readonly DurabilityPolicy: { readonly RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL: number };
 }
 
 // ---- Message shapes (the fields this package reads or writes) ----------------------------------

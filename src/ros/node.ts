@@ -24,7 +24,7 @@ import type { AppLogger, LearningRun } from "../app/learning.js";
 import { hyperparameterSettings } from "../app/run-setup.js";
 import { configForRun, createLearningRun, type LearnSetup, prepareLearning } from "../app/train.js";
 import type { TransitionSink } from "../app/transitions.js";
-import { type Config, defaultConfig } from "../config/config.js";
+import { type Config, defaultConfig, descriptionOptions } from "../config/config.js";
 import { holdController } from "../control/controllers.js";
 import { hardwareDriver } from "../control/delay-compensation.js";
 import type { EpisodeResult, EpisodeRunner } from "../control/episode.js";
@@ -51,10 +51,14 @@ import type {
   TriggerResponse,
 } from "../drivers/ros2/rclnodejs.js";
 import { timeSeconds, toStamp } from "../drivers/ros2/rclnodejs.js";
+import { loadRobotDescription } from "../robot/description.js";
+import { Dynamics } from "../robot/dynamics.js";
 import type { RobotModel } from "../robot/types.js";
 import type { SafetyFilter } from "../safety/filter.js";
 import type { Task } from "../tasks/task.js";
 import type { TrainSummary } from "../train/run-dir.js";
+import { resolveDataPath } from "../util/paths.js";
+import { ARM_PARAMETERS, checkArmParameterChange, declareArmParameters } from "./arm-parameters.js";
 import { fillProgress, progressMessage, statusValues } from "./diagnostics.js";
 import {
   declareControllerJoints,
@@ -199,7 +203,16 @@ export class MbpoArmNode {
         `parameter driver (${declared.driver}) is not used: this node drives ${driver} (--driver)`,
       );
     }
-    const config: Config = { ...declared, driver };
+    // The gains derived from the arm are parameters too, declared once the arm is known.
+    const model = loadRobotDescription(resolveDataPath(declared.urdf), descriptionOptions(declared));
+    const config: Config = declareArmParameters(
+      rcl,
+      node,
+      { ...declared, driver },
+      model,
+      new Dynamics(model),
+      resumed,
+    );
     const controllerJoints = declareControllerJoints(rcl, node);
     const gains = declareTeleopParameters(rcl, node);
     const ros = driver === "ros2";
@@ -620,15 +633,25 @@ export class MbpoArmNode {
 
   /** Vetoes a parameter change the schema rejects; takes the rest at the next episode boundary. */
   onSetParameters(params: RclParameter[]): RclSetParametersResult {
-    const configChange = params.some((p) => this.specs.some((s) => s.name === p.name));
+    const configChange = params.some(
+      (p) => this.specs.some((s) => s.name === p.name) || ARM_PARAMETERS.some((s) => s.name === p.name),
+    );
     if (configChange && this.mode === "learn") {
       return {
         successful: false,
         reason: "learn mode: the settings are the run's (its config.yaml) and fixed",
       };
     }
-    const { result, config } = checkParameterChange(this.config, params, this.specs);
+    const checked = checkParameterChange(this.config, params, this.specs);
+    if (!checked.result.successful) return checked.result;
+    const { result, config: withGains } = checkArmParameterChange(
+      checked.config ?? this.config,
+      params,
+      this.model,
+      this.app.stack.dynamics,
+    );
     if (!result.successful) return result;
+    const config = withGains ?? checked.config;
     const gains = { ...this.teleop.gains };
     for (const p of params) {
       const key = TELEOP_PARAMS[p.name];

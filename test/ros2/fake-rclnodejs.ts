@@ -144,6 +144,15 @@ function checkValueType(p: RclParameter): void {
     (p.type === ParameterType.PARAMETER_INTEGER && typeof v === "bigint") ||
     (p.type === ParameterType.PARAMETER_DOUBLE && typeof v === "number") ||
     (p.type === ParameterType.PARAMETER_STRING && typeof v === "string") ||
+    (p.type === ParameterType.PARAMETER_DOUBLE_ARRAY &&
+      Array.isArray(v) &&
+      v.every((x) => typeof x === "number")) ||
+    (p.type === ParameterType.PARAMETER_INTEGER_ARRAY &&
+      Array.isArray(v) &&
+      v.every((x) => typeof x === "bigint")) ||
+    (p.type === ParameterType.PARAMETER_BOOL_ARRAY &&
+      Array.isArray(v) &&
+      v.every((x) => typeof x === "boolean")) ||
     (p.type === ParameterType.PARAMETER_STRING_ARRAY &&
       Array.isArray(v) &&
       v.every((x) => typeof x === "string"));
@@ -155,8 +164,20 @@ function overrideParameter(name: string, value: unknown): Parameter {
   if (typeof value === "boolean") return new Parameter(name, ParameterType.PARAMETER_BOOL, value);
   if (typeof value === "bigint") return new Parameter(name, ParameterType.PARAMETER_INTEGER, value);
   if (typeof value === "number") return new Parameter(name, ParameterType.PARAMETER_DOUBLE, value);
-  if (Array.isArray(value))
-    return new Parameter(name, ParameterType.PARAMETER_STRING_ARRAY, value.map(String));
+  if (Array.isArray(value)) {
+    // rcl types a list by its items, which must all be of one type.
+    if (value.length > 0 && value.every((v) => typeof v === "bigint"))
+      return new Parameter(name, ParameterType.PARAMETER_INTEGER_ARRAY, value);
+    if (value.length > 0 && value.every((v) => typeof v === "number"))
+      return new Parameter(name, ParameterType.PARAMETER_DOUBLE_ARRAY, value);
+    if (value.length > 0 && value.every((v) => typeof v === "boolean"))
+      return new Parameter(name, ParameterType.PARAMETER_BOOL_ARRAY, value);
+    if (value.every((v) => typeof v === "string"))
+      return new Parameter(name, ParameterType.PARAMETER_STRING_ARRAY, value);
+    throw new Error(
+      `parameter ${name}: a list must hold values of one type, got ${JSON.stringify(value, (_, v) => (typeof v === "bigint" ? Number(v) : v))}`,
+    );
+  }
   return new Parameter(name, ParameterType.PARAMETER_STRING, String(value));
 }
 
@@ -334,9 +355,10 @@ export class FakeNode implements RclNode {
   ): RclParameter {
     if (this.parameters.has(parameter.name))
       throw new Error(`Parameter(${parameter.name}) already declared.`);
-    const d = (descriptor ?? new ParameterDescriptor(parameter.name, parameter.type)) as ParameterDescriptor;
     const override = this.fake.override(parameter.name);
     const p = !ignoreOverride && override !== undefined ? override : parameter;
+    // Without a descriptor, rclnodejs infers one from the parameter declared: the override's type.
+    const d = (descriptor ?? new ParameterDescriptor(p.name, p.type)) as ParameterDescriptor;
     d.validateParameter(p);
     this.descriptors.set(p.name, d);
     this.parameters.set(p.name, p);
@@ -345,6 +367,14 @@ export class FakeNode implements RclNode {
 
   getParameter(name: string): RclParameter {
     return this.parameters.get(name) ?? new Parameter(name, ParameterType.PARAMETER_NOT_SET, undefined);
+  }
+
+  undeclareParameter(name: string): void {
+    if (!this.parameters.has(name)) return;
+    if (this.descriptors.get(name)?.readOnly)
+      throw new Error(`${name} parameter is read-only and can not be undeclared`);
+    this.parameters.delete(name);
+    this.descriptors.delete(name);
   }
 
   addOnSetParametersCallback(callback: (parameters: RclParameter[]) => RclSetParametersResult): void {

@@ -92,8 +92,9 @@ test("every setting of config/mbpo_arm.yaml is declared, typed, ranged, and read
   assert.deepEqual([scale.range?.fromValue, scale.range?.toValue], [0, 1]);
   assert.equal(scale.additionalConstraints, "range [0, 1]");
   assert.equal(r.node.descriptors.get("reset.speed")!.additionalConstraints, "range [0.05, 10]");
-  // Gains without a default are derived from the arm (src/control/arm-gains.ts): no ROS parameter.
-  assert.equal(r.node.descriptors.get("hold_damping"), undefined);
+  // Gains without a fixed default are derived from the arm and declared per joint (arm-parameters.ts).
+  assert.equal(r.node.descriptors.get("hold_damping")?.type, ParameterType.PARAMETER_DOUBLE_ARRAY);
+  assert.deepEqual(r.node.getParameter("hold_damping").value, r.arm.app.stack.gains.holdDamping);
   assert.match(scale.description, /fraction of the URDF effort limit/, "description from the YAML comment");
   const steps = r.node.getParameter("task.episode_steps");
   assert.equal(steps.type, ParameterType.PARAMETER_INTEGER);

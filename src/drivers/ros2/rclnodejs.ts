@@ -111,6 +111,8 @@ export interface RclNode {
     ignoreOverride?: boolean,
   ): RclParameter;
   getParameter(name: string): RclParameter;
+  /** Removes a parameter that is not read-only (rclnodejs throws for a read-only one). */
+  undeclareParameter(name: string): void;
   addOnSetParametersCallback(callback: (parameters: RclParameter[]) => RclSetParametersResult): void;
   destroy(): void;
 }

@@ -241,15 +241,18 @@ export class MbpoArmNode {
     this.teleop = new TeleopController(this.driver.jointNames, gains);
     this.teleopRecording = new TeleopRecording(this);
     this.autostartPending = options.autostart === true;
-    if (this.mode === "run") {
-      this.policy = createPolicy(options.policy ?? "pd", {
-        task: this.task,
-        model: this.model,
-        seed: config.seed,
-        pd: { kp: this.app.stack.gains.resetKp, kd: this.app.stack.gains.resetKd },
-      });
-    }
+    if (this.mode === "run") this.policy = this.runPolicy();
     node.addOnSetParametersCallback((params) => this.onSetParameters(params));
+  }
+
+  /** Run mode's policy, with the stack's PD gains (reset.kp/kd) for the pd and excite policies. */
+  private runPolicy(): Policy {
+    return createPolicy(this.options.policy ?? "pd", {
+      task: this.task,
+      model: this.model,
+      seed: this.config.seed,
+      pd: { kp: this.app.stack.gains.resetKp, kd: this.app.stack.gains.resetKd },
+    });
   }
 
   // ---- what the node drives (the app's stack) --------------------------------------------------
@@ -676,6 +679,9 @@ export class MbpoArmNode {
     this.pendingConfig = undefined;
     reconfigureEpisodes(this.app.stack, config);
     this.hold = holdController(this.app.stack.gains.holdDamping);
+    // The PD gains are reset.kp/kd: a policy built on them is rebuilt with the new ones.
+    const name = this.policy?.name;
+    if (this.mode === "run" && (name === "pd" || name === "excite")) this.policy = this.runPolicy();
     this.log.info("parameters applied");
   }
 

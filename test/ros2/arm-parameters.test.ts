@@ -99,6 +99,9 @@ test("live changes: reset.kp applies at the next episode, an unstable or misshap
   assert.deepEqual(resetMoveKp(r), [0.8, 0.9, 1.0, 1.1], "applied (the node is not running an episode)");
   assert.deepEqual(r.arm.config.reset.kp, [0.8, 0.9, 1.0, 1.1]);
   assert.deepEqual(r.node.getParameter("reset.kp").value, [0.8, 0.9, 1.0, 1.1]);
+  const pd = r.arm.policy as unknown as { name: string; kp: Float64Array };
+  assert.equal(pd.name, "pd");
+  assert.deepEqual([...pd.kp], [0.8, 0.9, 1.0, 1.1], "the pd policy is rebuilt on the new gains");
   const hold = set("hold_damping", [0.02, 0.02, 0.02, 0.02]);
   assert.equal(hold.successful, true, hold.reason);
   assert.deepEqual(r.arm.app.stack.gains.holdDamping, [0.02, 0.02, 0.02, 0.02]);

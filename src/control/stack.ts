@@ -99,7 +99,7 @@ function createRunner(
   gains: ResolvedGains,
 ): EpisodeRunner {
   return new EpisodeRunner(loop, task, model.joints, {
-    actionTorqueFraction: config.action_torque_fraction,
+    actionTorqueScale: gains.actionTorqueScale,
     actionDamping: gains.actionDamping,
     holdDamping: gains.holdDamping,
     reset: { ...config.reset, kp: gains.resetKp, kd: gains.resetKd },

@@ -72,8 +72,8 @@ export interface ArmGains {
  * the effort bound at q̇ = 0 inside the soft range, net of gravity), where they are in use. A
  * larger action is clipped to that bound by the filter on every tick, so it changes nothing the
  * arm does: on the Panda-class arm (87 N·m × 0.5 against k_velocity 5 × 2.175 rad/s) three
- * quarters of the policy's action range on joints 1-4 would be dead, the same torque whatever the
- * action. urdf/arm.urdf's joints (2.05 N·m against 2.4) are untouched.
+ * quarters of the policy's action range on joints 1-4 would be dead, a plateau where the critic
+ * has no slope. urdf/arm.urdf's joints (2.05 N·m against 2.4) are untouched.
  */
 export function actionTorqueScale(
   model: RobotModel,
@@ -255,13 +255,14 @@ export function resolveArmGains(
       derived.torqueRateLimit,
     ),
     fromConfig,
-    actionTorqueScale: actionTorqueScale(
-      model,
-      config.action_torque_fraction ?? 0.5,
-      config.safety?.use_soft_limits ?? true,
-    ),
+    actionTorqueScale: [],
     warnings: [],
   };
+  gains.actionTorqueScale = actionTorqueScale(
+    model,
+    config.action_torque_fraction ?? 0.5,
+    config.safety?.use_soft_limits ?? true,
+  );
   for (let i = 0; i < n; i++) {
     const I = gains.inertia[i];
     // The policy's command adds the URDF's own viscous damping on top; the arm's friction helps.

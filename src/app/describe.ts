@@ -29,8 +29,6 @@ export interface JointDescription {
   /** Gravity torque at the home pose as a fraction of the effort limit. */
   gravityAtHome: number;
   inertia: number;
-  /** N·m per unit of normalised action (actionTorqueScale: effort share, capped by the soft limits). */
-  actionScale: number;
   actionDamping: number;
   holdDamping: number;
   resetKp: number;
@@ -98,7 +96,6 @@ export function describeArm(config: Config): ArmDescription {
       home: home[i],
       gravityAtHome: load,
       inertia: gains.inertia[i],
-      actionScale: gains.actionTorqueScale[i],
       actionDamping: gains.actionDamping[i],
       holdDamping: gains.holdDamping[i],
       resetKp: gains.resetKp[i],
@@ -149,7 +146,6 @@ export function formatArmDescription(d: ArmDescription): string {
     "home",
     "g@home",
     "I_min",
-    "act.scale",
     "act.damp",
     "hold",
     "reset kp",
@@ -167,7 +163,6 @@ export function formatArmDescription(d: ArmDescription): string {
     fixed(j.home, 3),
     `${(100 * j.gravityAtHome).toFixed(0)}%`,
     j.inertia.toPrecision(3),
-    j.actionScale.toPrecision(3),
     String(j.actionDamping),
     String(j.holdDamping),
     String(j.resetKp),

@@ -66,28 +66,6 @@ export interface ArmGains {
   torqueRateLimit: number[];
 }
 
-/**
- * Torque per unit of normalised action, per joint (N·m): effort_i · action_torque_fraction, but no
- * more than the joint's soft limits let through at rest, k_velocity_i · v_max_i (soft-limits.ts:
- * the effort bound at q̇ = 0 inside the soft range, net of gravity), where they are in use. A
- * larger action is clipped to that bound by the filter on every tick, so it changes nothing the
- * arm does: on the Panda-class arm (87 N·m × 0.5 against k_velocity 5 × 2.175 rad/s) three
- * quarters of the policy's action range on joints 1-4 would be dead, a plateau where the critic
- * has no slope. urdf/arm.urdf's joints (2.05 N·m against 2.4) are untouched.
- */
-export function actionTorqueScale(
-  model: RobotModel,
-  actionTorqueFraction: number,
-  useSoftLimits: boolean,
-): number[] {
-  return model.joints.map((j) => {
-    const byEffort = j.effort * actionTorqueFraction;
-    const kv = j.safety?.kVelocity ?? 0;
-    const atRest = useSoftLimits && kv > 0 && Number.isFinite(j.velocity) ? kv * j.velocity : Infinity;
-    return Math.min(byEffort, atRest);
-  });
-}
-
 /** min over poses in the soft range of M_ii(q), per joint (deterministic: a fixed seed). */
 export function smallestEffectiveInertia(model: RobotModel, dynamics: Dynamics): number[] {
   const n = model.dof;
@@ -204,18 +182,15 @@ export function instability(
 }
 
 /** The settings the gains come from (a whole Config will do). */
-export type GainSettings = Pick<Config, "control_rate_hz" | "action_damping" | "hold_damping"> &
-  Partial<Pick<Config, "action_torque_fraction">> & {
-    reset?: Partial<Pick<Config["reset"], "kp" | "kd">>;
-    safety?: Partial<Pick<Config["safety"], "use_soft_limits" | "torque_rate_limit">>;
-  };
+export type GainSettings = Pick<Config, "control_rate_hz" | "action_damping" | "hold_damping"> & {
+  reset?: Partial<Pick<Config["reset"], "kp" | "kd">>;
+  safety?: Partial<Pick<Config["safety"], "use_soft_limits" | "torque_rate_limit">>;
+};
 
 /** The gains a run uses: the config's where it sets them, derived from the arm elsewhere; checked. */
 export interface ResolvedGains extends ArmGains {
   /** Which of them the config set ("action_damping", ...); the rest are derived. */
   fromConfig: string[];
-  /** N·m per unit action per joint (actionTorqueScale: action_torque_fraction, capped by the soft limits). */
-  actionTorqueScale: number[];
   /**
    * A set gain that is stable on a fresh state but not with the state up to STATE_DELAY_PERIODS
    * periods late, one line per setting and joint (derived gains never are).
@@ -255,14 +230,8 @@ export function resolveArmGains(
       derived.torqueRateLimit,
     ),
     fromConfig,
-    actionTorqueScale: [],
     warnings: [],
   };
-  gains.actionTorqueScale = actionTorqueScale(
-    model,
-    config.action_torque_fraction ?? 0.5,
-    config.safety?.use_soft_limits ?? true,
-  );
   for (let i = 0; i < n; i++) {
     const I = gains.inertia[i];
     // The policy's command adds the URDF's own viscous damping on top; the arm's friction helps.

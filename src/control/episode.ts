@@ -16,8 +16,8 @@ import type { ControlLoop, TorqueSource } from "./loop.js";
 import type { Policy, PolicyContext } from "./policy.js";
 
 export interface EpisodeOptions {
-  /** Torque per unit of normalised action (N·m), per joint (ResolvedGains.actionTorqueScale). */
-  actionTorqueScale: readonly number[];
+  /** Torque per unit of normalised action, as a fraction of each joint's effort limit. */
+  actionTorqueFraction: number;
   /** Joint damping (N·m·s/rad, per joint) in every policy command: τ = a·torqueScale − actionDamping·q̇. */
   actionDamping: readonly number[];
   /** Joint damping (per joint) of the hold between episodes. */
@@ -98,9 +98,7 @@ export class EpisodeRunner {
     this.joints = joints;
     this.options = options;
     const n = joints.length;
-    this.torqueScale = Float64Array.from(options.actionTorqueScale);
-    if (this.torqueScale.length !== n)
-      throw new Error(`EpisodeRunner: ${this.torqueScale.length} action torque scales for ${n} joints`);
+    this.torqueScale = Float64Array.from(joints, (j) => j.effort * options.actionTorqueFraction);
     this.hold = holdController(options.holdDamping);
     const { kp, kd, speed } = options.reset;
     this.resetMove = new JointMove(n, kp, kd, speed);

@@ -99,7 +99,7 @@ function createRunner(
   gains: ResolvedGains,
 ): EpisodeRunner {
   return new EpisodeRunner(loop, task, model.joints, {
-    actionTorqueScale: gains.actionTorqueScale,
+    actionTorqueFraction: config.action_torque_fraction,
     actionDamping: gains.actionDamping,
     holdDamping: gains.holdDamping,
     reset: { ...config.reset, kp: gains.resetKp, kd: gains.resetKd },

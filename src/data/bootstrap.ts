@@ -14,8 +14,8 @@
  * - goal (hindsight): where the end effector is at the end of each episode window. Each window is
  *   then a demonstration of reaching that point from where the window starts.
  * - action: the inverse of what the control loop does with one. The loop sends
- *   effort = gravity(q) + action · torqueScale − action_damping · q̇ (torqueScale per joint:
- *   actionTorqueScale in arm-gains.ts; gravity only with gravity_compensation on), so
+ *   effort = gravity(q) + action · torqueScale − action_damping · q̇ (torqueScale = URDF effort
+ *   limit × action_torque_fraction; gravity only with gravity_compensation on), so
  *   action = (effort − gravity(q) + action_damping · q̇) / torqueScale, clipped to [−1, 1]. The effort itself is kept as
  *   measured (unclipped) for the dynamics model; clipped actions are counted in the report.
  */
@@ -41,7 +41,7 @@ export interface BootstrapContext {
   config: Pick<
     Config,
     "control_rate_hz" | "gravity_compensation" | "action_torque_fraction" | "action_damping"
-  > & { safety?: Partial<Pick<Config["safety"], "use_soft_limits">> };
+  >;
 }
 
 export interface BootstrapOptions {
@@ -412,9 +412,8 @@ class WindowBuilder {
     origin: bigint,
   ) {
     const { model, config, task } = context;
-    const gains = resolveArmGains(config, model);
-    this.torqueScale = Float64Array.from(gains.actionTorqueScale);
-    this.actionDamping = gains.actionDamping;
+    this.torqueScale = Float64Array.from(model.joints, (j) => j.effort * config.action_torque_fraction);
+    this.actionDamping = resolveArmGains(config, model).actionDamping;
     this.gravity = new Float64Array(model.dof);
     this.originSeconds = Number(origin) / 1e9;
     this.goal = new HindsightGoal(task, model);

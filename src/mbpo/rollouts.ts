@@ -39,7 +39,7 @@
  * are compacted away, so each step only carries the live ones.
  */
 
-import { actionTorqueScale, perJoint } from "../control/arm-gains.js";
+import { perJoint } from "../control/arm-gains.js";
 import type { JointState } from "../drivers/driver.js";
 import type { Dynamics } from "../robot/dynamics.js";
 import type { JointSpec, RobotModel } from "../robot/types.js";
@@ -136,7 +136,7 @@ export function realModelData(
  */
 export class EffortModel {
   readonly dof: number;
-  /** Torque per unit action per joint (EpisodeRunner's: actionTorqueScale in arm-gains.ts). */
+  /** Torque per unit action per joint: effort limit × action_torque_fraction (EpisodeRunner's). */
   readonly torqueScale: Float64Array;
   private readonly joints: readonly JointSpec[];
   private readonly dynamics: Dynamics | undefined;
@@ -167,12 +167,10 @@ export class EffortModel {
     this.dof = n;
     this.joints = model.joints;
     this.dynamics = control.gravityCompensation ? dynamics : undefined;
+    this.torqueScale = Float64Array.from(model.joints, (j) => j.effort * control.actionTorqueFraction);
     const names = model.joints.map((j) => j.name);
     this.actionDamping = Float64Array.from(
       perJoint(control.actionDamping, n, "control.actionDamping", names),
-    );
-    this.torqueScale = Float64Array.from(
-      actionTorqueScale(model, control.actionTorqueFraction, control.useSoftLimits),
     );
     this.effortMax = Float64Array.from(model.joints, (j) => j.effort * control.effortScale);
     this.lower = Float64Array.from(model.joints, (j) => (j.type === "continuous" ? -Infinity : j.lower));

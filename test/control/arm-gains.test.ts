@@ -8,7 +8,6 @@ import { resolve } from "node:path";
 import { test } from "node:test";
 import { defaultConfig, withOverrides } from "../../src/config/config.js";
 import {
-  actionTorqueScale,
   deriveArmGains,
   instability,
   loopIsStable,
@@ -17,11 +16,8 @@ import {
   STATE_DELAY_PERIODS,
 } from "../../src/control/arm-gains.js";
 import { createControlStack } from "../../src/control/stack.js";
-import { controlSpecFromConfig } from "../../src/mbpo/learner.js";
-import { EffortModel } from "../../src/mbpo/rollouts.js";
 import { loadRobotDescription } from "../../src/robot/description.js";
 import { Dynamics } from "../../src/robot/dynamics.js";
-import { softEffortBounds } from "../../src/safety/soft-limits.js";
 import { packageRoot } from "../../src/util/paths.js";
 
 const ARMS = ["urdf/arm.urdf", "urdf/so100.urdf.xacro", "urdf/ur5e.urdf.xacro", "urdf/panda.urdf.xacro"];
@@ -161,44 +157,5 @@ test("the stack runs episodes with the resolved gains, and a bad one stops it be
   assert.throws(
     () => createControlStack(withOverrides(defaultConfig(), { hold_damping: 5 })),
     /hold_damping on joint/,
-  );
-});
-
-test("a full action is the largest torque the soft limits pass at rest: never clipped there, none of the action range dead", () => {
-  for (const file of ARMS) {
-    const model = load(file);
-    const config = withOverrides(defaultConfig(), { urdf: resolve(packageRoot(), file) });
-    const stack = createControlStack(config);
-    const scale = stack.gains.actionTorqueScale;
-    const bounds = new Float64Array(2);
-    model.joints.forEach((j, i) => {
-      const where = `${file} ${j.name}`;
-      assert.ok(scale[i] > 0 && scale[i] <= j.effort * config.action_torque_fraction, where);
-      // At rest in the middle of the soft range (bounds net of gravity: g = 0 here), ±scale passes
-      // the filter's soft-limit rule exactly: not clipped, and a larger action would be.
-      const middle = ((j.safety?.softLower ?? j.lower) + (j.safety?.softUpper ?? j.upper)) / 2;
-      softEffortBounds(j, middle, 0, j.effort, 0, bounds);
-      assert.ok(
-        bounds[0] <= -scale[i] + 1e-12 && scale[i] <= bounds[1] + 1e-12,
-        `${where}: ${scale[i]} vs ${bounds}`,
-      );
-      const limited = scale[i] < j.effort * config.action_torque_fraction;
-      if (limited) assert.ok(Math.abs(scale[i] - bounds[1]) < 1e-9, where);
-    });
-    // The episodes, the model rollouts and the bootstrap's inverse (through resolveArmGains) agree.
-    assert.deepEqual([...stack.runner.torqueScale], scale, file);
-    const effort = new EffortModel(model, controlSpecFromConfig(config, model), new Dynamics(model));
-    assert.deepEqual([...effort.torqueScale], scale, file);
-  }
-  // urdf/arm.urdf keeps effort × fraction (2.05 N·m against 0.5 × 4.8 = 2.4 at rest); the Panda
-  // class's big joints get k_velocity × v_max (5 × 2.175), a quarter of 87 × 0.5.
-  const arm = load("urdf/arm.urdf");
-  assert.deepEqual(actionTorqueScale(arm, 0.5, true), [2.05, 2.05, 2.05, 2.05]);
-  const panda = load("urdf/panda.urdf.xacro");
-  const capped = actionTorqueScale(panda, 0.5, true);
-  assert.ok(Math.abs(capped[0] - 5 * 2.175) < 1e-9 && Math.abs(capped[4] - 2 * 2.61) < 1e-9, `${capped}`);
-  assert.deepEqual(
-    actionTorqueScale(panda, 0.5, false),
-    panda.joints.map((j) => j.effort * 0.5),
   );
 });

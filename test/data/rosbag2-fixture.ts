@@ -48,7 +48,7 @@ const QOS =
 export function teleopTruth(stack: ControlStack, ticks: number, gap: [number, number]): TeleopTruth {
   const n = stack.model.dof;
   const home = [0, -0.6, 0.3, 0.9];
-  const scale = stack.gains.actionTorqueScale;
+  const scale = stack.model.joints.map((j) => j.effort * stack.config.action_torque_fraction);
   const truth: TeleopTruth = { ticks, present: [], q: [], qd: [], action: [], effort: [] };
   const g = new Float64Array(n);
   for (let k = 0; k < ticks; k++) {

@@ -5,10 +5,10 @@
  * arm written out by hand; and every malformed construct a one-line error naming file and construct.
  */
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { loadRobotDescription } from "../../src/robot/description.js";
 import { loadUrdf, UrdfError } from "../../src/robot/urdf.js";
 import { expandXacro, XacroError } from "../../src/robot/xacro.js";
@@ -18,6 +18,17 @@ import { packageRoot } from "../../src/util/paths.js";
 const DIR = resolve(packageRoot(), "test/urdf/xacro");
 const XACRO = join(DIR, "two_link.urdf.xacro");
 const PLAIN = join(DIR, "two_link.urdf");
+
+/** Scratch folders this file made in the system's temporary folder, removed when it ends. */
+const scratchDirs: string[] = [];
+after(() => {
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+});
+function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
 const options = { packagePaths: [DIR], env: {} };
 
 test("a xacro package (macros, include via $(find), load_yaml via package://, args) expands to the hand-written URDF's model", () => {
@@ -50,7 +61,7 @@ test("xacro arguments from the caller replace the defaults", () => {
 test("$(find) also searches AMENT_PREFIX_PATH (prefix/share/pkg) and ROS_PACKAGE_PATH", () => {
   const viaRosPath = expandXacro(XACRO, { env: { ROS_PACKAGE_PATH: DIR } }).xml;
   assert.equal(viaRosPath, expandXacro(XACRO, options).xml);
-  const prefix = mkdtempSync(join(tmpdir(), "mbpo-ament-"));
+  const prefix = scratchDir("mbpo-ament-");
   cpSync(join(DIR, "mbpo_test_description"), join(prefix, "share", "mbpo_test_description"), {
     recursive: true,
   });
@@ -101,7 +112,7 @@ test("Python expressions: precedence, floor division, power, chained comparison,
 
 /** A xacro file in a scratch folder; returns its path. */
 function scratch(body: string, name = "bad.urdf.xacro"): string {
-  const dir = mkdtempSync(join(tmpdir(), "mbpo-xacro-"));
+  const dir = scratchDir("mbpo-xacro-");
   const path = join(dir, name);
   writeFileSync(
     path,

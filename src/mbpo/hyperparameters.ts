@@ -158,6 +158,14 @@ export const MBPO_DEFAULTS = {
    */
   hindsightFraction: 0.5,
   /**
+   * Relabel only with achieved goals that lie where the task sets its goals (Task.goalInRange);
+   * a start whose hindsight goal lies outside keeps its episode's goal. Not in HER, whose Fetch
+   * arm stays near its goals. A redundant arm (the 7-joint Panda) whose early policy swings into
+   * its joint limits ends many episodes pinned there, far from every target; relabelled "future"
+   * goals there are met by staying pinned, and the critic learns that the corners pay.
+   */
+  hindsightInRange: true,
+  /**
    * SAC's networks see observations standardised per feature, (obs − mean) / std, with the
    * statistics of the real data at the first update after exploration, then frozen (inputs that keep their
    * meaning; the actor handed to the control loop has the standardisation folded into its first
@@ -167,6 +175,14 @@ export const MBPO_DEFAULTS = {
   normalizeObservations: true,
   /** Floor of that std (in the feature's own units): a feature the exploration hardly moved is not blown up. */
   observationMinStd: 0.01,
+  /**
+   * Floor each feature's std at the spread the task says it has over its whole range
+   * (Task.observationSpread; reach: a joint position uniform over its soft range). The first
+   * exploration moves a big arm's joints over a tenth of their range: on the 7-joint Panda a joint
+   * at its soft limit was then an input of ten standard deviations, the critic extrapolated there,
+   * and the policy swung the arm into its limits (bench/learning --urdf urdf/panda.urdf.xacro).
+   */
+  observationSpreadFloor: true,
   /**
    * What the ensemble learns on top of: "none", the whole Δ(q, q̇) (MBPO); "urdf", the residual over
    * the URDF's rigid-body prediction of the control period (src/mbpo/model-prior.ts), so that the

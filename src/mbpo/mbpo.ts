@@ -385,7 +385,8 @@ class MbpoLearner implements Learner {
     phase.sacUpdates += newSteps * hp.mbpo.sacUpdatesPerRealStep;
     if (phase.rollouts === 0 && phase.sacUpdates === 0) return report;
     if (hp.mbpo.normalizeObservations && this.observations === undefined) {
-      this.observations = new Normalizer(this.task.observationSize, hp.mbpo.observationMinStd);
+      const spread = hp.mbpo.observationSpreadFloor ? this.task.observationSpread?.() : undefined;
+      this.observations = new Normalizer(this.task.observationSize, hp.mbpo.observationMinStd, spread);
       this.observations.fit(this.real.obs, this.real.size);
     }
     // A stop ends the phase at its next gradient step or rollout chunk, where the learner is
@@ -588,7 +589,11 @@ class MbpoLearner implements Learner {
     const fraction = this.hp.mbpo.hindsightFraction;
     const hindsight =
       fraction > 0
-        ? { fraction, achievedGoal: (q: Float64Array, out: Float64Array) => task.achievedGoal(q, out) }
+        ? {
+            fraction,
+            achievedGoal: (q: Float64Array, out: Float64Array) => task.achievedGoal(q, out),
+            inRange: this.hp.mbpo.hindsightInRange ? task.goalInRange?.bind(task) : undefined,
+          }
         : undefined;
     let done = 0;
     for (; done < branches && !stopped(); done += starts.rows) {
@@ -708,6 +713,10 @@ function checkMbpoHyperparameters(hp: Hyperparameters): void {
   }
   if (!(m.hindsightFraction >= 0 && m.hindsightFraction <= 1)) {
     throw new Error(`hyperparameters: mbpo.hindsightFraction must be in [0, 1], got ${m.hindsightFraction}`);
+  }
+  for (const key of ["hindsightInRange", "observationSpreadFloor"] as const) {
+    if (typeof m[key] !== "boolean")
+      throw new Error(`hyperparameters: mbpo.${key} must be true or false, got ${JSON.stringify(m[key])}`);
   }
   if (!(m.disagreementThreshold > 0)) {
     throw new Error(

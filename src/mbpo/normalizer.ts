@@ -5,7 +5,8 @@
  * update() can merge a new batch into what was seen before (Chan et al.'s parallel form) and fit()
  * can start afresh; both give the population variance M2 / n. The std used is floored at `minStd`:
  * a feature that hardly varies in the data would otherwise be divided by ~0, and anything unusual
- * at prediction time would become a huge input.
+ * at prediction time would become a huge input. An optional per-feature `stdFloor` raises that
+ * floor feature by feature (SAC's observations: a joint position's spread over its whole range).
  *
  * Until it has seen data a Normalizer is the identity (mean 0, std 1).
  */
@@ -13,6 +14,8 @@ export interface NormalizerJSON {
   kind: "normalizer";
   size: number;
   minStd: number;
+  /** Per-feature floor of the std (absent: minStd alone, as before it existed). */
+  stdFloor?: number[];
   count: number;
   mean: number[];
   m2: number[];
@@ -21,19 +24,29 @@ export interface NormalizerJSON {
 export class Normalizer {
   readonly size: number;
   readonly minStd: number;
+  /** Per-feature floor of the std on top of minStd (its units), or undefined. */
+  readonly stdFloor: Float64Array | undefined;
   /** Per-feature mean (0 before any data). */
   readonly mean: Float64Array;
-  /** Per-feature std used to scale, max(√(M2/n), minStd) (1 before any data). */
+  /** Per-feature std used to scale, max(√(M2/n), minStd, stdFloor) (1 before any data). */
   readonly std: Float64Array;
   private readonly m2: Float64Array;
   private seen = 0;
 
-  constructor(size: number, minStd = 1e-6) {
+  constructor(size: number, minStd = 1e-6, stdFloor?: ArrayLike<number>) {
     if (!Number.isInteger(size) || size <= 0)
       throw new Error(`Normalizer: size must be a positive integer, got ${size}`);
     if (!(minStd > 0)) throw new Error(`Normalizer: minStd must be positive, got ${minStd}`);
+    if (stdFloor !== undefined) {
+      const values = Array.from(stdFloor);
+      if (values.length !== size || !values.every((v) => Number.isFinite(v) && v >= 0))
+        throw new Error(
+          `Normalizer: stdFloor must be ${size} finite numbers ≥ 0, got ${JSON.stringify(values)}`,
+        );
+    }
     this.size = size;
     this.minStd = minStd;
+    this.stdFloor = stdFloor === undefined ? undefined : Float64Array.from(stdFloor);
     this.mean = new Float64Array(size);
     this.std = new Float64Array(size).fill(1);
     this.m2 = new Float64Array(size);
@@ -99,6 +112,7 @@ export class Normalizer {
       kind: "normalizer",
       size: this.size,
       minStd: this.minStd,
+      ...(this.stdFloor === undefined ? {} : { stdFloor: Array.from(this.stdFloor) }),
       count: this.seen,
       mean: Array.from(this.mean),
       m2: Array.from(this.m2),
@@ -108,12 +122,12 @@ export class Normalizer {
   /** A Normalizer with the statistics of toJSON()'s output; `label` names it in errors. */
   static fromJSON(json: NormalizerJSON, label = "normalizer"): Normalizer {
     if (json?.kind !== "normalizer") throw new Error(`${label}: kind is ${json?.kind}, expected normalizer`);
-    const normalizer = new Normalizer(json.size, json.minStd);
+    const normalizer = new Normalizer(json.size, json.minStd, json.stdFloor);
     normalizer.load(json, label);
     return normalizer;
   }
 
-  /** Replaces the statistics by those of toJSON()'s output (same size; minStd stays this one's). */
+  /** Replaces the statistics by those of toJSON()'s output (same size; minStd and stdFloor stay this one's). */
   load(json: NormalizerJSON, label = "normalizer"): void {
     if (json?.kind !== "normalizer") throw new Error(`${label}: kind is ${json?.kind}, expected normalizer`);
     if (json.size !== this.size) throw new Error(`${label}: size is ${json.size}, expected ${this.size}`);
@@ -134,7 +148,8 @@ export class Normalizer {
 
   private refreshStd(): void {
     for (let j = 0; j < this.size; j++) {
-      this.std[j] = this.seen > 0 ? Math.max(Math.sqrt(this.m2[j] / this.seen), this.minStd) : 1;
+      const floor = Math.max(this.minStd, this.stdFloor?.[j] ?? 0);
+      this.std[j] = this.seen > 0 ? Math.max(Math.sqrt(this.m2[j] / this.seen), floor) : 1;
     }
   }
 

@@ -303,6 +303,8 @@ export interface HindsightRelabelling {
   fraction: number;
   /** The goal a joint pose achieves (Task.achievedGoal). */
   achievedGoal: (q: Float64Array, out: Float64Array) => void;
+  /** Whether a goal lies where the task sets goals (Task.goalInRange); others are not used. */
+  inRange?: (goal: Float64Array) => boolean;
 }
 
 /**
@@ -344,7 +346,8 @@ export function sampleRolloutStarts(
       const future = (slot + rng.int(span + 1)) % real.capacity;
       for (let j = 0; j < n; j++) hindsightQ[j] = real.nextQ[future * n + j];
       hindsight.achievedGoal(hindsightQ, hindsightGoal);
-      for (let j = 0; j < G; j++) starts.goal[row * G + j] = hindsightGoal[j];
+      if (hindsight.inRange === undefined || hindsight.inRange(hindsightGoal))
+        for (let j = 0; j < G; j++) starts.goal[row * G + j] = hindsightGoal[j];
     }
   }
 }

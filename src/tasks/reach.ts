@@ -17,7 +17,7 @@
 import { Kinematics } from "../robot/kinematics.js";
 import type { RobotModel } from "../robot/types.js";
 import { armReach } from "../robot/workspace.js";
-import type { Rng } from "../util/rng.js";
+import { Rng } from "../util/rng.js";
 import type { Task, TaskEpisode } from "./task.js";
 
 /**
@@ -28,6 +28,8 @@ import type { Task, TaskEpisode } from "./task.js";
 export const ARM_HOME_POSE: readonly number[] = [0, -0.6, 0.3, 0.9];
 /** The arc (m) a target may be from the home pose per joint at full reach (derivedTargetSpread). */
 export const TARGET_ARC = 0.263;
+/** Episodes sampled (fixed seed) to measure how far from the home tool point targets lie (goalInRange). */
+const GOAL_RANGE_SAMPLES = 512;
 /** The <robot name> of urdf/arm.urdf, the one arm ARM_HOME_POSE is for. */
 export const ARM_ROBOT_NAME = "mbpo_arm";
 
@@ -165,6 +167,8 @@ export class ReachTask implements Task {
   private readonly continuous: Uint8Array;
   private readonly softLower: Float64Array;
   private readonly softUpper: Float64Array;
+  /** Where targets lie: within goalRange.radius (m) of the home tool point; measured on first use. */
+  private goalRange: { centre: Float64Array; radius: number } | undefined;
   /** Links whose frame must stay above the floor in a goal pose. */
   private readonly floorCheckedLinks: number[];
   // Scratch for observe() and sampling: no allocation per call.
@@ -307,6 +311,39 @@ export class ReachTask implements Task {
     this.kinematics.linkPosition(this.eeLink, out);
   }
 
+  /**
+   * Whether a goal lies within the farthest distance from the home tool point that
+   * GOAL_RANGE_SAMPLES episodes of a fixed seed put a target (the targets' region, as a ball).
+   * Hindsight goals outside it are where the arm went, not where this task will ever send it: on a
+   * redundant arm whose policy swings into its joint limits they would teach that the corners pay.
+   */
+  goalInRange(goal: Float64Array): boolean {
+    const range = this.goalRange ?? this.measureGoalRange();
+    const { centre } = range;
+    return Math.hypot(goal[0] - centre[0], goal[1] - centre[1], goal[2] - centre[2]) <= range.radius;
+  }
+
+  /**
+   * The std of each joint position spread uniformly over its soft range, (upper − lower)/√12, and
+   * 1/√2 for the sine and cosine of a continuous joint (a uniform angle); 0 for the rest. Early
+   * exploration moves a joint over a small part of its range (0.1–0.3 rad on the Panda's 1.4–5.2):
+   * standardised by that alone, a joint at its soft limit is an input of ten standard deviations,
+   * where ReLU critics extrapolate and the actor follows them into the limits.
+   */
+  observationSpread(): Float64Array {
+    const spread = new Float64Array(this.observationSize);
+    let k = this.layout.q;
+    for (let i = 0; i < this.dof; i++) {
+      if (this.continuous[i] === 1) {
+        spread[k++] = Math.SQRT1_2;
+        spread[k++] = Math.SQRT1_2;
+      } else {
+        spread[k++] = (this.softUpper[i] - this.softLower[i]) / Math.sqrt(12);
+      }
+    }
+    return spread;
+  }
+
   params(): Record<string, number | string | boolean> {
     const c = this.config;
     return {
@@ -329,6 +366,19 @@ export class ReachTask implements Task {
       minTargetRadius: c.minTargetRadius,
       observationSize: this.observationSize,
     };
+  }
+
+  private measureGoalRange(): { centre: Float64Array; radius: number } {
+    const centre = new Float64Array(3);
+    this.achievedGoal(this.homePose, centre);
+    const rng = new Rng(1, 4471);
+    let radius = 0;
+    for (let i = 0; i < GOAL_RANGE_SAMPLES; i++) {
+      const { goal } = this.sampleEpisode(rng);
+      radius = Math.max(radius, Math.hypot(goal[0] - centre[0], goal[1] - centre[1], goal[2] - centre[2]));
+    }
+    this.goalRange = { centre, radius };
+    return this.goalRange;
   }
 
   /** Forward kinematics of a candidate goal pose; writes the target into goalOut when acceptable. */

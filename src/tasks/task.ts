@@ -35,6 +35,17 @@ export interface Task {
    * (goalSize values); learners relabel goals with it (hindsight). Must not allocate.
    */
   achievedGoal(q: Float64Array, out: Float64Array): void;
+  /**
+   * Whether a goal lies where this task sets its goals (sampleEpisode's region). Hindsight
+   * relabelling keeps only such goals; a task without this method accepts every goal.
+   */
+  goalInRange?(goal: Float64Array): boolean;
+  /**
+   * Per observation feature, the spread it has over the task's whole range (its units; 0 where
+   * none is known): a learner that standardises observations with statistics of early data uses
+   * at least this std, so that a state its exploration never reached is still a moderate input.
+   */
+  observationSpread?(): Float64Array;
 
   /** The task's parameters, for `spec` and run configs. */
   params(): Record<string, number | string | boolean>;

@@ -60,6 +60,23 @@ describe("Normalizer", () => {
     for (let i = 0; i < 3; i++) assert.ok(Math.abs(back[i] - x[i]) < 1e-12);
   });
 
+  it("floors each feature's std at its stdFloor, and JSON keeps the floor (older JSON has none)", () => {
+    // Feature 0 varies by ±0.1 (std 0.0816), feature 1 by ±3 (std 2.45); floors 0.5 and 1.
+    const data = [0.1, 3, 0, 0, -0.1, -3];
+    const floored = new Normalizer(2, 1e-3, [0.5, 1]);
+    floored.fit(data);
+    const plain = new Normalizer(2, 1e-3);
+    plain.fit(data);
+    assert.ok(Math.abs(plain.std[0] - Math.sqrt(0.02 / 3)) < 1e-12);
+    assert.deepEqual(Array.from(floored.std), [0.5, plain.std[1]]);
+    const restored = Normalizer.fromJSON(JSON.parse(JSON.stringify(floored.toJSON())));
+    assert.deepEqual(Array.from(restored.std), Array.from(floored.std));
+    const { stdFloor: _, ...older } = floored.toJSON();
+    assert.deepEqual(Array.from(Normalizer.fromJSON(older).std), Array.from(plain.std));
+    assert.throws(() => new Normalizer(2, 1e-3, [1]), /stdFloor must be 2 finite numbers ≥ 0/);
+    assert.throws(() => new Normalizer(2, 1e-3, [1, -1]), /stdFloor must be 2 finite numbers ≥ 0/);
+  });
+
   it("rejects bad input with a one-line error", () => {
     assert.throws(() => new Normalizer(0), /Normalizer: size must be a positive integer, got 0/);
     assert.throws(

@@ -447,6 +447,32 @@ describe("rollout starts and the model's data", () => {
     }
   });
 
+  it("keeps the episode's goal where the achieved goal lies outside the task's goal range", async () => {
+    const achievedGoal = (q: Float64Array, out: Float64Array) => {
+      out[0] = q[0];
+      out[1] = 7;
+      out[2] = 7;
+    };
+    // In range: only what episode 0 achieves (q₀ < 10); episode 1's goals are never taken.
+    const inRange = (goal: Float64Array) => goal[0] < 10;
+    const starts = createRolloutStarts(2000, DOF, 3);
+    sampleRolloutStarts(fill(100), new Rng(6), starts, { fraction: 1, achievedGoal, inRange });
+    const relabelled = [0, 0];
+    for (let r = 0; r < starts.rows; r++) {
+      const episode = starts.q[r * DOF] >= 10 ? 1 : 0;
+      const goal = Array.from(starts.goal.subarray(r * 3, r * 3 + 3));
+      if (goal[1] === 7) {
+        relabelled[episode]++;
+        assert.ok(inRange(Float64Array.from(goal)), `start ${starts.q[r * DOF]} took ${goal}`);
+      } else {
+        assert.deepEqual(goal, [episode, 0, 0]);
+      }
+    }
+    // With fraction 1 every start of episode 0 is relabelled, and none of episode 1.
+    assert.equal(relabelled[1], 0);
+    assert.ok(relabelled[0] > 800, `${relabelled[0]} starts of episode 0 relabelled`);
+  });
+
   it("lays out (q, q̇, τ) → Δ(q, q̇) for the model", async () => {
     const buffer = fill(100);
     const { inputs, targets } = realModelData(buffer);

@@ -142,6 +142,17 @@ describe("reach observation", () => {
     assert.equal(task.distance(observe(task, [0, 0, 0, 0], [0, 0, 0, 0], Array.from(achieved))), 0);
   });
 
+  it("gives each joint position the spread of a uniform draw over its soft range, and 0 elsewhere", () => {
+    const task = new ReachTask(arm);
+    const spread = task.observationSpread();
+    assert.equal(spread.length, task.observationSize);
+    arm.joints.forEach((j, i) => {
+      const s = j.safety!;
+      assert.ok(Math.abs(spread[i] - (s.softUpper - s.softLower) / Math.sqrt(12)) < 1e-15, j.name);
+    });
+    assert.ok(spread.subarray(arm.dof).every((v) => v === 0));
+  });
+
   it("uses sin/cos for a continuous joint (hand-built model)", () => {
     const task = new ReachTask(turretModel(), { homePose: [0, 0] });
     assert.deepEqual(task.layout, {
@@ -174,6 +185,13 @@ describe("reach observation", () => {
     assertClose(obs, expected, 1e-6, "obs");
     // One more turn of the continuous joint is the same observation.
     assertClose(observe(task, [theta + 2 * Math.PI, phi], [2, -1], goal), obs, 1e-6, "obs after a turn");
+    // Spread: sin and cos of a uniform angle 1/√2; the pitch (hard limits ±1, no soft ones) 2/√12.
+    assertClose(
+      task.observationSpread(),
+      [Math.SQRT1_2, Math.SQRT1_2, 2 / Math.sqrt(12), ...new Array(14).fill(0)],
+      1e-15,
+      "spread",
+    );
   });
 });
 
@@ -378,6 +396,32 @@ describe("reach episodes", () => {
       () => new ReachTask(arm, { targetSpread: 0 }),
       /reach: targetSpread must be a positive number/,
     );
+  });
+
+  it("says which goals lie where it sets targets: every sampled target does, the far workspace does not", () => {
+    const home = new Float64Array(3);
+    task.achievedGoal(Float64Array.from(ARM_HOME_POSE), home);
+    const rng = new Rng(23);
+    let farthest = 0;
+    for (let k = 0; k < 2000; k++) {
+      const { goal } = task.sampleEpisode(rng);
+      // Other seeds than the range was measured with: a margin for targets a little farther out.
+      farthest = Math.max(farthest, Math.hypot(goal[0] - home[0], goal[1] - home[1], goal[2] - home[2]));
+    }
+    // The measured range covers the targets of other seeds to within a few millimetres...
+    const edge = (d: number) => Float64Array.from([home[0] + d, home[1], home[2]]);
+    let inside = 0;
+    const rng2 = new Rng(29);
+    for (let k = 0; k < 500; k++) if (task.goalInRange(task.sampleEpisode(rng2).goal)) inside++;
+    assert.ok(inside >= 495, `${inside} of 500 sampled targets in range (farthest ${farthest} m)`);
+    // ...and a point beyond the farthest target, or with the turret turned behind the arm, is not.
+    assert.equal(task.goalInRange(edge(farthest * 1.5)), false);
+    const kin2 = new Kinematics(arm);
+    kin2.update(Float64Array.from([2.5, ...ARM_HOME_POSE.slice(1)]));
+    const behind = new Float64Array(3);
+    kin2.linkPosition(ee, behind);
+    assert.equal(task.goalInRange(behind), false);
+    assert.equal(task.goalInRange(home), true);
   });
 
   it("starts exactly at the home pose without start noise", () => {

@@ -714,10 +714,6 @@ function checkMbpoHyperparameters(hp: Hyperparameters): void {
   if (!(m.hindsightFraction >= 0 && m.hindsightFraction <= 1)) {
     throw new Error(`hyperparameters: mbpo.hindsightFraction must be in [0, 1], got ${m.hindsightFraction}`);
   }
-  for (const key of ["hindsightInRange", "observationSpreadFloor"] as const) {
-    if (typeof m[key] !== "boolean")
-      throw new Error(`hyperparameters: mbpo.${key} must be true or false, got ${JSON.stringify(m[key])}`);
-  }
   if (!(m.disagreementThreshold > 0)) {
     throw new Error(
       `hyperparameters: mbpo.disagreementThreshold must be positive, got ${m.disagreementThreshold}`,

@@ -184,6 +184,10 @@ describe("MBPO schedule and hyperparameters", () => {
       () => resolveHyperparameters({ mbpo: { sacUpdatesPerRealStep: "20" } }),
       /"mbpo.sacUpdatesPerRealStep" must be like 20, got "20"/,
     );
+    assert.throws(
+      () => resolveHyperparameters({ mbpo: { observationSpreadFloor: "yes" } }),
+      /"mbpo.observationSpreadFloor" must be like true, got "yes"/,
+    );
     assert.throws(() => resolveHyperparameters({}, "fast"), /unknown profile "fast"/);
   });
 

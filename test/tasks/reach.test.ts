@@ -398,30 +398,30 @@ describe("reach episodes", () => {
     );
   });
 
-  it("says which goals lie where it sets targets: every sampled target does, the far workspace does not", () => {
+  it("says which goals lie where it sets targets: nearly every target of other seeds does, the far workspace does not", () => {
     const home = new Float64Array(3);
     task.achievedGoal(Float64Array.from(ARM_HOME_POSE), home);
-    const rng = new Rng(23);
+    const fromHome = (p: Float64Array) => Math.hypot(p[0] - home[0], p[1] - home[1], p[2] - home[2]);
+    // The range is measured on 512 targets of one fixed seed; targets of other seeds fall inside it
+    // but for the rare one a little beyond the farthest of those.
+    const rng = new Rng(29);
+    let inside = 0;
     let farthest = 0;
     for (let k = 0; k < 2000; k++) {
       const { goal } = task.sampleEpisode(rng);
-      // Other seeds than the range was measured with: a margin for targets a little farther out.
-      farthest = Math.max(farthest, Math.hypot(goal[0] - home[0], goal[1] - home[1], goal[2] - home[2]));
+      farthest = Math.max(farthest, fromHome(goal));
+      if (task.goalInRange(goal)) inside++;
     }
-    // The measured range covers the targets of other seeds to within a few millimetres...
-    const edge = (d: number) => Float64Array.from([home[0] + d, home[1], home[2]]);
-    let inside = 0;
-    const rng2 = new Rng(29);
-    for (let k = 0; k < 500; k++) if (task.goalInRange(task.sampleEpisode(rng2).goal)) inside++;
-    assert.ok(inside >= 495, `${inside} of 500 sampled targets in range (farthest ${farthest} m)`);
-    // ...and a point beyond the farthest target, or with the turret turned behind the arm, is not.
-    assert.equal(task.goalInRange(edge(farthest * 1.5)), false);
-    const kin2 = new Kinematics(arm);
-    kin2.update(Float64Array.from([2.5, ...ARM_HOME_POSE.slice(1)]));
-    const behind = new Float64Array(3);
-    kin2.linkPosition(ee, behind);
-    assert.equal(task.goalInRange(behind), false);
+    assert.ok(inside >= 1980, `${inside} of 2000 sampled targets in range (farthest ${farthest} m)`);
     assert.equal(task.goalInRange(home), true);
+    // A point half as far again as the farthest target, or the tool with the turret turned behind
+    // the arm, is not.
+    assert.equal(task.goalInRange(Float64Array.from([home[0] + 1.5 * farthest, home[1], home[2]])), false);
+    const turned = new Kinematics(arm);
+    turned.update(Float64Array.from([2.5, ...ARM_HOME_POSE.slice(1)]));
+    const behind = new Float64Array(3);
+    turned.linkPosition(ee, behind);
+    assert.equal(task.goalInRange(behind), false);
   });
 
   it("starts exactly at the home pose without start noise", () => {

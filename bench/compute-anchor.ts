@@ -29,6 +29,32 @@ export function integerListOption(name: string, fallback: string): number[] {
   return values;
 }
 
+/** One entry of --backends: a backend name, and for wasm an optional thread count ("wasm:2"). */
+export interface BackendEntry {
+  name: string;
+  threads: number;
+  /** How results name it: "wasm", "wasm 2t". */
+  label: string;
+}
+
+/** --backends as entries (`wasm,wasm:2,cpu`), or a one-line error for a bad thread count. */
+export function backendEntries(fallback: string): BackendEntry[] {
+  return option("backends", fallback)
+    .split(",")
+    .filter(Boolean)
+    .map((text) => {
+      const [name, count] = text.split(":");
+      const threads = count === undefined ? 1 : Number(count);
+      if (!Number.isInteger(threads) || threads < 1 || (count !== undefined && name !== "wasm")) {
+        console.error(
+          `--backends: "${text}": a thread count is a positive integer, and only for wasm (wasm:2)`,
+        );
+        process.exit(2);
+      }
+      return { name, threads, label: threads === 1 ? name : `${name} ${threads}t` };
+    });
+}
+
 export function flag(name: string): boolean {
   return process.argv.includes(`--${name}`);
 }

@@ -16,21 +16,23 @@
  *   node dist/bench/compute-ensemble.js [--backends wasm,cpu,webgpu] [--rounds 5] [--threads 1,2]
  *                                       [--no-torch] [--batch-scale 4] [--json]
  *
- * --threads lists the torch thread counts the anchor runs with, one run each (default 1 and 2:
- * ours runs on one thread, and on this machine's 2 cores, shared with other work, torch's second
- * thread can cost more than it brings); --json prints one JSON object instead of tables.
+ * --backends takes `wasm:N` for the wasm backend on N threads (wasm-threads.ts; plain `wasm` is
+ * one thread), e.g. `--backends wasm,wasm:2`. --threads lists the torch thread counts the anchor
+ * runs with, one run each (default 1 and 2: on this machine's 2 cores, shared with other work,
+ * torch's second thread can cost more than it brings); --json prints one JSON object instead of tables.
  */
 import { selectBackend, tf } from "../src/mbpo/backend.js";
 import { type EnsembleComputePath, ProbabilisticEnsemble } from "../src/mbpo/ensemble.js";
 import { Rng } from "../src/util/rng.js";
 import {
   anchorLabel,
+  type BackendEntry,
+  backendEntries,
   batchScale,
   describeAnchors,
   flag,
   integerListOption,
   integerOption,
-  option,
   printTable,
   runAnchors,
   timeInTurns,
@@ -42,7 +44,7 @@ const FORWARD_ROWS = 8000 * batchScale();
 const BATCH_PER_MEMBER = 256 * batchScale();
 const PATHS: EnsembleComputePath[] = ["batched", "per-member"];
 
-const backends = option("backends", "wasm,cpu").split(",").filter(Boolean);
+const backends = backendEntries("wasm,cpu");
 const rounds = integerOption("rounds", 5);
 const threadCounts = integerListOption("threads", "1,2");
 const json = flag("json");
@@ -59,9 +61,9 @@ interface BackendFigures {
   tensorsLeft: number;
 }
 
-async function measureBackend(name: string): Promise<BackendFigures> {
-  const selection = await selectBackend(name);
-  process.stderr.write(`timing the ensemble on ${selection.name}…\n`);
+async function measureBackend(entry: BackendEntry): Promise<BackendFigures> {
+  const selection = await selectBackend(entry.name, entry.threads);
+  process.stderr.write(`timing the ensemble on ${entry.label}…\n`);
   const rng = new Rng(1);
   const models = Object.fromEntries(
     PATHS.map((path) => [
@@ -112,11 +114,11 @@ async function measureBackend(name: string): Promise<BackendFigures> {
     ratio[measure] = times.batched / times["per-member"];
   }
   for (const model of Object.values(models)) model.dispose();
-  return { backend: selection.name, ms, batchedOverPerMember: ratio, tensorsLeft: tf.memory().numTensors };
+  return { backend: entry.label, ms, batchedOverPerMember: ratio, tensorsLeft: tf.memory().numTensors };
 }
 
 const results: BackendFigures[] = [];
-for (const name of backends) results.push(await measureBackend(name));
+for (const entry of backends) results.push(await measureBackend(entry));
 
 // The anchor: obs 7, act 5 make its ensemble 12 → 8 like ours.
 const torchRuns = runAnchors(threadCounts, 7, 5);

@@ -9,9 +9,10 @@
  *   node dist/bench/compute-sac.js [--backends wasm,cpu,webgpu] [--obs 20] [--act 6] [--rounds 5]
  *                                  [--threads 1,2] [--no-torch] [--profile] [--batch-scale 4] [--json]
  *
- * --threads lists the torch thread counts the anchor runs with, one run each (default 1 and 2:
- * ours runs on one thread, and on this machine's 2 cores, shared with other work, torch's second
- * thread can cost more than it brings); --profile adds
+ * --backends takes `wasm:N` for the wasm backend on N threads (wasm-threads.ts; plain `wasm` is
+ * one thread), e.g. `--backends wasm,wasm:2`. --threads lists the torch thread counts the anchor
+ * runs with, one run each (default 1 and 2: on this machine's 2 cores, shared with other work,
+ * torch's second thread can cost more than it brings); --profile adds
  * the time per kernel (tf.profile) of one batched update on each backend, to show where it goes.
  */
 import { selectBackend, tf } from "../src/mbpo/backend.js";
@@ -20,19 +21,20 @@ import { Sac, type SacCriticPath } from "../src/mbpo/sac.js";
 import { Rng } from "../src/util/rng.js";
 import {
   anchorLabel,
+  type BackendEntry,
+  backendEntries,
   batchScale,
   describeAnchors,
   flag,
   integerListOption,
   integerOption,
-  option,
   printTable,
   runAnchors,
   timeInTurns,
 } from "./compute-anchor.js";
 
 const PATHS: SacCriticPath[] = ["batched", "separate"];
-const backends = option("backends", "wasm,cpu").split(",").filter(Boolean);
+const backends = backendEntries("wasm,cpu");
 const obsSize = integerOption("obs", 20);
 const actSize = integerOption("act", 6);
 const rounds = integerOption("rounds", 5);
@@ -52,9 +54,9 @@ interface BackendFigures {
   tensorsLeft: number;
 }
 
-async function measureBackend(name: string): Promise<BackendFigures> {
-  const selection = await selectBackend(name);
-  process.stderr.write(`timing the SAC update on ${selection.name}…\n`);
+async function measureBackend(entry: BackendEntry): Promise<BackendFigures> {
+  const selection = await selectBackend(entry.name, entry.threads);
+  process.stderr.write(`timing the SAC update on ${entry.label}…\n`);
   const agents = Object.fromEntries(
     PATHS.map((critics) => [
       critics,
@@ -98,7 +100,7 @@ async function measureBackend(name: string): Promise<BackendFigures> {
   }
   for (const agent of Object.values(agents)) agent.dispose();
   return {
-    backend: selection.name,
+    backend: entry.label,
     ms,
     batchedOverSeparate: ms.batched / ms.separate,
     noiseMs,
@@ -108,7 +110,7 @@ async function measureBackend(name: string): Promise<BackendFigures> {
 }
 
 const results: BackendFigures[] = [];
-for (const name of backends) results.push(await measureBackend(name));
+for (const entry of backends) results.push(await measureBackend(entry));
 const torchRuns = runAnchors(threadCounts, obsSize, actSize);
 const torchMs = torchRuns.map((run) => (run.ok ? (run.figures.sac_update_ms ?? Number.NaN) : Number.NaN));
 const labels = torchRuns.map((run, i) => anchorLabel(run, threadCounts[i]));

@@ -221,7 +221,9 @@ export class LearningRun {
     try {
       if (resumed) {
         const learnerDir = join(checkpointDir(this.out), "learner");
-        this.backend = (await this.hold(this.worker.load(learnerDir, spec.backend))).value.backend;
+        this.backend = (
+          await this.hold(this.worker.load(learnerDir, spec.backend, spec.threads))
+        ).value.backend;
       } else {
         this.backend = (await this.hold(this.worker.init(spec))).value.backend;
       }
@@ -637,7 +639,12 @@ function checkReport(report: UpdateReport): UpdateReport {
 
 function describeTried(selection: BackendSelection): string {
   const passed = selection.tried.filter((t) => t.error !== undefined);
-  const adapter = selection.adapter === undefined ? "" : `on ${describeAdapter(selection.adapter)}; `;
+  const adapter =
+    selection.adapter !== undefined
+      ? `on ${describeAdapter(selection.adapter)}; `
+      : (selection.threads ?? 1) > 1
+        ? `${selection.threads} threads; `
+        : "";
   if (passed.length === 0)
     return `${adapter}${selection.tried.length === 1 ? "as asked" : "the fastest present"}`;
   return `${adapter}passed over: ${passed.map((t) => `${t.name} (${t.error})`).join("; ")}`;

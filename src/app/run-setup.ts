@@ -35,6 +35,8 @@ export interface RunSetupOptions {
   settings?: TrainSettings;
   /** A new run: force a TensorFlow.js backend. */
   tfBackend?: string;
+  /** A new run: threads of the wasm backend. */
+  tfThreads?: number;
   /** Resume only: a new target of real steps. */
   steps?: number;
 }
@@ -70,6 +72,7 @@ export function prepareNewRun(
     task: { name: stack.task.name, params: stack.task.params() },
     seed: settings.seed,
     ...(options.tfBackend !== undefined ? { backend: options.tfBackend } : {}),
+    ...(options.tfThreads !== undefined ? { threads: options.tfThreads } : {}),
     ...(settings.profile !== undefined ? { profile: settings.profile } : {}),
     ...(settings.hyperparameters !== undefined ? { hyperparameters: settings.hyperparameters } : {}),
     control: controlSpecFromConfig(config, stack.model),

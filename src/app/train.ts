@@ -36,6 +36,8 @@ export interface LearnSetup {
   steps?: number;
   /** A new run: force a TensorFlow.js backend (default the fastest present). */
   tfBackend?: string;
+  /** A new run: threads of the wasm backend (default 1). */
+  tfThreads?: number;
   /** Write every real transition to DIR/transitions*.mcap (default true). */
   transitionLog?: boolean;
   /** Tests only: a test double of the learner module. */

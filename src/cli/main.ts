@@ -183,6 +183,7 @@ function learnOptions(flags: Record<string, unknown>): NodeLearnOptions {
     checkpointEvery: flags.checkpointEvery as number | undefined,
     hp: (flags.hp as Record<string, unknown> | undefined) ?? {},
     tfBackend: flags.tfBackend as string | undefined,
+    tfThreads: flags.tfThreads as number | undefined,
     bootstrap:
       flags.bootstrap === undefined
         ? undefined
@@ -344,6 +345,11 @@ withCommonFlags(
     .option(
       "--tf-backend <name>",
       "force a TensorFlow.js backend: node-gpu, webgpu, node, wasm, cpu or tensorflow",
+    )
+    .option(
+      "--tf-threads <n>",
+      "threads of the wasm backend, 1 to 8 (default 1: more are faster but take cores from the control loop)",
+      integer("--tf-threads", 1),
     )
     .option(
       "--profile <name>",
@@ -540,6 +546,11 @@ program
   )
   .option("--hp <section.key=value>", "learn: override one hyperparameter (repeatable)", collectParam, {})
   .option("--tf-backend <name>", "learn: force a TensorFlow.js backend")
+  .option(
+    "--tf-threads <n>",
+    "learn: threads of the wasm backend (1 to 8, default 1)",
+    integer("--tf-threads", 1),
+  )
   .option("--bootstrap <file.mcap>", "learn: start with these transitions in the real buffer")
   .option("--joint-states <topic>", "learn --bootstrap from a teleop bag: its JointState topic")
   .option("--commands <topic>", "learn --bootstrap from a teleop bag: its command topic")

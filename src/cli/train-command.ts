@@ -21,6 +21,7 @@ export interface TrainCommandFlags {
   evalEpisodes: number;
   checkpointEvery: number;
   tfBackend?: string;
+  tfThreads?: number;
   profile?: string;
   /** `--hp section.key=value` overrides, already split at "=" (values parsed as YAML). */
   hp: Record<string, unknown>;
@@ -48,6 +49,12 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
     const { parseBackendName } = await import("../mbpo/backend.js");
     parseBackendName(flags.tfBackend);
   }
+  if (flags.tfThreads !== undefined) {
+    const { MAX_WASM_THREADS } = await import("../mbpo/wasm-threads.js");
+    if (flags.tfThreads > MAX_WASM_THREADS) {
+      throw new Error(`--tf-threads must be from 1 to ${MAX_WASM_THREADS}, got ${flags.tfThreads}`);
+    }
+  }
   let out: string;
   let config: Config | undefined;
   let settings: TrainSettings | undefined;
@@ -63,6 +70,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
       ["--hp", Object.keys(flags.hp).length > 0 ? flags.hp : undefined],
       // The learner restores the backend it was saved with (numbers differ between backends).
       ["--tf-backend", flags.tfBackend],
+      ["--tf-threads", flags.tfThreads],
       // The bootstrapped transitions are in the checkpoint's real buffer already.
       ["--bootstrap", flags.bootstrap],
     ].filter(([, value]) => value !== undefined);
@@ -97,6 +105,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainS
       resume: flags.resume !== undefined,
       steps: flags.resume !== undefined ? flags.steps : undefined,
       tfBackend: flags.tfBackend,
+      tfThreads: flags.tfThreads,
       bootstrap:
         flags.bootstrap === undefined
           ? undefined

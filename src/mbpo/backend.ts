@@ -9,8 +9,9 @@
  *              with a driver. Chosen only on a hardware adapter; a software one (Mesa's lavapipe,
  *              SwiftShader) runs only when forced (`--tf-backend webgpu`), which is how CI tests it
  *   node       @tensorflow/tfjs-node: libtensorflow on the CPU (multi-threaded, oneDNN)
- *   wasm       @tensorflow/tfjs-backend-wasm: XNNPACK compiled to WebAssembly with SIMD;
- *              single-threaded under Node (tfjs keeps its threaded build off in Node)
+ *   wasm       @tensorflow/tfjs-backend-wasm: XNNPACK compiled to WebAssembly with SIMD; one
+ *              thread, or its threaded build with `--tf-threads N` (wasm-threads.ts: tfjs keeps
+ *              that build off under Node)
  *   cpu        @tensorflow/tfjs-backend-cpu: plain JavaScript, always present, slowest
  *   tensorflow (forcing only) whichever libtensorflow binding is installed, node-gpu first;
  *              "tensorflow" is the name both bindings register their tfjs backend under
@@ -31,6 +32,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import "./gradients.js";
 import { adapterDescription, describeAdapter, type GpuAdapterDescription } from "./gpu-adapter.js";
+import { setWasmThreads } from "./wasm-threads.js";
 
 export { describeAdapter, type GpuAdapterDescription, tf };
 
@@ -56,6 +58,8 @@ export interface BackendSelection {
   tfBackend: string;
   /** The GPU adapter that runs webgpu (absent for the other backends). */
   adapter?: GpuAdapterDescription;
+  /** XNNPACK's threads on wasm (absent for the other backends, which thread by themselves). */
+  threads?: number;
   /** Every candidate tried, in order, with why each one before the selected one was passed over. */
   tried: BackendAttempt[];
 }
@@ -83,11 +87,14 @@ export function parseBackendName(text: string): ForcedBackendName {
 /**
  * Selects the fastest backend that works, or the forced one (a name parseBackendName accepts).
  * A forced backend that is missing or fails throws one line naming what to install.
+ * `wasmThreads` (default 1) is how many threads the wasm backend runs, if it is the one chosen.
  * Safe to call again (e.g. to switch backends in tests); tensors made before a switch stay on
  * the old backend, so switch before building models.
  */
-export async function selectBackend(forced?: string): Promise<BackendSelection> {
+export async function selectBackend(forced?: string, wasmThreads = 1): Promise<BackendSelection> {
   const wanted = forced === undefined ? undefined : parseBackendName(forced);
+  // Checked before anything starts, whichever backend is chosen: a bad count is a typo to report.
+  setWasmThreads(wasmThreads);
   const candidates: BackendName[] =
     wanted === undefined ? [...BACKEND_NAMES] : wanted === "tensorflow" ? ["node-gpu", "node"] : [wanted];
   const tried: BackendAttempt[] = [];
@@ -97,6 +104,7 @@ export async function selectBackend(forced?: string): Promise<BackendSelection> 
       tried.push({ name });
       const selection: BackendSelection = { name, tfBackend: tf.getBackend(), tried };
       if (name === "webgpu" && webgpuAdapter !== undefined) selection.adapter = webgpuAdapter;
+      if (name === "wasm") selection.threads = wasmThreads;
       return selection;
     }
     tried.push({ name, error });

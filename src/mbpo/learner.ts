@@ -27,6 +27,11 @@ export interface LearnerSpec {
   seed: number;
   /** TensorFlow.js backend to force (`--tf-backend`); undefined picks the fastest present. */
   backend?: string;
+  /**
+   * Threads of the wasm backend (`--tf-threads`, 1 to 8; default 1), if wasm is the one that runs.
+   * The numbers are the same on any count; more threads take cores from the control loop.
+   */
+  threads?: number;
   /** Overrides of the defaults in src/mbpo/hyperparameters.ts, by section and key. */
   hyperparameters?: Record<string, Record<string, unknown>>;
   /**

@@ -638,7 +638,7 @@ async function assemble(spec: LearnerSpec, hp: Hyperparameters): Promise<Parts> 
     throw new Error(`learner: seed must be a non-negative integer, got ${spec.seed}`);
   }
   checkMbpoHyperparameters(hp);
-  const selection = await selectBackend(spec.backend);
+  const selection = await selectBackend(spec.backend, spec.threads);
   const model = loadRobotDescription(spec.urdf, spec.description);
   const control = spec.control ?? controlSpecFromConfig(defaultConfig(), model);
   const task = createTask(spec.task.name, model, taskParams(spec.task.params));

@@ -47,9 +47,8 @@ const learnerApi = (await import(learnerModule)) as LearnerModule;
 
 /** The backend, and for webgpu the adapter that runs it. */
 function describeBackend(selection: BackendSelection): string {
-  return selection.adapter === undefined
-    ? selection.name
-    : `${selection.name} on ${describeAdapter(selection.adapter)}`;
+  if (selection.adapter !== undefined) return `${selection.name} on ${describeAdapter(selection.adapter)}`;
+  return (selection.threads ?? 1) > 1 ? `${selection.name} on ${selection.threads} threads` : selection.name;
 }
 
 let learner: Learner | undefined;
@@ -68,7 +67,7 @@ async function handle(message: HostMessage): Promise<unknown> {
   switch (message.type) {
     case "init": {
       if (learner !== undefined) throw new Error("init: a learner already exists");
-      const backend = await selectBackend(message.spec.backend);
+      const backend = await selectBackend(message.spec.backend, message.spec.threads);
       post({
         type: "log",
         level: "debug",
@@ -79,7 +78,7 @@ async function handle(message: HostMessage): Promise<unknown> {
     }
     case "load": {
       if (learner !== undefined) throw new Error("load: a learner already exists");
-      const backend = await selectBackend(message.backend);
+      const backend = await selectBackend(message.backend, message.threads);
       post({
         type: "log",
         level: "debug",

@@ -24,7 +24,10 @@ export interface LearnerRequests {
   /** Selects the backend and builds a new learner. */
   init: { args: { spec: LearnerSpec }; result: { backend: BackendSelection } };
   /** Selects the backend (forced one, or the fastest) and restores a learner saved under dir. */
-  load: { args: { dir: string; backend?: string }; result: { spec: LearnerSpec; backend: BackendSelection } };
+  load: {
+    args: { dir: string; backend?: string; threads?: number };
+    result: { spec: LearnerSpec; backend: BackendSelection };
+  };
   /** Real transitions, packed. The reply says how many were stored. */
   addReal: { args: { batch: PackedTransitions }; result: { added: number } };
   /** Transitions recorded before the run (Learner.addBootstrap), packed; then pretrain. */
@@ -125,8 +128,16 @@ export class LearnerWorker {
     return this.request("init", { spec });
   }
 
-  load(dir: string, backend?: string): Promise<{ spec: LearnerSpec; backend: BackendSelection }> {
-    return this.request("load", backend === undefined ? { dir } : { dir, backend });
+  load(
+    dir: string,
+    backend?: string,
+    threads?: number,
+  ): Promise<{ spec: LearnerSpec; backend: BackendSelection }> {
+    return this.request("load", {
+      dir,
+      ...(backend !== undefined ? { backend } : {}),
+      ...(threads !== undefined ? { threads } : {}),
+    });
   }
 
   /** Sends the batch; its buffers are transferred (the caller's arrays become empty). */

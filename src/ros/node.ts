@@ -95,6 +95,7 @@ export interface NodeLearnOptions extends Partial<LearnParameters> {
   /** `--hp section.key=value` overrides (values parsed as YAML). */
   hp?: Record<string, unknown>;
   tfBackend?: string;
+  tfThreads?: number;
   bootstrap?: LearnSetup["bootstrap"];
   transitionLog?: boolean;
   /** Tests only: a test double of the learner module. */
@@ -340,6 +341,7 @@ export class MbpoArmNode {
           },
       steps: resume && p.steps > 0 ? p.steps : undefined,
       tfBackend: learn.tfBackend,
+      tfThreads: learn.tfThreads,
       bootstrap: learn.bootstrap,
       transitionLog: learn.transitionLog,
       learnerModule: learn.learnerModule,

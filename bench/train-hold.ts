@@ -10,6 +10,10 @@
  * each tick woke, median / p99 / max in µs, and the training/idle ratios. Printed as JSON.
  *
  *   npx tsc -p . && node dist/bench/train-hold.js [--profile quick] [--real-steps 600] [--idle-seconds 5]
+ *                                                 [--tf-threads 1]
+ *
+ * --tf-threads runs the learner's wasm backend on that many threads (wasm-threads.ts): what the
+ * control loop pays for a faster learner on a machine with few cores.
  */
 
 import { holdWhile } from "../src/app/hold.js";
@@ -29,6 +33,7 @@ function flag(name: string, fallback: string): string {
 const PROFILE = flag("--profile", "quick");
 const REAL_STEPS = Number(flag("--real-steps", "600"));
 const IDLE_SECONDS = Number(flag("--idle-seconds", "5"));
+const TF_THREADS = Number(flag("--tf-threads", "1"));
 
 const config = defaultConfig();
 const stack = createControlStack(config);
@@ -38,6 +43,7 @@ const spec: LearnerSpec = {
   urdf: stack.urdfPath,
   task: { name: task.name, params: task.params() },
   seed: 1,
+  threads: TF_THREADS,
   ...(PROFILE !== "none" ? { profile: PROFILE } : {}),
   // The whole batch of real steps counts as past exploration, so the first update does everything.
   hyperparameters: { mbpo: { initialExplorationSteps: Math.min(REAL_STEPS, 500) } },
@@ -101,6 +107,7 @@ console.log(
     {
       backend: backend.name,
       profile: PROFILE,
+      tfThreads: TF_THREADS,
       realSteps: REAL_STEPS,
       updateSeconds,
       update: {

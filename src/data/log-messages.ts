@@ -130,7 +130,9 @@ export function writeEpisode(
     };
     writer.write(TOPICS.transition, t, message);
   }
-  let endStamp = 0n;
+  // An episode stopped before its first step (a fault, an e-stop, Ctrl-C) has no time of its own:
+  // its summary takes the log's latest time, never 0 (which readers would take as the log's start).
+  let endStamp = writer.lastLogTime;
   if (r.rows > 0) {
     const last = r.rows - 1;
     endStamp = secondsToNanos(r.nextStamp[last]);

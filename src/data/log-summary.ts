@@ -55,8 +55,11 @@ export async function summarizeLog(file: string): Promise<LogSummary> {
   const read = await readRos2Mcap(file, {
     topics: new Set([TOPICS.transition, TOPICS.episode]),
     onMessage: (m) => {
-      if (first === undefined || m.logTime < first) first = m.logTime;
-      if (last === undefined || m.logTime > last) last = m.logTime;
+      // An episode of no steps carries no time of its own (a log written before that was fixed
+      // stamped it 0): it does not bound the log's duration.
+      const timeless = m.topic === TOPICS.episode && (m.message as EpisodeSummaryMessage).steps === 0;
+      if (!timeless && (first === undefined || m.logTime < first)) first = m.logTime;
+      if (!timeless && (last === undefined || m.logTime > last)) last = m.logTime;
       if (m.topic === TOPICS.transition) {
         const t = m.message as TransitionMessage;
         transitions++;

@@ -90,6 +90,11 @@ export class Ros2McapWriter {
   private endTime = 0n;
   private closed = false;
 
+  /** The latest log time written so far (ns; 0 before the first message). */
+  get lastLogTime(): bigint {
+    return this.endTime;
+  }
+
   /**
    * Creates the file and writes the magic and the Header record. Call loadZstd() first. An
    * existing file is never replaced (it may be a run's only record of the robot's transitions):

@@ -229,6 +229,82 @@ describe("transition log", () => {
   });
 });
 
+describe("an episode stopped before its first step", () => {
+  const config = withOverrides(defaultConfig(), { seed: 6, "task.episode_steps": 20 });
+  const stack = createControlStack(config);
+
+  /** A log of `before` empty episodes, one run episode, then `afterwards` empty ones. */
+  async function logWith(name: string, before: number, afterwards: number): Promise<string> {
+    const file = join(dir, name, "transitions.mcap");
+    const log = await TransitionLog.open(file, {
+      jointNames: stack.model.joints.map((j) => j.name),
+      dof: stack.model.dof,
+      obsSize: stack.task.observationSize,
+      actSize: stack.task.actionSize,
+      goalSize: stack.task.goalSize,
+      episodeSteps: 20,
+    });
+    const empty = (episode: number): EpisodeResult => ({
+      episode,
+      steps: 0,
+      return: 0,
+      success: false,
+      finalDistance: Number.NaN,
+      resetReached: false,
+      interventions: {},
+      peakEffortFraction: [0, 0, 0, 0],
+      fault: "estop: asserted",
+      aborted: true,
+    });
+    for (let e = 0; e < before; e++) log.endEpisode(empty(e));
+    const policy = createPolicy("pd", { task: stack.task, model: stack.model, seed: 6 });
+    const recorder = recordEpisodes(log, stack.driver, policy, stack.model.dof);
+    await stack.driver.start();
+    await runEpisodes(stack, recorder.policy, {
+      episodes: 1,
+      seed: 6,
+      onTransition: (t) => recorder.onTransition(t),
+      onEpisode: (r) => recorder.onEpisode(r),
+    });
+    await stack.driver.stop();
+    for (let e = 0; e < afterwards; e++) log.endEpisode(empty(before + 1 + e));
+    await log.close();
+    return file;
+  }
+
+  it("is stamped at the log's latest time, not 0, and does not bound the log's duration", async () => {
+    const file = await logWith("empty-after", 0, 2);
+    const times: Record<string, bigint[]> = {};
+    await readRos2Mcap(file, {
+      onMessage: (m) => {
+        (times[m.topic] ??= []).push(m.logTime);
+      },
+    });
+    const states = times["/joint_states"];
+    const episodes = times["/mbpo/episode"];
+    assert.equal(episodes.length, 3);
+    const lastState = states[states.length - 1];
+    assert.ok(lastState > 0n);
+    assert.deepEqual(episodes.slice(1), [lastState, lastState], "the empty episodes carry the latest time");
+    const s = await summarizeLog(file);
+    assert.deepEqual(
+      s.episodes.map((e) => e.steps),
+      [20, 0, 0],
+    );
+    assert.ok(Math.abs(s.duration - 20 / config.control_rate_hz) < 1e-6, `duration ${s.duration}`);
+  });
+
+  it("first in a log (no time yet to take), it still does not bound the log's duration", async () => {
+    const file = await logWith("empty-first", 1, 0);
+    const s = await summarizeLog(file);
+    assert.deepEqual(
+      s.episodes.map((e) => e.steps),
+      [0, 20],
+    );
+    assert.ok(Math.abs(s.duration - 20 / config.control_rate_hz) < 1e-6, `duration ${s.duration}`);
+  });
+});
+
 /** Starts `mbpo-arm run` in a subprocess; resolves when the log holds at least `bytes`. */
 async function runUntil(out: string, bytes: number): Promise<ChildProcess> {
   const child = spawn(

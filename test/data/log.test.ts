@@ -277,7 +277,7 @@ describe("an episode stopped before its first step", () => {
     const times: Record<string, bigint[]> = {};
     await readRos2Mcap(file, {
       onMessage: (m) => {
-        (times[m.topic] ??= []).push(m.logTime);
+        times[m.topic] = [...(times[m.topic] ?? []), m.logTime];
       },
     });
     const states = times["/joint_states"];

@@ -28,9 +28,15 @@ export interface ConfigParameterSpec {
   /** Dotted name, as `ros2 param` shows it (e.g. safety.effort_scale). */
   name: string;
   kind: ParameterKind;
-  /** Inclusive bounds from the schema (exclusive bounds are then enforced by the schema itself). */
+  /**
+   * Bounds from the schema. An integer's are inclusive (an exclusive bound n of the schema is
+   * n ± 1 here); a double's exclude their value where `minExclusive`/`maxExclusive` say so (a ROS
+   * range is always inclusive: the schema itself then refuses the bound).
+   */
   min?: number;
   max?: number;
+  minExclusive?: boolean;
+  maxExclusive?: boolean;
   /** Allowed values of an enumerated string. */
   choices?: readonly string[];
   readOnly: boolean;
@@ -52,12 +58,54 @@ export const LIVE_SETTINGS: readonly string[] = [
   "reset.timeout",
 ];
 
+/** One of a zod number's checks: `greater_than`/`less_than` carry a bound and its inclusiveness. */
+interface ZodCheckLike {
+  _zod: { def: { check: string; value?: unknown; inclusive?: boolean } };
+}
+
 interface ZodLike {
-  _zod: { def: { type: string; innerType?: ZodLike; entries?: Record<string, string>; shape?: unknown } };
+  _zod: {
+    def: {
+      type: string;
+      innerType?: ZodLike;
+      entries?: Record<string, string>;
+      shape?: unknown;
+      checks?: ZodCheckLike[];
+    };
+  };
   shape?: Record<string, ZodLike>;
   minValue?: number | null;
   maxValue?: number | null;
   isInt?: boolean;
+}
+
+/** A zod number's kind and bounds (see ConfigParameterSpec.min). */
+function numberBounds(
+  s: ZodLike,
+): Pick<ConfigParameterSpec, "kind" | "min" | "max" | "minExclusive" | "maxExclusive"> {
+  const checks = (s._zod.def.checks ?? []).map((c) => c._zod.def);
+  const open = (check: string, value: number) =>
+    checks.some((d) => d.check === check && d.value === value && d.inclusive === false);
+  const min = s.minValue ?? undefined;
+  const max = s.maxValue ?? undefined;
+  const hasMin = min !== undefined && Number.isFinite(min);
+  const hasMax = max !== undefined && Number.isFinite(max) && max < Number.MAX_SAFE_INTEGER;
+  const minOpen = hasMin && open("greater_than", min);
+  const maxOpen = hasMax && open("less_than", max);
+  if (s.isInt) {
+    return {
+      kind: "integer",
+      min: hasMin ? (minOpen ? Math.floor(min) + 1 : Math.ceil(min)) : undefined,
+      max: hasMax ? (maxOpen ? Math.ceil(max) - 1 : Math.floor(max)) : undefined,
+    };
+  }
+  return {
+    kind: "double",
+    min: hasMin ? min : undefined,
+    max: hasMax ? max : undefined,
+    ...(minOpen ? { minExclusive: true } : {}),
+    ...(maxOpen ? { maxExclusive: true } : {}),
+  };
 }
 
 function unwrap(schema: ZodLike): ZodLike {
@@ -98,16 +146,7 @@ export function configParameterSpecs(yamlText?: string): ConfigParameterSpec[] {
           description,
         });
       } else if (type === "number") {
-        const min = s.minValue ?? undefined;
-        const max = s.maxValue ?? undefined;
-        specs.push({
-          name,
-          kind: s.isInt ? "integer" : "double",
-          min: min !== undefined && Number.isFinite(min) ? min : undefined,
-          max: max !== undefined && Number.isFinite(max) && max < Number.MAX_SAFE_INTEGER ? max : undefined,
-          readOnly,
-          description,
-        });
+        specs.push({ name, ...numberBounds(s), readOnly, description });
       } else {
         throw new Error(`config setting "${name}": schema type "${type}" has no ROS parameter type`);
       }
@@ -221,7 +260,7 @@ export function declareConfigParameters(
     if (spec.choices !== undefined) descriptor.additionalConstraints = `one of: ${spec.choices.join(", ")}`;
     // Also in words: rclnodejs 1.9 enforces the range but leaves it out of describe_parameters.
     else if (range !== undefined)
-      descriptor.additionalConstraints = `range [${spec.min ?? "-inf"}, ${spec.max ?? "inf"}]`;
+      descriptor.additionalConstraints = `range ${spec.minExclusive ? "(" : "["}${spec.min ?? "-inf"}, ${spec.max ?? "inf"}${spec.maxExclusive ? ")" : "]"}`;
     try {
       node.declareParameter(new rcl.Parameter(spec.name, type, value), descriptor, fixed.includes(spec.name));
     } catch (err) {

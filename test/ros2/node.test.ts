@@ -90,7 +90,12 @@ test("every setting of config/mbpo_arm.yaml is declared, typed, ranged, and read
   assert.equal(scale.type, ParameterType.PARAMETER_DOUBLE);
   assert.equal(scale.readOnly, true);
   assert.deepEqual([scale.range?.fromValue, scale.range?.toValue], [0, 1]);
-  assert.equal(scale.additionalConstraints, "range [0, 1]");
+  // effort_scale is gt(0): a ROS range cannot exclude 0 (the schema refuses it), the words say so.
+  assert.equal(scale.additionalConstraints, "range (0, 1]");
+  // episode_steps is a positive integer: its ROS range starts at 1, not at the excluded 0.
+  const stepsRange = r.node.descriptors.get("task.episode_steps")!;
+  assert.deepEqual([stepsRange.range?.fromValue, stepsRange.range?.toValue], [1n, 10_000_000n]);
+  assert.equal(stepsRange.additionalConstraints, "range [1, 10000000]");
   assert.equal(r.node.descriptors.get("reset.speed")!.additionalConstraints, "range [0.05, 10]");
   // Gains without a fixed default are derived from the arm and declared per joint (arm-parameters.ts).
   assert.equal(r.node.descriptors.get("hold_damping")?.type, ParameterType.PARAMETER_DOUBLE_ARRAY);

@@ -407,7 +407,7 @@ withCommonFlags(
         learn: learnOptions(flags),
       });
       if (outcome.summary !== undefined)
-        logger.info(formatTrainSummary(outcome.summary, outcome.summary.checkpoint ?? ""));
+        logger.info(formatTrainSummary(outcome.summary, outcome.runDir ?? "(none)"));
       if (outcome.faulted) process.exitCode = 3;
       return;
     }
@@ -580,7 +580,7 @@ program
         learn: flags.mode === "learn" ? learnOptions(flags) : undefined,
       });
       if (outcome.summary !== undefined)
-        logger.info(formatTrainSummary(outcome.summary, outcome.summary.checkpoint ?? ""));
+        logger.info(formatTrainSummary(outcome.summary, outcome.runDir ?? "(none)"));
     } finally {
       await closeLogger(logger);
     }

@@ -38,8 +38,9 @@ export interface NodeCommandOptions {
 export interface NodeOutcome {
   /** A safety fault ended the work (exit code 3). */
   faulted: boolean;
-  /** Learn mode: the run's summary. */
+  /** Learn mode: the run's summary, and the directory it is in. */
   summary?: TrainSummary;
+  runDir?: string;
 }
 
 export async function runNodeCommand(options: NodeCommandOptions): Promise<NodeOutcome> {
@@ -81,7 +82,11 @@ export async function runNodeCommand(options: NodeCommandOptions): Promise<NodeO
     });
     // Learn mode: the checkpoint and run directory are finished; the arm is brought to rest.
     await arm.close();
-    return { faulted: arm.faulted || arm.safety.fault !== undefined, summary: arm.summary };
+    return {
+      faulted: arm.faulted || arm.safety.fault !== undefined,
+      summary: arm.summary,
+      runDir: arm.runDir,
+    };
   } finally {
     await arm?.close();
     node.destroy();

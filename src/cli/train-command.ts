@@ -209,8 +209,10 @@ export function formatEpisodeRow(row: MetricsRow, done: number): string {
 export function formatTrainSummary(s: TrainSummary, dir: string): string {
   const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : "n/a");
   const state = s.completed ? "done" : s.fault !== undefined ? "stopped by a safety fault" : "interrupted";
+  // A target of 0 (the node's steps:=0) means "until stopped".
+  const steps = s.stepsTarget > 0 ? `${s.realSteps}/${s.stepsTarget}` : `${s.realSteps} (no target)`;
   return (
-    `train ${state}: ${s.algo} on ${s.task}, ${s.realSteps}/${s.stepsTarget} real steps in ${s.episodes} episodes, ` +
+    `train ${state}: ${s.algo} on ${s.task}, ${steps} real steps in ${s.episodes} episodes, ` +
     `${s.wallSeconds.toFixed(1)} s; eval success ${pct(s.finalEvalSuccess)} (best ${pct(s.bestEvalSuccess)}), ` +
     `90% at ${s.stepsTo90 ?? "–"} steps; hold tick p99 ${s.holdTicks.p99Us.toFixed(0)} µs, max ${s.holdTicks.maxUs.toFixed(0)} µs, ` +
     `lateness p99 ${(s.holdLateness.p99Us / 1000).toFixed(1)} ms; backend ${s.backend}; run in ${dir}`

@@ -172,6 +172,11 @@ export class MbpoArmNode {
   /** Learn mode: the run's summary, once close() has finished it. */
   summary: TrainSummary | undefined;
 
+  /** Learn mode: the run's directory (once the learner has been set up). */
+  get runDir(): string | undefined {
+    return this.learning?.out;
+  }
+
   /** Declares the parameters and builds the stack; call start() to create timers and services. */
   constructor(rcl: Rclnodejs, node: RclNode, options: MbpoArmNodeOptions) {
     this.node = node;

@@ -3,7 +3,7 @@
  * node) publishes on `/robot_description` as a std_msgs/String, reliable and transient-local, so
  * that a node started later still gets it. With the node parameter `robot_description_topic` set,
  * the node waits for that message before it builds anything, checks that it is a URDF it can use,
- * keeps it in a file named by its content (`~/.mbpo-arm/descriptions/<sha256>.urdf`, or under
+ * keeps it in a file named by its content (`~/.mbpo-arm/descriptions/<first 16 hex digits of its sha256>.urdf`, or under
  * MBPO_ARM_DESCRIPTIONS_DIR) and runs on that file, as if `urdf` named it: a learning run's
  * config.yaml then names a file that still holds the arm it learned on, whatever the graph
  * publishes later. Unset (the default ""), the `urdf` parameter is used.

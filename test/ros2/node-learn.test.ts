@@ -119,6 +119,8 @@ describe("node --mode learn (fake rclnodejs)", () => {
     assert.equal(summary.episodes, hostEpisodes(out));
     assert.equal(summary.completed, false);
     assert.equal(r.arm.safety.fault, undefined);
+    // What the command's last line names: the run, not its checkpoint folder.
+    assert.equal(r.arm.runDir, out);
 
     // resume:=DIR continues the run to its 200 steps; the rows go on from the checkpoint.
     const resumed = await rig([...args, "-p", `resume:=${out}`], {

@@ -11,10 +11,11 @@
  * So for `threads` > 1 we start the threaded Emscripten module ourselves and register it as the
  * "wasm" backend in place of the stock factory (every wasm kernel, ours in wasm-kernels.ts too, runs
  * on it unchanged): the pthread worker is `wasm-thread-worker.js` beside this file (a file path),
- * the module's own script is given by path, and the core count the module reads at start-up is
- * made 2 × threads for that moment, and its workers start without this process's Node flags (a
- * Worker inherits them, and some, such as --input-type, make a worker fail). Results are the same as one thread's (XNNPACK splits the
- * output into tiles; each element is computed alike), which test/mbpo/wasm-threads.test.ts checks.
+ * the module's own script is given by path, the core count the module reads at start-up is made
+ * 2 × threads for that moment, and its workers start without this process's Node flags (a Worker
+ * inherits them, and some, such as --input-type, make it fail). Results are the same as one
+ * thread's (XNNPACK splits a product's output into tiles; each element is computed alike), which
+ * test/mbpo/wasm-threads.test.ts checks.
  *
  * The Emscripten module keeps 8 workers ready (its PTHREAD_POOL_SIZE); they are unref'd so that
  * they never keep a finished process alive. threads = 1 is the stock single-threaded SIMD build.

@@ -13,11 +13,11 @@
  *   forward_8000_all  8,000 rows through every member and the rollout draw (sample()): what
  *                     MBPO's rollouts with a disagreement filter need, 7× the member-rows
  *
- *   node dist/bench/compute-ensemble.js [--backends wasm,cpu,webgpu] [--rounds 5] [--threads 1,2]
+ *   node dist/bench/compute-ensemble.js [--backends wasm,wasm:2,cpu,webgpu] [--rounds 5] [--threads 1,2]
  *                                       [--no-torch] [--batch-scale 4] [--json]
  *
- * --backends takes `wasm:N` for the wasm backend on N threads (wasm-threads.ts; plain `wasm` is
- * one thread), e.g. `--backends wasm,wasm:2`. --threads lists the torch thread counts the anchor
+ * --backends (default wasm,wasm:2,cpu) takes `wasm:N` for the wasm backend on N threads
+ * (wasm-threads.ts; plain `wasm` is one thread). --threads lists the torch thread counts the anchor
  * runs with, one run each (default 1 and 2: on this machine's 2 cores, shared with other work,
  * torch's second thread can cost more than it brings); --json prints one JSON object instead of tables.
  */
@@ -44,7 +44,7 @@ const FORWARD_ROWS = 8000 * batchScale();
 const BATCH_PER_MEMBER = 256 * batchScale();
 const PATHS: EnsembleComputePath[] = ["batched", "per-member"];
 
-const backends = backendEntries("wasm,cpu");
+const backends = backendEntries("wasm,wasm:2,cpu");
 const rounds = integerOption("rounds", 5);
 const threadCounts = integerListOption("threads", "1,2");
 const json = flag("json");

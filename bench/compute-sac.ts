@@ -6,11 +6,11 @@
  * prints the ratio batched / separate. Then runs the anchor (PyTorch on the CPU) in the same run
  * and prints ours / torch.
  *
- *   node dist/bench/compute-sac.js [--backends wasm,cpu,webgpu] [--obs 20] [--act 6] [--rounds 5]
+ *   node dist/bench/compute-sac.js [--backends wasm,wasm:2,cpu,webgpu] [--obs 20] [--act 6] [--rounds 5]
  *                                  [--threads 1,2] [--no-torch] [--profile] [--batch-scale 4] [--json]
  *
- * --backends takes `wasm:N` for the wasm backend on N threads (wasm-threads.ts; plain `wasm` is
- * one thread), e.g. `--backends wasm,wasm:2`. --threads lists the torch thread counts the anchor
+ * --backends (default wasm,wasm:2,cpu) takes `wasm:N` for the wasm backend on N threads
+ * (wasm-threads.ts; plain `wasm` is one thread). --threads lists the torch thread counts the anchor
  * runs with, one run each (default 1 and 2: on this machine's 2 cores, shared with other work,
  * torch's second thread can cost more than it brings); --profile adds
  * the time per kernel (tf.profile) of one batched update on each backend, to show where it goes.
@@ -34,7 +34,7 @@ import {
 } from "./compute-anchor.js";
 
 const PATHS: SacCriticPath[] = ["batched", "separate"];
-const backends = backendEntries("wasm,cpu");
+const backends = backendEntries("wasm,wasm:2,cpu");
 const obsSize = integerOption("obs", 20);
 const actSize = integerOption("act", 6);
 const rounds = integerOption("rounds", 5);

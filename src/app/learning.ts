@@ -642,9 +642,10 @@ function describeTried(selection: BackendSelection): string {
   const adapter =
     selection.adapter !== undefined
       ? `on ${describeAdapter(selection.adapter)}; `
-      : (selection.threads ?? 1) > 1
-        ? `${selection.threads} threads; `
-        : "";
+      : [
+          (selection.threads ?? 1) > 1 ? `${selection.threads} threads; ` : "",
+          selection.products !== undefined ? `products on ${selection.products}; ` : "",
+        ].join("");
   if (passed.length === 0)
     return `${adapter}${selection.tried.length === 1 ? "as asked" : "the fastest present"}`;
   return `${adapter}passed over: ${passed.map((t) => `${t.name} (${t.error})`).join("; ")}`;

@@ -32,6 +32,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import "./gradients.js";
 import { adapterDescription, describeAdapter, type GpuAdapterDescription } from "./gpu-adapter.js";
+import { nativeGemm } from "./native-gemm.js";
 import { setWasmThreads } from "./wasm-threads.js";
 
 export { describeAdapter, type GpuAdapterDescription, tf };
@@ -60,6 +61,8 @@ export interface BackendSelection {
   adapter?: GpuAdapterDescription;
   /** XNNPACK's threads on wasm (absent for the other backends, which thread by themselves). */
   threads?: number;
+  /** wasm: what runs its matrix products ("OpenBLAS", or "XNNPACK (why not OpenBLAS)"). */
+  products?: string;
   /** Every candidate tried, in order, with why each one before the selected one was passed over. */
   tried: BackendAttempt[];
 }
@@ -104,7 +107,11 @@ export async function selectBackend(forced?: string, wasmThreads = 1): Promise<B
       tried.push({ name });
       const selection: BackendSelection = { name, tfBackend: tf.getBackend(), tried };
       if (name === "webgpu" && webgpuAdapter !== undefined) selection.adapter = webgpuAdapter;
-      if (name === "wasm") selection.threads = wasmThreads;
+      if (name === "wasm") {
+        selection.threads = wasmThreads;
+        const native = nativeGemm();
+        selection.products = typeof native === "string" ? `XNNPACK (OpenBLAS ${native})` : "OpenBLAS";
+      }
       return selection;
     }
     tried.push({ name, error });

@@ -1,7 +1,7 @@
 /**
  * Two kernels of tfjs-backend-wasm replaced for the learner's sake (on the wasm backend only).
  *
- * 1. BatchMatMul: batched products at XNNPACK speed.
+ * 1. BatchMatMul: batched products at XNNPACK speed, or OpenBLAS's where native-gemm.ts has it.
  *
  * Why: tfjs-backend-wasm 4.22 runs a matrix product through XNNPACK only for one 2-D product
  * without transpose flags; a batch of several matrices, or either transpose flag, takes a plain
@@ -18,6 +18,9 @@
  *   by all entries, are handled likewise (broadcast batch of 1). Anything else (dtype other than
  *   float32, batch shapes that broadcast partially) goes to the stock kernel.
  *
+ * Where the native addon is built (native-gemm.ts), every float32 product the kernel takes runs
+ * there instead, transposes and batches included, in place on the wasm memory.
+ *
  * The kernel is a drop-in: same inputs, attributes and output as the stock one, so the
  * BatchMatMul gradient (gradients.ts) and every caller are unchanged.
  *
@@ -31,11 +34,15 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
+import { nativeGemm } from "./native-gemm.js";
 
 /** The parts of tfjs-backend-wasm's BackendWasm this kernel uses (not exported by the package). */
 interface WasmBackend {
   wasm: {
     cwrap(name: string, returnType: null, argTypes: string[]): (...args: unknown[]) => void;
+    /** The module's memory: exported by the threaded build, whose HEAP views refresh lazily. */
+    wasmMemory?: WebAssembly.Memory;
+    HEAPF32: Float32Array;
     tfjs: {
       registerTensor(id: number, size: number, memoryOffset: number): void;
       disposeData(id: number): void;
@@ -122,6 +129,29 @@ function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const batch = Math.max(batchA, batchB);
   const out = backend.makeOutput([...outBatchShape, rows, cols], "float32");
   if (batch === 0 || rows === 0 || cols === 0) return out;
+  const native = nativeGemm();
+  if (typeof native !== "string") {
+    // After makeOutput, which may have grown the memory.
+    const heap = backend.wasm.wasmMemory
+      ? new Float32Array(backend.wasm.wasmMemory.buffer)
+      : backend.wasm.HEAPF32;
+    const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / BYTES;
+    native.sgemm(
+      heap,
+      offset(a),
+      offset(b),
+      offset(out),
+      batch,
+      rows,
+      inner,
+      cols,
+      batchA,
+      batchB,
+      +transposedA,
+      +transposedB,
+    );
+    return out;
+  }
 
   const temporaries: tf.TensorInfo[] = [];
   if (transposedA) {

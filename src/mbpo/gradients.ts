@@ -35,14 +35,6 @@ function sumToShape(dx: tf.Tensor, shape: number[]): tf.Tensor {
 
 const asFloat = (t: tf.Tensor) => tf.cast(t, "float32");
 
-/** Transpose of the last two axes (matrices, or each matrix of a batch). */
-function lastTwoT(t: tf.Tensor): tf.Tensor {
-  const perm = t.shape.map((_, i) => i);
-  const r = perm.length;
-  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
-  return tf.transpose(t, perm);
-}
-
 /** Broadcasting binary op: da = sumTo(fa(dy, a, b)), db = sumTo(fb(dy, a, b)). */
 function binary(
   kernelName: string,
@@ -116,15 +108,16 @@ const RULES: Rule[] = [
   {
     kernelName: tf.BatchMatMul,
     inputsToSave: ["a", "b"],
-    // C = op(A)·op(B), op = identity or transpose of the last two axes. The transposes are done
-    // explicitly: the stock tfjs-backend-wasm matMul with a transpose flag takes a slow generic
-    // path (about 12× slower than transpose + plain product at 256×256); wasm-kernels.ts's kernel
-    // does the same transposition itself, so either way the product runs through XNNPACK.
+    // C = op(A)·op(B), op = identity or transpose of the last two axes. The gradients' products
+    // carry transpose flags rather than explicit transposes: wasm-kernels.ts's kernel (the stock
+    // wasm one takes a slow generic path with flags) transposes for XNNPACK itself, and hands the
+    // flags to OpenBLAS, which reads a transposed operand in place (no Transpose kernel at all).
     gradFunc: (dy, [a, b], attrs) => {
       const g = dy as tf.Tensor;
       const tA = attrs.transposeA === true;
       const tB = attrs.transposeB === true;
-      const mm = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y);
+      /** x·y with x, y read transposed where tx, ty. */
+      const mm = (x: tf.Tensor, y: tf.Tensor, tx = false, ty = false) => tf.matMul(x, y, tx, ty);
       // An operand broadcast over the batch (a [rows, in] shared by E members) gets the sum
       // of its per-entry gradients.
       const grads = (da: () => tf.Tensor, db: () => tf.Tensor) => ({
@@ -133,22 +126,22 @@ const RULES: Rule[] = [
       });
       if (!tA && !tB)
         return grads(
-          () => mm(g, lastTwoT(b)),
-          () => mm(lastTwoT(a), g),
+          () => mm(g, b, false, true),
+          () => mm(a, g, true, false),
         );
       if (!tA && tB)
         return grads(
           () => mm(g, b),
-          () => mm(lastTwoT(g), a),
+          () => mm(g, a, true, false),
         );
       if (tA && !tB)
         return grads(
-          () => mm(b, lastTwoT(g)),
+          () => mm(b, g, false, true),
           () => mm(a, g),
         );
       return grads(
-        () => mm(lastTwoT(b), lastTwoT(g)),
-        () => mm(lastTwoT(g), lastTwoT(a)),
+        () => mm(b, g, true, true),
+        () => mm(g, a, true, true),
       );
     },
   },

@@ -332,7 +332,8 @@ export class EpisodeRunner {
   }
 }
 
-function emptyResult(index: number): EpisodeResult {
+/** The result of episode `index` before its first step (and of one that never took one). */
+export function emptyResult(index: number): EpisodeResult {
   return {
     episode: index,
     steps: 0,

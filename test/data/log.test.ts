@@ -13,8 +13,9 @@ import { after, before, describe, it } from "node:test";
 import { McapIndexedReader } from "@mcap/core";
 import { loadDecompressHandlers } from "@mcap/support";
 import { runEpisodes } from "../../src/app/episodes.js";
+import { openTransitionLog } from "../../src/app/transitions.js";
 import { defaultConfig, withOverrides } from "../../src/config/config.js";
-import type { EpisodeResult } from "../../src/control/episode.js";
+import { type EpisodeResult, emptyResult } from "../../src/control/episode.js";
 import { createPolicy } from "../../src/control/policies/index.js";
 import { createControlStack } from "../../src/control/stack.js";
 import { loadBootstrap } from "../../src/data/bootstrap.js";
@@ -236,23 +237,9 @@ describe("an episode stopped before its first step", () => {
   /** A log of `before` empty episodes, one run episode, then `afterwards` empty ones. */
   async function logWith(name: string, before: number, afterwards: number): Promise<string> {
     const file = join(dir, name, "transitions.mcap");
-    const log = await TransitionLog.open(file, {
-      jointNames: stack.model.joints.map((j) => j.name),
-      dof: stack.model.dof,
-      obsSize: stack.task.observationSize,
-      actSize: stack.task.actionSize,
-      goalSize: stack.task.goalSize,
-      episodeSteps: 20,
-    });
+    const log = await openTransitionLog(stack, file);
     const empty = (episode: number): EpisodeResult => ({
-      episode,
-      steps: 0,
-      return: 0,
-      success: false,
-      finalDistance: Number.NaN,
-      resetReached: false,
-      interventions: {},
-      peakEffortFraction: [0, 0, 0, 0],
+      ...emptyResult(episode),
       fault: "estop: asserted",
       aborted: true,
     });

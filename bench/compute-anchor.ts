@@ -113,7 +113,15 @@ export function median(values: number[]): number {
 
 /** The anchor's figures (ms per call, keys as it prints them), or why there are none. */
 export type AnchorResult =
-  | { ok: true; python: string; threads: number; figures: Record<string, number>; seconds: number }
+  | {
+      ok: true;
+      python: string;
+      threads: number;
+      figures: Record<string, number>;
+      seconds: number;
+      /** CPU seconds (user + system) the anchor's process used over `seconds` of wall time. */
+      cpuSeconds: number;
+    }
   | { ok: false; reason: string };
 
 /**
@@ -143,6 +151,13 @@ export function findAnchor(): string | undefined {
 /**
  * Runs the anchor with `threads` torch threads at obs/act sizes and parses its "name_ms value"
  * lines. It times 200 SAC updates, 200 ensemble steps and 50 forward passes: a minute or two here.
+ *
+ * torch.set_num_threads() alone does not hold torch to its thread count: Debian's torch multiplies
+ * through OpenBLAS's pthread build, whose own pool starts one thread per core, so "1 thread" used
+ * both cores of this machine (1.9 cores busy, 10–15% faster than on one). OPENBLAS_NUM_THREADS
+ * and OMP_NUM_THREADS are therefore set to `threads` too, and the anchor runs under a small
+ * wrapper that prints the CPU seconds its process used: cpuSeconds / seconds is how many cores it
+ * kept busy, printed beside its figures so that the thread count of each side can be checked.
  */
 export function runAnchor(threads: number, obs: number, act: number): AnchorResult {
   const anchor = findAnchor();
@@ -155,21 +170,33 @@ export function runAnchor(threads: number, obs: number, act: number): AnchorResu
     };
   }
   process.stderr.write(`running the PyTorch anchor (${python} ${anchor} ${threads} ${obs} ${act})…\n`);
+  const wrapper = [
+    "import resource, runpy, sys",
+    "sys.argv = sys.argv[1:]",
+    "runpy.run_path(sys.argv[0], run_name='__main__')",
+    "r = resource.getrusage(resource.RUSAGE_SELF)",
+    "print(f'cpu_seconds {r.ru_utime + r.ru_stime:.3f}')",
+  ].join("\n");
   const start = performance.now();
-  const run = spawnSync(python, [anchor, String(threads), String(obs), String(act)], {
+  const threadEnv = String(threads);
+  const run = spawnSync(python, ["-c", wrapper, anchor, threadEnv, String(obs), String(act)], {
     encoding: "utf8",
     timeout: 900_000,
+    env: { ...process.env, OPENBLAS_NUM_THREADS: threadEnv, OMP_NUM_THREADS: threadEnv },
   });
+  const seconds = (performance.now() - start) / 1000;
   if (run.status !== 0) {
     const why = (run.stderr || run.error?.message || `exit ${run.status}`).trim().split("\n").pop();
     return { ok: false, reason: `anchor failed: ${why}` };
   }
   const figures: Record<string, number> = {};
+  let cpuSeconds = Number.NaN;
   for (const line of run.stdout.split("\n")) {
     const [key, value] = line.trim().split(/\s+/);
     if (key?.endsWith("_ms") && Number.isFinite(Number(value))) figures[key] = Number(value);
+    if (key === "cpu_seconds") cpuSeconds = Number(value);
   }
-  return { ok: true, python, threads, figures, seconds: (performance.now() - start) / 1000 };
+  return { ok: true, python, threads, figures, seconds, cpuSeconds };
 }
 
 /** Prints rows of [label, value…] as an aligned text table. */
@@ -207,7 +234,7 @@ export function describeAnchors(runs: AnchorResult[]): void {
   for (const run of runs) {
     console.log(
       run.ok
-        ? `torch: ${run.python}, ${run.threads} thread(s), ran ${run.seconds.toFixed(0)} s in this run`
+        ? `torch: ${run.python}, ${run.threads} thread(s) (OPENBLAS_NUM_THREADS and OMP_NUM_THREADS too), ran ${run.seconds.toFixed(0)} s in this run, ${(run.cpuSeconds / run.seconds).toFixed(2)} cores busy`
         : `torch: no figures (${run.reason})`,
     );
   }

@@ -32,7 +32,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import "./gradients.js";
 import { adapterDescription, describeAdapter, type GpuAdapterDescription } from "./gpu-adapter.js";
-import { nativeGemm } from "./native-gemm.js";
+import { nativeKernels } from "./native-kernels.js";
 import { setWasmThreads } from "./wasm-threads.js";
 
 export { describeAdapter, type GpuAdapterDescription, tf };
@@ -109,7 +109,7 @@ export async function selectBackend(forced?: string, wasmThreads = 1): Promise<B
       if (name === "webgpu" && webgpuAdapter !== undefined) selection.adapter = webgpuAdapter;
       if (name === "wasm") {
         selection.threads = wasmThreads;
-        const native = nativeGemm();
+        const native = nativeKernels();
         selection.products = typeof native === "string" ? `XNNPACK (OpenBLAS ${native})` : "OpenBLAS";
       }
       return selection;

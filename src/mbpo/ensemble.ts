@@ -37,6 +37,7 @@
 import type { Rng } from "../util/rng.js";
 import { restoreBiasCorrections } from "./adam-state.js";
 import { tf } from "./backend.js";
+import { FusedAdam } from "./fused-adam.js";
 import "./wasm-kernels.js";
 import { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparameters.js";
 import { Normalizer, type NormalizerJSON } from "./normalizer.js";
@@ -259,7 +260,7 @@ export class ProbabilisticEnsemble {
       this.maxLogvar,
       this.minLogvar,
     ];
-    this.optimizer = tf.train.adam(o.learningRate);
+    this.optimizer = new FusedAdam(o.learningRate);
     this.eliteIndices = Array.from({ length: o.elites }, (_, i) => i);
   }
 

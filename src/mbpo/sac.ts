@@ -28,6 +28,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../util/rng.js";
 import { restoreBiasCorrections } from "./adam-state.js";
+import { FusedAdam } from "./fused-adam.js";
 import "./gradients.js";
 import "./wasm-kernels.js";
 import { SAC_DEFAULTS, type SacHyperparameters } from "./hyperparameters.js";
@@ -191,9 +192,9 @@ export class Sac {
     this.logAlphaValue = Math.fround(Math.log(this.options.initialAlpha));
     this.criticVariables = networkVariables(this.critics);
     this.actorVariables = networkVariables(this.actor);
-    this.criticOptimizer = tf.train.adam(this.options.criticLearningRate);
-    this.actorOptimizer = tf.train.adam(this.options.actorLearningRate);
-    this.alphaOptimizer = tf.train.adam(this.options.alphaLearningRate);
+    this.criticOptimizer = new FusedAdam(this.options.criticLearningRate);
+    this.actorOptimizer = new FusedAdam(this.options.actorLearningRate);
+    this.alphaOptimizer = new FusedAdam(this.options.alphaLearningRate);
     this.batch = createBatch(obsSize, actSize, this.options.batchSize);
     this.noise = new Float32Array(2 * this.options.batchSize * actSize);
   }

@@ -1,6 +1,6 @@
 /**
  * The wasm backend's matrix products on the CPU's own vector units: OpenBLAS's sgemm through a
- * small native addon (native/gemm.c), where it has been built (`npm run build:native`; Debian:
+ * small native addon (native/kernels.c), where it has been built (`npm run build:native`; Debian:
  * `apt-get install libopenblas-dev`). Optional: without it every product runs in XNNPACK as before.
  *
  * Why: a SAC update at MBPO's sizes spends three quarters of its time in its 28 matrix products, and
@@ -12,14 +12,14 @@
  * whatever `--tf-threads` says: its own pool beside XNNPACK's made a SAC update slower on two cores
  * (35 ms against 24 with one OpenBLAS thread, `compute-sac.js --backends wasm:2`).
  *
- * MBPO_ARM_NATIVE_GEMM=0 turns it off (e.g. to compare, or to rule it out).
+ * MBPO_ARM_NATIVE=0 turns it off (e.g. to compare, or to rule it out).
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { packageRoot } from "../util/paths.js";
 
-export interface NativeGemm {
+export interface NativeKernels {
   /**
    * out[i] = op(a[i]) · op(b[i]), i < batch, row-major, on `heap` (offsets in floats); a batch of 1
    * (batchA or batchB) is shared by every entry; op transposes where its flag is 1.
@@ -38,25 +38,66 @@ export interface NativeGemm {
     transposeA: number,
     transposeB: number,
   ): void;
+  /**
+   * x viewed as [outer, reduced, inner] at xOffset: out[o, i] = Σ_r x[o, r, i] at outOffset, each
+   * sum in float32 from r = 0 up (tfjs-backend-wasm's Sum adds in that order: bit for bit its result).
+   */
+  sumMiddle(
+    heap: Float32Array,
+    xOffset: number,
+    outOffset: number,
+    outer: number,
+    reduced: number,
+    inner: number,
+  ): void;
+  /**
+   * One Adam step of `count` parameters (value, first and second moment) from the gradient, into
+   * three outputs that overlap no operand (else a RangeError), with tfjs-core's AdamOptimizer's float32
+   * operations in its order; constants: ADAM_CONSTANTS's layout.
+   */
+  adam(
+    heap: Float32Array,
+    valueOffset: number,
+    mOffset: number,
+    vOffset: number,
+    gradOffset: number,
+    valueOut: number,
+    mOut: number,
+    vOut: number,
+    count: number,
+    constants: Float32Array,
+  ): void;
 }
 
-/** Where `npm run build:native` puts the addon. */
-export const NATIVE_GEMM_PATH = join(packageRoot(), "native", "build", "Release", "gemm.node");
+/** The order of adam()'s constants (native/kernels.c's enum). */
+export const ADAM_CONSTANTS = [
+  "beta1",
+  "oneMinusBeta1",
+  "beta2",
+  "oneMinusBeta2",
+  "oneMinusAccBeta1",
+  "oneMinusAccBeta2",
+  "negLearningRate",
+  "epsilon",
+] as const;
 
-let loaded: NativeGemm | string | undefined;
+/** Where `npm run build:native` puts the addon. */
+export const NATIVE_KERNELS_PATH = join(packageRoot(), "native", "build", "Release", "kernels.node");
+
+let loaded: NativeKernels | string | undefined;
 
 /** The addon, or why there is none ("not built", "turned off", a load error's first line). */
-export function nativeGemm(): NativeGemm | string {
+export function nativeKernels(): NativeKernels | string {
   loaded ??= load();
   return loaded;
 }
 
-function load(): NativeGemm | string {
-  if (process.env.MBPO_ARM_NATIVE_GEMM === "0") return "turned off (MBPO_ARM_NATIVE_GEMM=0)";
-  if (!existsSync(NATIVE_GEMM_PATH))
+function load(): NativeKernels | string {
+  if (process.env.MBPO_ARM_NATIVE === "0") return "turned off (MBPO_ARM_NATIVE=0)";
+  if (!existsSync(NATIVE_KERNELS_PATH))
     return "not built (apt-get install libopenblas-dev; npm run build:native)";
   try {
-    return createRequire(import.meta.url)(NATIVE_GEMM_PATH) as NativeGemm;
+    return createRequire(import.meta.url)(NATIVE_KERNELS_PATH) as NativeKernels;
   } catch (error) {
     return `failed to load: ${String((error as Error).message).split("\n")[0]}`;
   }

@@ -1,0 +1,221 @@
+/*
+ * Native kernels for the learner's wasm backend: every one works in place on the wasm memory, which
+ * JavaScript passes as a Float32Array over all of it, with offsets in floats (not bytes). See
+ * src/mbpo/native-kernels.ts for why and how each is used.
+ *
+ * sgemm(heap, aOffset, bOffset, outOffset, batch, m, k, n, batchA, batchB, transposeA, transposeB)
+ *   out[i] = op(a[i]) · op(b[i]) for i < batch, row-major, through OpenBLAS's cblas_sgemm
+ *   (Debian: libopenblas-dev); op(x) = xᵀ where its flag is set; a batch of 1 (batchA or batchB)
+ *   is shared by every entry.
+ * sumMiddle(heap, xOffset, outOffset, outer, reduced, inner)
+ *   x viewed as [outer, reduced, inner]: out[o, i] = Σ_r x[o, r, i], each sum taken in float32 from
+ *   r = 0 upwards, the order tfjs-backend-wasm's Sum kernel adds in: the results are bit for bit its.
+ * adam(heap, valueOffset, mOffset, vOffset, gradOffset, valueOut, mOut, vOut, count, constants)
+ *   one Adam step of `count` parameters into three outputs apart from every operand, with tfjs-core's AdamOptimizer's float32
+ *   operations in its order (see the function), so bit for bit what its eleven kernels give;
+ *   `constants` is a Float32Array [β₁, 1 − β₁, β₂, 1 − β₂, 1 − β₁ᵗ, 1 − β₂ᵗ, −lr, ε].
+ *
+ * Every operand is checked to lie inside `heap` before anything is written: a wrong offset is a
+ * RangeError in JavaScript, never a write outside the wasm memory. The build turns off the
+ * contraction of a·b + c into one fused multiply-add (-ffp-contract=off): it rounds once instead of
+ * twice, and the bit-for-bit claims above would not hold on a CPU that has it.
+ *
+ * OpenBLAS is set to one thread when the addon loads: every kernel runs in the caller's thread.
+ */
+#include <cblas.h>
+#include <node_api.h>
+#include <stdbool.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* OpenBLAS's thread count (not in cblas.h). */
+void openblas_set_num_threads(int num_threads);
+
+#define MAX_ARGS 12
+
+static napi_value fail(napi_env env, const char* code, const char* message) {
+  napi_throw_range_error(env, code, message);
+  return NULL;
+}
+
+static bool inside(int64_t offset, int64_t count, int64_t length) {
+  return offset >= 0 && count >= 0 && offset <= length && count <= length - offset;
+}
+
+/*
+ * Reads a call's arguments: the heap (a Float32Array) first, then `count` integers into v, then
+ * `extra` arguments the caller reads itself (left in argv). False, with a RangeError thrown, when
+ * the number of arguments or a type is wrong.
+ */
+static bool read_arguments(napi_env env, napi_callback_info info, const char* name, size_t count,
+                           size_t extra, napi_value* argv, float** heap, int64_t* length,
+                           int64_t* v) {
+  size_t argc = MAX_ARGS + 1;
+  char message[96];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 + count + extra) {
+    snprintf(message, sizeof message, "%s: expected %zu arguments", name, 1 + count + extra);
+    fail(env, "EARGS", message);
+    return false;
+  }
+  napi_typedarray_type type;
+  size_t elements;
+  void* data;
+  if (napi_get_typedarray_info(env, argv[0], &type, &elements, &data, NULL, NULL) != napi_ok ||
+      type != napi_float32_array) {
+    snprintf(message, sizeof message, "%s: the heap must be a Float32Array", name);
+    fail(env, "EHEAP", message);
+    return false;
+  }
+  *heap = (float*)data;
+  *length = (int64_t)elements;
+  for (size_t i = 0; i < count; i++) {
+    if (napi_get_value_int64(env, argv[i + 1], &v[i]) != napi_ok) {
+      snprintf(message, sizeof message, "%s: offsets and sizes must be numbers", name);
+      fail(env, "EARGS", message);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Sizes that fit an int for BLAS and whose products cannot overflow int64. */
+static bool size_ok(int64_t size) { return size >= 0 && size <= ((int64_t)1 << 30); }
+
+static napi_value Sgemm(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS + 1];
+  float* heap;
+  int64_t len;
+  int64_t v[11];
+  if (!read_arguments(env, info, "sgemm", 11, 0, argv, &heap, &len, v)) return NULL;
+  const int64_t aOffset = v[0], bOffset = v[1], outOffset = v[2], batch = v[3];
+  const int64_t m = v[4], k = v[5], n = v[6], batchA = v[7], batchB = v[8];
+  const bool transA = v[9] != 0, transB = v[10] != 0;
+  if (!size_ok(batch) || !size_ok(m) || !size_ok(k) || !size_ok(n))
+    return fail(env, "ESIZE", "sgemm: sizes out of range");
+  if (!((batchA == batch || batchA == 1) && (batchB == batch || batchB == 1)))
+    return fail(env, "EBATCH", "sgemm: batches must match or be 1");
+  /* One matrix larger than the heap is out of bounds; checked first, so batch · m · k cannot overflow. */
+  if (m * k > len || k * n > len || m * n > len)
+    return fail(env, "EBOUNDS", "sgemm: an operand lies outside the heap");
+  if (!inside(aOffset, batchA * m * k, len) || !inside(bOffset, batchB * k * n, len) ||
+      !inside(outOffset, batch * m * n, len))
+    return fail(env, "EBOUNDS", "sgemm: an operand lies outside the heap");
+  for (int64_t i = 0; i < batch; i++) {
+    const float* a = heap + aOffset + (batchA == 1 ? 0 : i * m * k);
+    const float* b = heap + bOffset + (batchB == 1 ? 0 : i * k * n);
+    float* out = heap + outOffset + i * m * n;
+    if (m == 0 || n == 0) continue;
+    if (k == 0) {
+      for (int64_t j = 0; j < m * n; j++) out[j] = 0.0f;
+      continue;
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, 1.0f, a, (int)(transA ? m : k), b, (int)(transB ? k : n), 0.0f,
+                out, (int)n);
+  }
+  return NULL;
+}
+
+static napi_value SumMiddle(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS + 1];
+  float* heap;
+  int64_t len;
+  int64_t v[5];
+  if (!read_arguments(env, info, "sumMiddle", 5, 0, argv, &heap, &len, v)) return NULL;
+  const int64_t xOffset = v[0], outOffset = v[1], outer = v[2], reduced = v[3], inner = v[4];
+  if (!size_ok(outer) || !size_ok(reduced) || !size_ok(inner) || !size_ok(outer * inner) ||
+      !size_ok(reduced * inner))
+    return fail(env, "ESIZE", "sumMiddle: sizes out of range");
+  if (!inside(xOffset, outer * reduced * inner, len) || !inside(outOffset, outer * inner, len))
+    return fail(env, "EBOUNDS", "sumMiddle: an operand lies outside the heap");
+  const int64_t xEnd = xOffset + outer * reduced * inner, outEnd = outOffset + outer * inner;
+  if (xOffset < outEnd && outOffset < xEnd)
+    return fail(env, "EOVERLAP", "sumMiddle: the output overlaps the input");
+  for (int64_t o = 0; o < outer; o++) {
+    float* restrict out = heap + outOffset + o * inner;
+    const float* restrict x = heap + xOffset + o * reduced * inner;
+    if (inner == 1) { /* a sum to one number: kept in a register, not stored back each time */
+      float total = 0.0f;
+      for (int64_t r = 0; r < reduced; r++) total += x[r];
+      out[0] = total;
+      continue;
+    }
+    for (int64_t i = 0; i < inner; i++) out[i] = 0.0f;
+    /* Row after row: every out[i] adds x[0, i], x[1, i], … in that order, vectorised across i. */
+    for (int64_t r = 0; r < reduced; r++) {
+      const float* restrict row = x + r * inner;
+      for (int64_t i = 0; i < inner; i++) out[i] += row[i];
+    }
+  }
+  return NULL;
+}
+
+enum { BETA1, ONE_MINUS_BETA1, BETA2, ONE_MINUS_BETA2, ONE_MINUS_ACC1, ONE_MINUS_ACC2, NEG_LR, EPSILON, CONSTANTS };
+
+/* The step itself, on arrays that do not overlap (checked by the caller). */
+static void adam_step(const float* restrict value, const float* restrict m, const float* restrict s,
+                      const float* restrict g, float* restrict valueOut, float* restrict mOut,
+                      float* restrict sOut, int64_t n, const float* c) {
+  const float beta1 = c[BETA1], oneMinusBeta1 = c[ONE_MINUS_BETA1], beta2 = c[BETA2];
+  const float oneMinusBeta2 = c[ONE_MINUS_BETA2], oneMinusAcc1 = c[ONE_MINUS_ACC1];
+  const float oneMinusAcc2 = c[ONE_MINUS_ACC2], negLr = c[NEG_LR], epsilon = c[EPSILON];
+  /* tfjs-core 4.x AdamOptimizer.applyGradients, one float32 rounding per operation: */
+  for (int64_t i = 0; i < n; i++) {
+    const float gi = g[i];
+    const float m1 = m[i] * beta1 + gi * oneMinusBeta1;          /* add(mul(m, β₁), mul(g, 1 − β₁)) */
+    const float v1 = s[i] * beta2 + (gi * gi) * oneMinusBeta2;   /* add(mul(v, β₂), mul(square(g), 1 − β₂)) */
+    const float mHat = m1 / oneMinusAcc1;                        /* div(m′, 1 − β₁ᵗ) */
+    const float vHat = v1 / oneMinusAcc2;                        /* div(v′, 1 − β₂ᵗ) */
+    const float step = (mHat / (sqrtf(vHat) + epsilon)) * negLr; /* mul(div(m̂, add(sqrt(v̂), ε)), −lr) */
+    valueOut[i] = step + value[i];                               /* add(…, value) */
+    mOut[i] = m1;
+    sOut[i] = v1;
+  }
+}
+
+static napi_value Adam(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS + 1];
+  float* heap;
+  int64_t len;
+  int64_t v[8];
+  if (!read_arguments(env, info, "adam", 8, 1, argv, &heap, &len, v)) return NULL;
+  napi_typedarray_type type;
+  size_t constantCount;
+  void* constantData;
+  if (napi_get_typedarray_info(env, argv[9], &type, &constantCount, &constantData, NULL, NULL) !=
+          napi_ok ||
+      type != napi_float32_array || constantCount != CONSTANTS)
+    return fail(env, "EARGS", "adam: constants must be a Float32Array of 8");
+  const int64_t n = v[7];
+  if (!size_ok(n)) return fail(env, "ESIZE", "adam: count out of range");
+  for (int i = 0; i < 7; i++) {
+    if (!inside(v[i], n, len)) return fail(env, "EBOUNDS", "adam: an operand lies outside the heap");
+  }
+  /* Outputs apart from every operand (restrict below), so that the loop runs in vector registers. */
+  for (int o = 4; o < 7; o++) {
+    for (int i = 0; i < 7; i++) {
+      if (i != o && v[i] < v[o] + n && v[o] < v[i] + n)
+        return fail(env, "EOVERLAP", "adam: an output overlaps another operand");
+    }
+  }
+  adam_step(heap + v[0], heap + v[1], heap + v[2], heap + v[3], heap + v[4], heap + v[5], heap + v[6],
+            n, (const float*)constantData);
+  return NULL;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  const struct {
+    const char* name;
+    napi_callback function;
+  } kernels[] = {{"sgemm", Sgemm}, {"sumMiddle", SumMiddle}, {"adam", Adam}};
+  for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+    napi_value fn;
+    napi_create_function(env, kernels[i].name, NAPI_AUTO_LENGTH, kernels[i].function, NULL, &fn);
+    napi_set_named_property(env, exports, kernels[i].name, fn);
+  }
+  openblas_set_num_threads(1);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -8,7 +8,8 @@
       "cflags": [
         "-O3",
         "-ffp-contract=off",
-        "-fno-math-errno"
+        "-fno-math-errno",
+        "-fno-trapping-math"
       ],
       "include_dirs": [
         "/usr/include/x86_64-linux-gnu",

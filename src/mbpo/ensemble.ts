@@ -35,6 +35,7 @@
  * shuffles, sampling), so the same seed on the same backend gives the same numbers.
  */
 import type { Rng } from "../util/rng.js";
+import { biasSilu } from "./activations.js";
 import { restoreBiasCorrections } from "./adam-state.js";
 import { tf } from "./backend.js";
 import { FusedAdam } from "./fused-adam.js";
@@ -701,8 +702,8 @@ export class ProbabilisticEnsemble {
     let h: tf.Tensor = x;
     this.layers.forEach((layer, k) => {
       // [rows, in] × [E, in, out] broadcasts the shared rows to every member.
-      h = tf.add(tf.matMul(h, layer.weight), layer.bias);
-      if (k < last) h = tf.mul(h, tf.sigmoid(h)); // SiLU
+      const product = tf.matMul(h, layer.weight);
+      h = k < last ? biasSilu(product, layer.bias) : tf.add(product, layer.bias);
     });
     return h as tf.Tensor3D;
   }
@@ -721,8 +722,8 @@ export class ProbabilisticEnsemble {
       const weights = tf.split(layer.weight, E, 0).map(member2d);
       const biases = tf.split(layer.bias, E, 0).map(member2d);
       hs = hs.map((h, e) => {
-        const z = tf.add(tf.matMul(h, weights[e]), biases[e]) as tf.Tensor2D;
-        return k < last ? (tf.mul(z, tf.sigmoid(z)) as tf.Tensor2D) : z;
+        const product = tf.matMul(h, weights[e]);
+        return (k < last ? biasSilu(product, biases[e]) : tf.add(product, biases[e])) as tf.Tensor2D;
       });
     });
     return tf.concat(

@@ -12,7 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { ADAM_CONSTANTS } from "./native-kernels.js";
-import { FUSED_ADAM, fusedAdamAvailable } from "./wasm-kernels.js";
+import { FUSED_ADAM, nativeKernelsActive } from "./wasm-kernels.js";
 
 /** AdamOptimizer's fields this class reads (private in tfjs-core 4.x; adam-state.ts reads them too). */
 interface AdamInternals {
@@ -40,7 +40,7 @@ export class FusedAdam extends tf.AdamOptimizer {
       : Object.keys(variableGradients);
     const self = this as unknown as AdamInternals;
     const ready =
-      fusedAdamAvailable() &&
+      nativeKernelsActive() &&
       names.every((_, i) => self.accumulatedFirstMoment[i] && self.accumulatedSecondMoment[i]);
     if (!ready) {
       super.applyGradients(variableGradients);

@@ -50,6 +50,27 @@ export interface NativeKernels {
     reduced: number,
     inner: number,
   ): void;
+  /** out = SiLU(x + bias), x and out [batch, rows, cols], bias [batch, 1, cols] (own e^x: not bit for bit tfjs's). */
+  biasSilu(
+    heap: Float32Array,
+    xOffset: number,
+    biasOffset: number,
+    outOffset: number,
+    batch: number,
+    rows: number,
+    cols: number,
+  ): void;
+  /** out = dy · SiLU′(x + bias), shapes as biasSilu's. */
+  biasSiluGrad(
+    heap: Float32Array,
+    dyOffset: number,
+    xOffset: number,
+    biasOffset: number,
+    outOffset: number,
+    batch: number,
+    rows: number,
+    cols: number,
+  ): void;
   /**
    * One Adam step of `count` parameters (value, first and second moment) from the gradient, into
    * three outputs that overlap no operand (else a RangeError), with tfjs-core's AdamOptimizer's float32

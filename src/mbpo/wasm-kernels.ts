@@ -34,7 +34,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
-import { nativeKernels } from "./native-kernels.js";
+import { type NativeKernels, nativeKernels } from "./native-kernels.js";
 
 /** The parts of tfjs-backend-wasm's BackendWasm this kernel uses (not exported by the package). */
 interface WasmBackend {
@@ -261,12 +261,80 @@ function offsetOf(t: tf.TensorInfo, backend: WasmBackend): number {
   return backend.dataIdMap.get(t.dataId).memoryOffset / BYTES;
 }
 
-/** The kernel FusedAdam (fused-adam.ts) runs where fusedAdamAvailable() says so. */
+/** The kernels of our own below, which run where nativeKernelsActive() says so. */
 export const FUSED_ADAM = "MbpoArmFusedAdam";
+export const BIAS_SILU = "MbpoArmBiasSilu";
+export const BIAS_SILU_GRAD = "MbpoArmBiasSiluGrad";
 
-/** Whether FUSED_ADAM runs on the active backend: the wasm backend, with the native addon built. */
-export function fusedAdamAvailable(): boolean {
+/** Whether our own kernels run on the active backend: the wasm backend, with the native addon built. */
+export function nativeKernelsActive(): boolean {
   return tf.getBackend() === "wasm" && typeof nativeKernels() !== "string";
+}
+
+/** The addon, where a kernel of our own is called without it (a bug in the caller, not bad data). */
+function requireNative(kernel: string): NativeKernels {
+  const native = nativeKernels();
+  if (typeof native === "string") throw new Error(`${kernel}: the native addon is ${native}`);
+  return native;
+}
+
+/**
+ * [batch, rows, cols] of a layer's pre-activation x whose bias is [batch, 1, cols] (same rank, the
+ * second-last axis 1, the others x's), or undefined for any other pair (activations.ts then uses
+ * tfjs's own kernels).
+ */
+export function layerShape(x: tf.TensorInfo, bias: tf.TensorInfo): [number, number, number] | undefined {
+  const r = x.shape.length;
+  if (r < 2 || bias.shape.length !== r || x.dtype !== "float32" || bias.dtype !== "float32") return undefined;
+  const fits = bias.shape.every((d, i) => (i === r - 2 ? d === 1 : d === x.shape[i]));
+  return fits ? [product(x.shape.slice(0, -2)), x.shape[r - 2], x.shape[r - 1]] : undefined;
+}
+
+/** SiLU(x + bias) on the addon: inputs x, bias (layerShape's); output x's shape. */
+function biasSilu(args: {
+  inputs: { x: tf.TensorInfo; bias: tf.TensorInfo };
+  backend: WasmBackend;
+}): tf.TensorInfo {
+  const { backend } = args;
+  const { x, bias } = args.inputs;
+  const native = requireNative(BIAS_SILU);
+  const shape = layerShape(x, bias);
+  if (shape === undefined) throw new Error(`${BIAS_SILU}: bias ${bias.shape} does not fit x ${x.shape}`);
+  const out = backend.makeOutput(x.shape, "float32");
+  if (product(shape) === 0) return out;
+  native.biasSilu(
+    wasmHeap(backend),
+    offsetOf(x, backend),
+    offsetOf(bias, backend),
+    offsetOf(out, backend),
+    ...shape,
+  );
+  return out;
+}
+
+/** dy · SiLU′(x + bias) on the addon: inputs dy, x, bias; output x's shape. */
+function biasSiluGrad(args: {
+  inputs: { dy: tf.TensorInfo; x: tf.TensorInfo; bias: tf.TensorInfo };
+  backend: WasmBackend;
+}): tf.TensorInfo {
+  const { backend } = args;
+  const { dy, x, bias } = args.inputs;
+  const native = requireNative(BIAS_SILU_GRAD);
+  const shape = layerShape(x, bias);
+  if (shape === undefined || dy.shape.some((d, i) => d !== x.shape[i]) || dy.dtype !== "float32") {
+    throw new Error(`${BIAS_SILU_GRAD}: dy ${dy.shape}, x ${x.shape} and bias ${bias.shape} do not fit`);
+  }
+  const out = backend.makeOutput(x.shape, "float32");
+  if (product(shape) === 0) return out;
+  native.biasSiluGrad(
+    wasmHeap(backend),
+    offsetOf(dy, backend),
+    offsetOf(x, backend),
+    offsetOf(bias, backend),
+    offsetOf(out, backend),
+    ...shape,
+  );
+  return out;
 }
 
 /**
@@ -281,8 +349,7 @@ function fusedAdam(args: {
 }): tf.TensorInfo[] {
   const { backend } = args;
   const { value, m, v, gradient } = args.inputs;
-  const native = nativeKernels();
-  if (typeof native === "string") throw new Error(`${FUSED_ADAM}: the native addon is ${native}`);
+  const native = requireNative(FUSED_ADAM);
   const count = product(value.shape);
   for (const t of [value, m, v, gradient]) {
     if (t.dtype !== "float32" || product(t.shape) !== count) {
@@ -341,11 +408,14 @@ export function installWasmKernels(): void {
       kernelFunc: sum as unknown as tf.KernelFunc,
     });
   }
-  tf.registerKernel({
-    kernelName: FUSED_ADAM,
-    backendName: "wasm",
-    kernelFunc: fusedAdam as unknown as tf.KernelFunc,
-  });
+  const own: [string, unknown][] = [
+    [FUSED_ADAM, fusedAdam],
+    [BIAS_SILU, biasSilu],
+    [BIAS_SILU_GRAD, biasSiluGrad],
+  ];
+  for (const [kernelName, kernelFunc] of own) {
+    tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: kernelFunc as tf.KernelFunc });
+  }
   const stockIdentity = tf.getKernel(tf.Identity, "wasm");
   if (stockIdentity !== undefined) {
     tf.unregisterKernel(tf.Identity, "wasm");

@@ -157,9 +157,9 @@ describe("OpenBLAS products on the wasm backend", { skip: problem }, () => {
         );
       } else {
         // The stock kernel adds in the order the axes were given: the same sums, rounded otherwise.
-        got.forEach((g, i) =>
-          assert.ok(Math.abs(g - expected[i]) <= 1e-5 * (1 + Math.abs(expected[i])), `${i}`),
-        );
+        for (let i = 0; i < got.length; i++) {
+          assert.ok(Math.abs(got[i] - expected[i]) <= 1e-5 * (1 + Math.abs(expected[i])), `${i}`);
+        }
       }
       result.dispose();
     }

@@ -15,6 +15,8 @@
  *   biasSiluGrad(heap, dyOffset, xOffset, biasOffset, outOffset, batch, rows, cols) is its
  *   derivative times dy. σ is our own (sigmoid_vectorisable), so these agree with tfjs's Add, Sigmoid
  *   and Multiply to float32 rounding, not bit for bit.
+ * biasRelu(heap, xOffset, biasOffset, outOffset, batch, rows, cols), biasReluGrad(…): the same
+ *   for max(z, 0), exactly tfjs's Add and Relu (and dy · step(z) backward).
  * adam(heap, valueOffset, mOffset, vOffset, gradOffset, valueOut, mOut, vOut, count, constants)
  *   one Adam step of `count` parameters into three outputs apart from every operand, with tfjs-core's AdamOptimizer's float32
  *   operations in its order (see the function), so bit for bit what its eleven kernels give;
@@ -254,7 +256,7 @@ static inline float sigmoid_vectorisable(float z) {
   return z < 0.0f ? e * positive : positive;
 }
 
-/* Reads the operands of biasSilu and biasSiluGrad: count arrays of [batch, rows, cols] after the
+/* Reads the operands of the bias-and-activation kernels: count arrays of [batch, rows, cols] after the
    heap, the bias [batch, 1, cols] among them at index biasIndex, the sizes last. */
 static bool read_layer(napi_env env, napi_callback_info info, const char* name, int arrays,
                        int biasIndex, float** heap, int64_t* offsets, int64_t* batch, int64_t* rows,
@@ -326,6 +328,37 @@ static void bias_silu_grad(const float* restrict dy, const float* restrict x, co
   }
 }
 
+VECTOR_CLONES
+static void bias_relu(const float* restrict x, const float* restrict bias, float* restrict out,
+                      int64_t batch, int64_t rows, int64_t cols) {
+  for (int64_t b = 0; b < batch; b++) {
+    for (int64_t r = 0; r < rows; r++) {
+      const int64_t row = (b * rows + r) * cols;
+      const float* restrict biasRow = bias + b * cols;
+      for (int64_t j = 0; j < cols; j++) {
+        const float z = x[row + j] + biasRow[j];
+        out[row + j] = z < 0.0f ? 0.0f : z; /* NaN stays NaN */
+      }
+    }
+  }
+}
+
+VECTOR_CLONES
+static void bias_relu_grad(const float* restrict dy, const float* restrict x, const float* restrict bias,
+                           float* restrict out, int64_t batch, int64_t rows, int64_t cols) {
+  for (int64_t b = 0; b < batch; b++) {
+    for (int64_t r = 0; r < rows; r++) {
+      const int64_t row = (b * rows + r) * cols;
+      const float* restrict biasRow = bias + b * cols;
+      for (int64_t j = 0; j < cols; j++) {
+        const float z = x[row + j] + biasRow[j];
+        const float step = z > 0.0f ? 1.0f : 0.0f;
+        out[row + j] = dy[row + j] * (z != z ? z : step); /* tfjs's mul(dy, step(z)): NaN where z is */
+      }
+    }
+  }
+}
+
 /* biasSilu(heap, x, bias, out, batch, rows, cols): out = SiLU(x + bias), bias [batch, 1, cols]. */
 static napi_value BiasSilu(napi_env env, napi_callback_info info) {
   float* heap;
@@ -344,6 +377,24 @@ static napi_value BiasSiluGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* biasRelu(heap, x, bias, out, batch, rows, cols): out = max(x + bias, 0), bias [batch, 1, cols]. */
+static napi_value BiasRelu(napi_env env, napi_callback_info info) {
+  float* heap;
+  int64_t o[3], batch, rows, cols;
+  if (!read_layer(env, info, "biasRelu", 3, 1, &heap, o, &batch, &rows, &cols)) return NULL;
+  bias_relu(heap + o[0], heap + o[1], heap + o[2], batch, rows, cols);
+  return NULL;
+}
+
+/* biasReluGrad(heap, dy, x, bias, out, batch, rows, cols): out = dy · step(x + bias). */
+static napi_value BiasReluGrad(napi_env env, napi_callback_info info) {
+  float* heap;
+  int64_t o[4], batch, rows, cols;
+  if (!read_layer(env, info, "biasReluGrad", 4, 2, &heap, o, &batch, &rows, &cols)) return NULL;
+  bias_relu_grad(heap + o[0], heap + o[1], heap + o[2], heap + o[3], batch, rows, cols);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   const struct {
     const char* name;
@@ -352,7 +403,9 @@ static napi_value Init(napi_env env, napi_value exports) {
                    {"sumMiddle", SumMiddle},
                    {"adam", Adam},
                    {"biasSilu", BiasSilu},
-                   {"biasSiluGrad", BiasSiluGrad}};
+                   {"biasSiluGrad", BiasSiluGrad},
+                   {"biasRelu", BiasRelu},
+                   {"biasReluGrad", BiasReluGrad}};
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
     napi_value fn;
     napi_create_function(env, kernels[i].name, NAPI_AUTO_LENGTH, kernels[i].function, NULL, &fn);

@@ -71,6 +71,27 @@ export interface NativeKernels {
     rows: number,
     cols: number,
   ): void;
+  /** out = max(x + bias, 0), shapes as biasSilu's (exactly tfjs's Add and Relu). */
+  biasRelu(
+    heap: Float32Array,
+    xOffset: number,
+    biasOffset: number,
+    outOffset: number,
+    batch: number,
+    rows: number,
+    cols: number,
+  ): void;
+  /** out = dy · step(x + bias), shapes as biasSilu's (NaN where x + bias is NaN, as tfjs's). */
+  biasReluGrad(
+    heap: Float32Array,
+    dyOffset: number,
+    xOffset: number,
+    biasOffset: number,
+    outOffset: number,
+    batch: number,
+    rows: number,
+    cols: number,
+  ): void;
   /**
    * One Adam step of `count` parameters (value, first and second moment) from the gradient, into
    * three outputs that overlap no operand (else a RangeError), with tfjs-core's AdamOptimizer's float32

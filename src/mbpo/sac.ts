@@ -27,6 +27,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../util/rng.js";
+import { biasRelu } from "./activations.js";
 import { restoreBiasCorrections } from "./adam-state.js";
 import { FusedAdam } from "./fused-adam.js";
 import "./gradients.js";
@@ -576,8 +577,8 @@ export class Sac {
       let h: tf.Tensor = input;
       twin.forEach((layer, i) => {
         // [rows, in] × [2, in, out] broadcasts the rows to both critics.
-        const z = tf.add(tf.matMul(h, layer.weight), layer.bias);
-        h = i < last ? tf.relu(z) : z;
+        const product = tf.matMul(h, layer.weight);
+        h = i < last ? biasRelu(product, layer.bias) : tf.add(product, layer.bias);
       });
       return h as tf.Tensor3D;
     }
@@ -590,8 +591,8 @@ export class Sac {
       twin.forEach((layer, i) => {
         const weight = entry2d(tf.split(layer.weight, 2, 0)[entry]);
         const bias = entry2d(tf.split(layer.bias, 2, 0)[entry]);
-        const z = tf.add(tf.matMul(h, weight), bias) as tf.Tensor2D;
-        h = i < last ? tf.relu(z) : z;
+        const product = tf.matMul(h, weight);
+        h = (i < last ? biasRelu(product, bias) : tf.add(product, bias)) as tf.Tensor2D;
       });
       return tf.reshape(h, [1, ...h.shape]);
     });
@@ -724,14 +725,15 @@ function minOfTwins(q: tf.Tensor3D): tf.Tensor2D {
 }
 
 /**
- * Hidden layers relu(x·W + b), the output layer linear. Not tf.fused.matMul: its built-in gradient
- * multiplies with transpose flags, which tfjs-backend-wasm runs on a slow path.
+ * Hidden layers relu(x·W + b) (activations.ts: one kernel where the native addon runs), the output
+ * layer linear. Not tf.fused.matMul: its built-in gradient multiplies with transpose flags, which
+ * tfjs-backend-wasm runs on a slow path.
  */
 function forward(network: Network, input: tf.Tensor2D): tf.Tensor2D {
   let x: tf.Tensor2D = input;
   network.forEach((layer, i) => {
-    const z = tf.add(tf.matMul(x, layer.weight), layer.bias) as tf.Tensor2D;
-    x = i + 1 < network.length ? tf.relu(z) : z;
+    const product = tf.matMul(x, layer.weight);
+    x = (i + 1 < network.length ? biasRelu(product, layer.bias) : tf.add(product, layer.bias)) as tf.Tensor2D;
   });
   return x;
 }

@@ -263,8 +263,13 @@ function offsetOf(t: tf.TensorInfo, backend: WasmBackend): number {
 
 /** The kernels of our own below, which run where nativeKernelsActive() says so. */
 export const FUSED_ADAM = "MbpoArmFusedAdam";
-export const BIAS_SILU = "MbpoArmBiasSilu";
-export const BIAS_SILU_GRAD = "MbpoArmBiasSiluGrad";
+
+/** The hidden activations with a fused bias kernel: activation(x + bias), forward and backward. */
+export const BIAS_ACTIVATION = {
+  silu: { forward: "MbpoArmBiasSilu", backward: "MbpoArmBiasSiluGrad" },
+  relu: { forward: "MbpoArmBiasRelu", backward: "MbpoArmBiasReluGrad" },
+} as const;
+export type FusedActivation = keyof typeof BIAS_ACTIVATION;
 
 /** Whether our own kernels run on the active backend: the wasm backend, with the native addon built. */
 export function nativeKernelsActive(): boolean {
@@ -279,62 +284,67 @@ function requireNative(kernel: string): NativeKernels {
 }
 
 /**
- * [batch, rows, cols] of a layer's pre-activation x whose bias is [batch, 1, cols] (same rank, the
- * second-last axis 1, the others x's), or undefined for any other pair (activations.ts then uses
- * tfjs's own kernels).
+ * [batch, rows, cols] of a layer's pre-activation x and its bias: [batch, 1, cols] (x's rank, the
+ * second-last axis 1, the others x's) or [cols] (one bias for every row); undefined for any other
+ * pair (activations.ts then uses tfjs's own kernels).
  */
 export function layerShape(x: tf.TensorInfo, bias: tf.TensorInfo): [number, number, number] | undefined {
   const r = x.shape.length;
-  if (r < 2 || bias.shape.length !== r || x.dtype !== "float32" || bias.dtype !== "float32") return undefined;
-  const fits = bias.shape.every((d, i) => (i === r - 2 ? d === 1 : d === x.shape[i]));
-  return fits ? [product(x.shape.slice(0, -2)), x.shape[r - 2], x.shape[r - 1]] : undefined;
+  if (r < 2 || x.dtype !== "float32" || bias.dtype !== "float32") return undefined;
+  const perBatch =
+    bias.shape.length === r && bias.shape.every((d, i) => (i === r - 2 ? d === 1 : d === x.shape[i]));
+  const shared = bias.shape.length === 1 && bias.shape[0] === x.shape[r - 1] && r === 2;
+  if (!perBatch && !shared) return undefined;
+  return [product(x.shape.slice(0, -2)), x.shape[r - 2], x.shape[r - 1]];
 }
 
-/** SiLU(x + bias) on the addon: inputs x, bias (layerShape's); output x's shape. */
-function biasSilu(args: {
-  inputs: { x: tf.TensorInfo; bias: tf.TensorInfo };
-  backend: WasmBackend;
-}): tf.TensorInfo {
-  const { backend } = args;
-  const { x, bias } = args.inputs;
-  const native = requireNative(BIAS_SILU);
-  const shape = layerShape(x, bias);
-  if (shape === undefined) throw new Error(`${BIAS_SILU}: bias ${bias.shape} does not fit x ${x.shape}`);
-  const out = backend.makeOutput(x.shape, "float32");
-  if (product(shape) === 0) return out;
-  native.biasSilu(
-    wasmHeap(backend),
-    offsetOf(x, backend),
-    offsetOf(bias, backend),
-    offsetOf(out, backend),
-    ...shape,
-  );
-  return out;
+/** activation(x + bias) on the addon: inputs x, bias (layerShape's); output x's shape. */
+function biasActivation(activation: FusedActivation) {
+  const kernel = BIAS_ACTIVATION[activation].forward;
+  return (args: {
+    inputs: { x: tf.TensorInfo; bias: tf.TensorInfo };
+    backend: WasmBackend;
+  }): tf.TensorInfo => {
+    const { backend } = args;
+    const { x, bias } = args.inputs;
+    const native = requireNative(kernel);
+    const shape = layerShape(x, bias);
+    if (shape === undefined) throw new Error(`${kernel}: bias ${bias.shape} does not fit x ${x.shape}`);
+    const out = backend.makeOutput(x.shape, "float32");
+    if (product(shape) === 0) return out;
+    const run = activation === "silu" ? native.biasSilu : native.biasRelu;
+    run(wasmHeap(backend), offsetOf(x, backend), offsetOf(bias, backend), offsetOf(out, backend), ...shape);
+    return out;
+  };
 }
 
-/** dy · SiLU′(x + bias) on the addon: inputs dy, x, bias; output x's shape. */
-function biasSiluGrad(args: {
-  inputs: { dy: tf.TensorInfo; x: tf.TensorInfo; bias: tf.TensorInfo };
-  backend: WasmBackend;
-}): tf.TensorInfo {
-  const { backend } = args;
-  const { dy, x, bias } = args.inputs;
-  const native = requireNative(BIAS_SILU_GRAD);
-  const shape = layerShape(x, bias);
-  if (shape === undefined || dy.shape.some((d, i) => d !== x.shape[i]) || dy.dtype !== "float32") {
-    throw new Error(`${BIAS_SILU_GRAD}: dy ${dy.shape}, x ${x.shape} and bias ${bias.shape} do not fit`);
-  }
-  const out = backend.makeOutput(x.shape, "float32");
-  if (product(shape) === 0) return out;
-  native.biasSiluGrad(
-    wasmHeap(backend),
-    offsetOf(dy, backend),
-    offsetOf(x, backend),
-    offsetOf(bias, backend),
-    offsetOf(out, backend),
-    ...shape,
-  );
-  return out;
+/** dy · activation′(x + bias) on the addon: inputs dy, x, bias; output x's shape. */
+function biasActivationGrad(activation: FusedActivation) {
+  const kernel = BIAS_ACTIVATION[activation].backward;
+  return (args: {
+    inputs: { dy: tf.TensorInfo; x: tf.TensorInfo; bias: tf.TensorInfo };
+    backend: WasmBackend;
+  }): tf.TensorInfo => {
+    const { backend } = args;
+    const { dy, x, bias } = args.inputs;
+    const native = requireNative(kernel);
+    const shape = layerShape(x, bias);
+    if (shape === undefined || dy.shape.some((d, i) => d !== x.shape[i]) || dy.dtype !== "float32") {
+      throw new Error(`${kernel}: dy ${dy.shape}, x ${x.shape} and bias ${bias.shape} do not fit`);
+    }
+    const out = backend.makeOutput(x.shape, "float32");
+    if (product(shape) === 0) return out;
+    const run = activation === "silu" ? native.biasSiluGrad : native.biasReluGrad;
+    run(
+      wasmHeap(backend),
+      offsetOf(dy, backend),
+      offsetOf(x, backend),
+      offsetOf(bias, backend),
+      offsetOf(out, backend),
+      ...shape,
+    );
+    return out;
+  };
 }
 
 /**
@@ -408,11 +418,11 @@ export function installWasmKernels(): void {
       kernelFunc: sum as unknown as tf.KernelFunc,
     });
   }
-  const own: [string, unknown][] = [
-    [FUSED_ADAM, fusedAdam],
-    [BIAS_SILU, biasSilu],
-    [BIAS_SILU_GRAD, biasSiluGrad],
-  ];
+  const own: [string, unknown][] = [[FUSED_ADAM, fusedAdam]];
+  for (const activation of Object.keys(BIAS_ACTIVATION) as FusedActivation[]) {
+    own.push([BIAS_ACTIVATION[activation].forward, biasActivation(activation)]);
+    own.push([BIAS_ACTIVATION[activation].backward, biasActivationGrad(activation)]);
+  }
   for (const [kernelName, kernelFunc] of own) {
     tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: kernelFunc as tf.KernelFunc });
   }

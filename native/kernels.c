@@ -17,6 +17,8 @@
  *   and Multiply to float32 rounding, not bit for bit.
  * biasRelu(heap, xOffset, biasOffset, outOffset, batch, rows, cols), biasReluGrad(…): the same
  *   for max(z, 0), exactly tfjs's Add and Relu (and dy · step(z) backward).
+ * tanhGaussian(…), tanhGaussianGrad(…): SAC's tanh-squashed Gaussian policy, action and log π, and
+ *   its gradient (see the functions); libm's expf, tanhf and log1pf, so to float32 rounding.
  * adam(heap, valueOffset, mOffset, vOffset, gradOffset, valueOut, mOut, vOut, count, constants)
  *   one Adam step of `count` parameters into three outputs apart from every operand, with tfjs-core's AdamOptimizer's float32
  *   operations in its order (see the function), so bit for bit what its eleven kernels give;
@@ -395,6 +397,131 @@ static napi_value BiasReluGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* softplus(x) = log(1 + eˣ), without overflow for large x. */
+static inline float softplus(float x) { return x > 0.0f ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
+
+/* Reads the operands of tanhGaussian and its gradient: `arrays` offsets, then rows and the action
+   size A, then the two log σ bounds (numbers). The arrays' sizes: `columns[i]` floats per row. */
+static bool read_policy(napi_env env, napi_callback_info info, const char* name, int arrays,
+                        const int* columns, float** heap, int64_t* offsets, int64_t* rows,
+                        int64_t* actions, float* bounds) {
+  napi_value argv[MAX_ARGS + 1];
+  int64_t len;
+  int64_t v[MAX_ARGS];
+  char message[96];
+  if (!read_arguments(env, info, name, arrays + 2, 2, argv, heap, &len, v)) return false;
+  double lo, hi;
+  if (napi_get_value_double(env, argv[arrays + 3], &lo) != napi_ok ||
+      napi_get_value_double(env, argv[arrays + 4], &hi) != napi_ok || !(lo <= hi)) {
+    snprintf(message, sizeof message, "%s: the log-σ bounds must be numbers, the lower first", name);
+    fail(env, "EARGS", message);
+    return false;
+  }
+  bounds[0] = (float)lo, bounds[1] = (float)hi;
+  *rows = v[arrays], *actions = v[arrays + 1];
+  if (!size_ok(*rows) || !size_ok(*actions) || !size_ok(*rows * 2 * *actions)) {
+    snprintf(message, sizeof message, "%s: sizes out of range", name);
+    fail(env, "ESIZE", message);
+    return false;
+  }
+  for (int i = 0; i < arrays; i++) {
+    const int64_t perRow = columns[i] < 0 ? -columns[i] * *actions : columns[i];
+    if (!inside(v[i], *rows * perRow, len)) {
+      snprintf(message, sizeof message, "%s: an operand lies outside the heap", name);
+      fail(env, "EBOUNDS", message);
+      return false;
+    }
+    offsets[i] = v[i];
+  }
+  return true;
+}
+
+/* Whether an output (arrays from `firstOutput` on) overlaps any other array. */
+static bool policy_overlap(const int64_t* o, const int* columns, int arrays, int firstOutput,
+                           int64_t rows, int64_t A) {
+  for (int out = firstOutput; out < arrays; out++) {
+    const int64_t outEnd = o[out] + rows * (columns[out] < 0 ? -columns[out] * A : columns[out]);
+    for (int i = 0; i < arrays; i++) {
+      const int64_t end = o[i] + rows * (columns[i] < 0 ? -columns[i] * A : columns[i]);
+      if (i != out && o[i] < outEnd && o[out] < end) return true;
+    }
+  }
+  return false;
+}
+
+/*
+ * The tanh-squashed Gaussian policy (src/mbpo/sac.ts: samplePolicy), one row at a time: from the
+ * actor's output [μ, log σ] (log σ clamped to the bounds) and noise ε, the action a = tanh(u),
+ * u = μ + σε, and log π = Σ_i [−ε_i²/2 − log σ_i − log(2π)/2] − Σ_i 2(log 2 − u_i − softplus(−2u_i)).
+ * Scalar libm functions: a policy batch is a few thousand numbers.
+ * tanhGaussian(heap, meanAndLogStd, noise, action, logProb, rows, A, logStdMin, logStdMax)
+ */
+static napi_value TanhGaussian(napi_env env, napi_callback_info info) {
+  static const int columns[] = {-2, -1, -1, 1}; /* negative: that many times A per row */
+  float* heap;
+  int64_t o[4], rows, A;
+  float bounds[2];
+  if (!read_policy(env, info, "tanhGaussian", 4, columns, &heap, o, &rows, &A, bounds)) return NULL;
+  if (policy_overlap(o, columns, 4, 2, rows, A))
+    return fail(env, "EOVERLAP", "tanhGaussian: an output overlaps an input");
+  const float halfLog2Pi = 0.918938533204672742f, log2 = 0.693147180559945309f;
+  for (int64_t r = 0; r < rows; r++) {
+    const float* mean = heap + o[0] + r * 2 * A;
+    const float* rawLogStd = mean + A;
+    const float* noise = heap + o[1] + r * A;
+    float* action = heap + o[2] + r * A;
+    float gaussian = 0.0f, jacobian = 0.0f;
+    for (int64_t i = 0; i < A; i++) {
+      const float raw = rawLogStd[i];
+      const float logStd = raw < bounds[0] ? bounds[0] : raw > bounds[1] ? bounds[1] : raw;
+      const float u = mean[i] + expf(logStd) * noise[i];
+      action[i] = tanhf(u);
+      gaussian += -0.5f * noise[i] * noise[i] - logStd - halfLog2Pi;
+      jacobian += 2.0f * (log2 - u - softplus(-2.0f * u));
+    }
+    heap[o[3] + r] = gaussian - jacobian;
+  }
+  return NULL;
+}
+
+/*
+ * Its gradient with respect to [μ, log σ], given dL/da and dL/d log π: with a = tanh(u),
+ * ∂a/∂u = 1 − a², ∂ log π/∂u = 2a (the Jacobian term's derivative is −2 tanh u), ∂u/∂μ = 1,
+ * ∂u/∂ log σ = σε and ∂ log π/∂ log σ = −1 directly; zero for log σ outside its bounds (the clamp),
+ * as tfjs's clipByValue gradient.
+ * tanhGaussianGrad(heap, dAction, dLogProb, meanAndLogStd, noise, out, rows, A, logStdMin, logStdMax)
+ */
+static napi_value TanhGaussianGrad(napi_env env, napi_callback_info info) {
+  static const int columns[] = {-1, 1, -2, -1, -2};
+  float* heap;
+  int64_t o[5], rows, A;
+  float bounds[2];
+  if (!read_policy(env, info, "tanhGaussianGrad", 5, columns, &heap, o, &rows, &A, bounds))
+    return NULL;
+  if (policy_overlap(o, columns, 5, 4, rows, A))
+    return fail(env, "EOVERLAP", "tanhGaussianGrad: the output overlaps an input");
+  for (int64_t r = 0; r < rows; r++) {
+    const float* dAction = heap + o[0] + r * A;
+    const float dLogProb = heap[o[1] + r];
+    const float* mean = heap + o[2] + r * 2 * A;
+    const float* rawLogStd = mean + A;
+    const float* noise = heap + o[3] + r * A;
+    float* dMean = heap + o[4] + r * 2 * A;
+    float* dLogStd = dMean + A;
+    for (int64_t i = 0; i < A; i++) {
+      const float raw = rawLogStd[i];
+      const float logStd = raw < bounds[0] ? bounds[0] : raw > bounds[1] ? bounds[1] : raw;
+      const float std = expf(logStd);
+      const float a = tanhf(mean[i] + std * noise[i]);
+      const float dU = dAction[i] * (1.0f - a * a) + dLogProb * 2.0f * a;
+      dMean[i] = dU;
+      const bool inside = raw >= bounds[0] && raw <= bounds[1];
+      dLogStd[i] = inside ? dU * std * noise[i] - dLogProb : 0.0f;
+    }
+  }
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   const struct {
     const char* name;
@@ -405,7 +532,9 @@ static napi_value Init(napi_env env, napi_value exports) {
                    {"biasSilu", BiasSilu},
                    {"biasSiluGrad", BiasSiluGrad},
                    {"biasRelu", BiasRelu},
-                   {"biasReluGrad", BiasReluGrad}};
+                   {"biasReluGrad", BiasReluGrad},
+                   {"tanhGaussian", TanhGaussian},
+                   {"tanhGaussianGrad", TanhGaussianGrad}};
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
     napi_value fn;
     napi_create_function(env, kernels[i].name, NAPI_AUTO_LENGTH, kernels[i].function, NULL, &fn);

@@ -93,6 +93,34 @@ export interface NativeKernels {
     cols: number,
   ): void;
   /**
+   * SAC's tanh-squashed Gaussian (sac.ts: samplePolicy) on [rows, 2A] actor outputs [μ, log σ] and
+   * [rows, A] noise: the action [rows, A] and log π [rows, 1].
+   */
+  tanhGaussian(
+    heap: Float32Array,
+    meanAndLogStdOffset: number,
+    noiseOffset: number,
+    actionOffset: number,
+    logProbOffset: number,
+    rows: number,
+    actions: number,
+    logStdMin: number,
+    logStdMax: number,
+  ): void;
+  /** Its gradient with respect to [μ, log σ] ([rows, 2A]) from dL/da and dL/d log π. */
+  tanhGaussianGrad(
+    heap: Float32Array,
+    dActionOffset: number,
+    dLogProbOffset: number,
+    meanAndLogStdOffset: number,
+    noiseOffset: number,
+    outOffset: number,
+    rows: number,
+    actions: number,
+    logStdMin: number,
+    logStdMax: number,
+  ): void;
+  /**
    * One Adam step of `count` parameters (value, first and second moment) from the gradient, into
    * three outputs that overlap no operand (else a RangeError), with tfjs-core's AdamOptimizer's float32
    * operations in its order; constants: ADAM_CONSTANTS's layout.

@@ -31,9 +31,9 @@ import { biasRelu } from "./activations.js";
 import { restoreBiasCorrections } from "./adam-state.js";
 import { FusedAdam } from "./fused-adam.js";
 import "./gradients.js";
-import "./wasm-kernels.js";
 import { SAC_DEFAULTS, type SacHyperparameters } from "./hyperparameters.js";
 import { createBatch, decodeTyped, encodeTyped, type TransitionBatch } from "./replay-buffer.js";
+import { nativeKernelsActive, TANH_GAUSSIAN } from "./wasm-kernels.js";
 
 export { SAC_DEFAULTS, type SacHyperparameters } from "./hyperparameters.js";
 
@@ -648,6 +648,14 @@ export function samplePolicy(
   noise: tf.Tensor2D,
   bounds: { logStdMin: number; logStdMax: number },
 ): { action: tf.Tensor2D; logProb: tf.Tensor2D } {
+  if (nativeKernelsActive()) {
+    // The same, as one kernel forward and one backward (wasm-kernels.ts, native/kernels.c).
+    const attrs = { logStdMin: bounds.logStdMin, logStdMax: bounds.logStdMax };
+    const [action, logProb] = tf
+      .engine()
+      .runKernel(TANH_GAUSSIAN, { meanAndLogStd, noise }, attrs) as tf.Tensor2D[];
+    return { action, logProb };
+  }
   const [mean, rawLogStd] = tf.split(meanAndLogStd, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
   const logStd = tf.clipByValue(rawLogStd, bounds.logStdMin, bounds.logStdMax);
   const u = tf.add(mean, tf.mul(tf.exp(logStd), noise));

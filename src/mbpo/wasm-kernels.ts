@@ -347,6 +347,112 @@ function biasActivationGrad(activation: FusedActivation) {
   };
 }
 
+/** SAC's tanh-squashed Gaussian policy head (sac.ts: samplePolicy) and its gradient. */
+export const TANH_GAUSSIAN = "MbpoArmTanhGaussian";
+export const TANH_GAUSSIAN_GRAD = "MbpoArmTanhGaussianGrad";
+
+type PolicyBounds = { logStdMin: number; logStdMax: number };
+
+/** [rows, A] of an actor output [rows, 2A] and noise [rows, A], or an error naming the shapes. */
+function policyShape(kernel: string, meanAndLogStd: tf.TensorInfo, noise: tf.TensorInfo): [number, number] {
+  const [rows, twiceA] = meanAndLogStd.shape;
+  const fits =
+    meanAndLogStd.shape.length === 2 &&
+    noise.shape.length === 2 &&
+    noise.shape[0] === rows &&
+    2 * noise.shape[1] === twiceA &&
+    meanAndLogStd.dtype === "float32" &&
+    noise.dtype === "float32";
+  if (!fits)
+    throw new Error(`${kernel}: actor output ${meanAndLogStd.shape} and noise ${noise.shape} do not fit`);
+  return [rows, noise.shape[1]];
+}
+
+/** Inputs meanAndLogStd [rows, 2A], noise [rows, A]; outputs the action [rows, A], log π [rows, 1]. */
+function tanhGaussian(args: {
+  inputs: { meanAndLogStd: tf.TensorInfo; noise: tf.TensorInfo };
+  backend: WasmBackend;
+  attrs: PolicyBounds;
+}): tf.TensorInfo[] {
+  const { backend, attrs } = args;
+  const { meanAndLogStd, noise } = args.inputs;
+  const native = requireNative(TANH_GAUSSIAN);
+  const [rows, A] = policyShape(TANH_GAUSSIAN, meanAndLogStd, noise);
+  const action = backend.makeOutput([rows, A], "float32");
+  const logProb = backend.makeOutput([rows, 1], "float32");
+  if (rows === 0) return [action, logProb];
+  native.tanhGaussian(
+    wasmHeap(backend),
+    offsetOf(meanAndLogStd, backend),
+    offsetOf(noise, backend),
+    offsetOf(action, backend),
+    offsetOf(logProb, backend),
+    rows,
+    A,
+    attrs.logStdMin,
+    attrs.logStdMax,
+  );
+  return [action, logProb];
+}
+
+/** Inputs dAction, dLogProb, meanAndLogStd, noise; output d meanAndLogStd. */
+function tanhGaussianGrad(args: {
+  inputs: {
+    dAction: tf.TensorInfo;
+    dLogProb: tf.TensorInfo;
+    meanAndLogStd: tf.TensorInfo;
+    noise: tf.TensorInfo;
+  };
+  backend: WasmBackend;
+  attrs: PolicyBounds;
+}): tf.TensorInfo {
+  const { backend, attrs } = args;
+  const { dAction, dLogProb, meanAndLogStd, noise } = args.inputs;
+  const native = requireNative(TANH_GAUSSIAN_GRAD);
+  const [rows, A] = policyShape(TANH_GAUSSIAN_GRAD, meanAndLogStd, noise);
+  if (product(dAction.shape) !== rows * A || product(dLogProb.shape) !== rows) {
+    throw new Error(
+      `${TANH_GAUSSIAN_GRAD}: gradients ${dAction.shape} and ${dLogProb.shape} do not fit ${rows} rows`,
+    );
+  }
+  const out = backend.makeOutput([rows, 2 * A], "float32");
+  if (rows === 0) return out;
+  native.tanhGaussianGrad(
+    wasmHeap(backend),
+    offsetOf(dAction, backend),
+    offsetOf(dLogProb, backend),
+    offsetOf(meanAndLogStd, backend),
+    offsetOf(noise, backend),
+    offsetOf(out, backend),
+    rows,
+    A,
+    attrs.logStdMin,
+    attrs.logStdMax,
+  );
+  return out;
+}
+
+/** The policy head's gradient, for tf.variableGrads through TANH_GAUSSIAN (noise gets none: it is data). */
+const tanhGaussianGradient: tf.GradConfig = {
+  kernelName: TANH_GAUSSIAN,
+  inputsToSave: ["meanAndLogStd", "noise"],
+  gradFunc: (dy, saved, attrs) => {
+    const [dAction, dLogProb] = dy as tf.Tensor[];
+    const [meanAndLogStd, noise] = saved;
+    return {
+      meanAndLogStd: () =>
+        tf
+          .engine()
+          .runKernel(
+            TANH_GAUSSIAN_GRAD,
+            { dAction, dLogProb, meanAndLogStd, noise },
+            attrs as unknown as tf.NamedAttrMap,
+          ) as tf.Tensor,
+      noise: () => tf.zerosLike(noise),
+    };
+  },
+};
+
 /**
  * One Adam step of one variable on the native addon: inputs value, m, v, gradient (float32, one
  * shape); attrs.constants in ADAM_CONSTANTS's order; outputs the new value, m and v. The addon does
@@ -418,7 +524,12 @@ export function installWasmKernels(): void {
       kernelFunc: sum as unknown as tf.KernelFunc,
     });
   }
-  const own: [string, unknown][] = [[FUSED_ADAM, fusedAdam]];
+  const own: [string, unknown][] = [
+    [FUSED_ADAM, fusedAdam],
+    [TANH_GAUSSIAN, tanhGaussian],
+    [TANH_GAUSSIAN_GRAD, tanhGaussianGrad],
+  ];
+  tf.registerGradient(tanhGaussianGradient);
   for (const activation of Object.keys(BIAS_ACTIVATION) as FusedActivation[]) {
     own.push([BIAS_ACTIVATION[activation].forward, biasActivation(activation)]);
     own.push([BIAS_ACTIVATION[activation].backward, biasActivationGrad(activation)]);

@@ -18,7 +18,10 @@
  * biasRelu(heap, xOffset, biasOffset, outOffset, batch, rows, cols), biasReluGrad(…): the same
  *   for max(z, 0), exactly tfjs's Add and Relu (and dy · step(z) backward).
  * tanhGaussian(…), tanhGaussianGrad(…): SAC's tanh-squashed Gaussian policy, action and log π, and
- *   its gradient (see the functions); libm's expf, tanhf and log1pf, so to float32 rounding.
+ *   its gradient (see the functions), to float32 rounding.
+ * gaussianHead(heap, raw, maxLogvar, minLogvar, mean, logvar, batch, rows, out) and
+ *   gaussianHeadGrad(…): the ensemble's output layer, raw [batch, rows, 2·out] into the mean and the
+ *   soft-bounded log-variance (see the functions), to float32 rounding.
  * adam(heap, valueOffset, mOffset, vOffset, gradOffset, valueOut, mOut, vOut, count, constants)
  *   one Adam step of `count` parameters into three outputs apart from every operand, with tfjs-core's AdamOptimizer's float32
  *   operations in its order (see the function), so bit for bit what its eleven kernels give;
@@ -230,14 +233,13 @@ static napi_value Adam(napi_env env, napi_callback_info info) {
 }
 
 /*
- * σ(z) = 1 / (1 + e^−z) in float32, written so that the compiler runs it on whole vector registers
- * (no call, no branch). With e = e^−|z| ≤ 1: σ(|z|) = 1 / (1 + e), and σ(z) = e · σ(|z|) for z < 0,
- * so e^x is only needed for x ≤ 0: x = n·ln 2 + r, n = round(x / ln 2), |r| ≤ ln 2 / 2; e^r from
- * Cephes's polynomial for expf (relative error about 2⁻²³), 2^n put straight into the exponent
- * bits. Below −87.3 (e < 1.2·10⁻³⁸) x is clamped, which changes σ by less than that. NaN stays NaN.
+ * e^x for x ≤ 0 in float32, written so that the compiler runs it on whole vector registers (no call,
+ * no branch): x = n·ln 2 + r, n = round(x / ln 2), |r| ≤ ln 2 / 2; e^r from Cephes's polynomial for
+ * expf (relative error about 2⁻²³), 2^n put straight into the exponent bits. Below −87.3 (e^x <
+ * 1.2·10⁻³⁸) x is clamped, which changes what the callers below compute by less than that. NaN
+ * stays NaN.
  */
-static inline float sigmoid_vectorisable(float z) {
-  float x = -fabsf(z);
+static inline float exp_nonpositive(float x) {
   x = x < -87.3f ? -87.3f : x;
   const float shifter = 12582912.0f; /* 1.5 · 2²³: adding and taking it away rounds to an integer */
   const float n = (x * 1.44269504088896341f + shifter) - shifter;
@@ -253,9 +255,37 @@ static inline float sigmoid_vectorisable(float z) {
     int32_t bits;
     float value;
   } scale = {.bits = ((int32_t)n + 127) << 23};
-  const float e = (p * (r * r) + r + 1.0f) * scale.value; /* e^−|z| */
-  const float positive = 1.0f / (1.0f + e);                /* σ(|z|) */
+  return (p * (r * r) + r + 1.0f) * scale.value;
+}
+
+/*
+ * σ(z) = 1 / (1 + e^−z), vectorisable: with e = e^−|z| ≤ 1, σ(|z|) = 1 / (1 + e), and
+ * σ(z) = e · σ(|z|) for z < 0, so that e^x is only needed for x ≤ 0.
+ */
+static inline float sigmoid_vectorisable(float z) {
+  const float e = exp_nonpositive(-fabsf(z));
+  const float positive = 1.0f / (1.0f + e); /* σ(|z|) */
   return z < 0.0f ? e * positive : positive;
+}
+
+/*
+ * softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|), vectorisable: with t = e^−|x| ∈ (0, 1] and
+ * s = t / (2 + t) ∈ (0, 1/3], log1p(t) = 2 atanh(s) = 2s (1 + s²/3 + s⁴/5 + … + s¹⁴/15), the rest
+ * below 2⁻²⁸ of it; accurate relative to t however small t is.
+ */
+static inline float softplus_vectorisable(float x) {
+  const float t = exp_nonpositive(-fabsf(x));
+  const float s = t / (2.0f + t);
+  const float s2 = s * s;
+  float q = 1.0f / 15.0f;
+  q = q * s2 + 1.0f / 13.0f;
+  q = q * s2 + 1.0f / 11.0f;
+  q = q * s2 + 1.0f / 9.0f;
+  q = q * s2 + 1.0f / 7.0f;
+  q = q * s2 + 1.0f / 5.0f;
+  q = q * s2 + 1.0f / 3.0f;
+  q = q * s2 + 1.0f;
+  return (x > 0.0f ? x : 0.0f) + 2.0f * s * q;
 }
 
 /* Reads the operands of the bias-and-activation kernels: count arrays of [batch, rows, cols] after the
@@ -397,9 +427,6 @@ static napi_value BiasReluGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* softplus(x) = log(1 + eˣ), without overflow for large x. */
-static inline float softplus(float x) { return x > 0.0f ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
-
 /* Reads the operands of tanhGaussian and its gradient: `arrays` offsets, then rows and the action
    size A, then the two log σ bounds (numbers). The arrays' sizes: `columns[i]` floats per row. */
 static bool read_policy(napi_env env, napi_callback_info info, const char* name, int arrays,
@@ -453,7 +480,7 @@ static bool policy_overlap(const int64_t* o, const int* columns, int arrays, int
  * The tanh-squashed Gaussian policy (src/mbpo/sac.ts: samplePolicy), one row at a time: from the
  * actor's output [μ, log σ] (log σ clamped to the bounds) and noise ε, the action a = tanh(u),
  * u = μ + σε, and log π = Σ_i [−ε_i²/2 − log σ_i − log(2π)/2] − Σ_i 2(log 2 − u_i − softplus(−2u_i)).
- * Scalar libm functions: a policy batch is a few thousand numbers.
+ * libm's expf and tanhf: a policy batch is a few thousand numbers.
  * tanhGaussian(heap, meanAndLogStd, noise, action, logProb, rows, A, logStdMin, logStdMax)
  */
 static napi_value TanhGaussian(napi_env env, napi_callback_info info) {
@@ -477,7 +504,7 @@ static napi_value TanhGaussian(napi_env env, napi_callback_info info) {
       const float u = mean[i] + expf(logStd) * noise[i];
       action[i] = tanhf(u);
       gaussian += -0.5f * noise[i] * noise[i] - logStd - halfLog2Pi;
-      jacobian += 2.0f * (log2 - u - softplus(-2.0f * u));
+      jacobian += 2.0f * (log2 - u - softplus_vectorisable(-2.0f * u));
     }
     heap[o[3] + r] = gaussian - jacobian;
   }
@@ -522,6 +549,117 @@ static napi_value TanhGaussianGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * The ensemble's output (src/mbpo/ensemble.ts: forward): raw [batch, rows, 2·out] is [μ, ℓ] per
+ * row; the log-variance is ℓ bounded softly by the learned per-output bounds:
+ *   upper = max − softplus(max − ℓ),   log σ² = min + softplus(upper − min).
+ */
+VECTOR_CLONES
+static void gaussian_head(const float* restrict raw, const float* restrict maxLogvar,
+                          const float* restrict minLogvar, float* restrict mean,
+                          float* restrict logvar, int64_t rows, int64_t out) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float* restrict in = raw + r * 2 * out;
+    for (int64_t j = 0; j < out; j++) mean[r * out + j] = in[j];
+    for (int64_t j = 0; j < out; j++) {
+      const float upper = maxLogvar[j] - softplus_vectorisable(maxLogvar[j] - in[out + j]);
+      logvar[r * out + j] = minLogvar[j] + softplus_vectorisable(upper - minLogvar[j]);
+    }
+  }
+}
+
+/*
+ * Its gradient: with a = max − ℓ and b = upper − min, ∂ log σ²/∂ℓ = σ(b) σ(a),
+ * ∂ log σ²/∂max = σ(b) (1 − σ(a)), ∂ log σ²/∂min = 1 − σ(b); per element, so that the caller sums
+ * the bounds' terms over the rows.
+ */
+VECTOR_CLONES
+static void gaussian_head_grad(const float* restrict dMean, const float* restrict dLogvar,
+                               const float* restrict raw, const float* restrict maxLogvar,
+                               const float* restrict minLogvar, float* restrict dRaw,
+                               float* restrict dMax, float* restrict dMin, int64_t rows, int64_t out) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float* restrict in = raw + r * 2 * out;
+    float* restrict dIn = dRaw + r * 2 * out;
+    for (int64_t j = 0; j < out; j++) dIn[j] = dMean[r * out + j];
+    for (int64_t j = 0; j < out; j++) {
+      const float a = maxLogvar[j] - in[out + j];
+      const float b = maxLogvar[j] - softplus_vectorisable(a) - minLogvar[j];
+      const float sa = sigmoid_vectorisable(a), sb = sigmoid_vectorisable(b);
+      const float g = dLogvar[r * out + j];
+      dIn[out + j] = g * (sb * sa);
+      dMax[r * out + j] = g * (sb * (1.0f - sa));
+      dMin[r * out + j] = g * (1.0f - sb);
+    }
+  }
+}
+
+/* Checks that none of the outputs (from index firstOutput on) overlaps another array. */
+static bool any_overlap(const int64_t* offsets, const int64_t* sizes, int arrays, int firstOutput) {
+  for (int o = firstOutput; o < arrays; o++) {
+    for (int i = 0; i < arrays; i++) {
+      if (i != o && offsets[i] < offsets[o] + sizes[o] && offsets[o] < offsets[i] + sizes[i])
+        return true;
+    }
+  }
+  return false;
+}
+
+/* Reads count offsets then (rows, out) and checks each array's size (in units of out) fits. */
+static bool read_head(napi_env env, napi_callback_info info, const char* name, int arrays,
+                      const int* widths, int firstOutput, float** heap, int64_t* offsets,
+                      int64_t* rows, int64_t* out) {
+  napi_value argv[MAX_ARGS + 1];
+  int64_t len;
+  int64_t v[MAX_ARGS];
+  char message[96];
+  if (!read_arguments(env, info, name, arrays + 2, 0, argv, heap, &len, v)) return false;
+  *rows = v[arrays], *out = v[arrays + 1];
+  if (!size_ok(*rows) || !size_ok(*out) || !size_ok(*rows * 2 * *out)) {
+    snprintf(message, sizeof message, "%s: sizes out of range", name);
+    fail(env, "ESIZE", message);
+    return false;
+  }
+  int64_t sizes[MAX_ARGS];
+  for (int i = 0; i < arrays; i++) {
+    /* width w > 0: w·out floats per row; w = 0: out floats in all (a bound) */
+    sizes[i] = widths[i] == 0 ? *out : *rows * widths[i] * *out;
+    if (!inside(v[i], sizes[i], len)) {
+      snprintf(message, sizeof message, "%s: an operand lies outside the heap", name);
+      fail(env, "EBOUNDS", message);
+      return false;
+    }
+    offsets[i] = v[i];
+  }
+  if (any_overlap(offsets, sizes, arrays, firstOutput)) {
+    snprintf(message, sizeof message, "%s: an output overlaps another operand", name);
+    fail(env, "EOVERLAP", message);
+    return false;
+  }
+  return true;
+}
+
+/* gaussianHead(heap, raw, maxLogvar, minLogvar, mean, logvar, rows, out); rows: batch × rows. */
+static napi_value GaussianHead(napi_env env, napi_callback_info info) {
+  static const int widths[] = {2, 0, 0, 1, 1};
+  float* heap;
+  int64_t o[5], rows, out;
+  if (!read_head(env, info, "gaussianHead", 5, widths, 3, &heap, o, &rows, &out)) return NULL;
+  gaussian_head(heap + o[0], heap + o[1], heap + o[2], heap + o[3], heap + o[4], rows, out);
+  return NULL;
+}
+
+/* gaussianHeadGrad(heap, dMean, dLogvar, raw, maxLogvar, minLogvar, dRaw, dMax, dMin, rows, out). */
+static napi_value GaussianHeadGrad(napi_env env, napi_callback_info info) {
+  static const int widths[] = {1, 1, 2, 0, 0, 2, 1, 1};
+  float* heap;
+  int64_t o[8], rows, out;
+  if (!read_head(env, info, "gaussianHeadGrad", 8, widths, 5, &heap, o, &rows, &out)) return NULL;
+  gaussian_head_grad(heap + o[0], heap + o[1], heap + o[2], heap + o[3], heap + o[4], heap + o[5],
+                     heap + o[6], heap + o[7], rows, out);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   const struct {
     const char* name;
@@ -534,7 +672,9 @@ static napi_value Init(napi_env env, napi_value exports) {
                    {"biasRelu", BiasRelu},
                    {"biasReluGrad", BiasReluGrad},
                    {"tanhGaussian", TanhGaussian},
-                   {"tanhGaussianGrad", TanhGaussianGrad}};
+                   {"tanhGaussianGrad", TanhGaussianGrad},
+                   {"gaussianHead", GaussianHead},
+                   {"gaussianHeadGrad", GaussianHeadGrad}};
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
     napi_value fn;
     napi_create_function(env, kernels[i].name, NAPI_AUTO_LENGTH, kernels[i].function, NULL, &fn);

@@ -39,10 +39,10 @@ import { biasSilu } from "./activations.js";
 import { restoreBiasCorrections } from "./adam-state.js";
 import { tf } from "./backend.js";
 import { FusedAdam } from "./fused-adam.js";
-import "./wasm-kernels.js";
 import { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparameters.js";
 import { Normalizer, type NormalizerJSON } from "./normalizer.js";
 import { decodeTyped, encodeTyped } from "./replay-buffer.js";
+import { GAUSSIAN_HEAD, nativeKernelsActive } from "./wasm-kernels.js";
 
 export { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparameters.js";
 
@@ -690,10 +690,7 @@ export class ProbabilisticEnsemble {
    */
   private forward(x: tf.Tensor2D | tf.Tensor3D): { mean: tf.Tensor3D; logvar: tf.Tensor3D } {
     const out = this.computePath === "batched" ? this.batchedOutputs(x) : this.perMemberOutputs(x);
-    const [mean, raw] = tf.split(out, 2, 2) as [tf.Tensor3D, tf.Tensor3D];
-    const upper = tf.sub(this.maxLogvar, tf.softplus(tf.sub(this.maxLogvar, raw)));
-    const logvar = tf.add(this.minLogvar, tf.softplus(tf.sub(upper, this.minLogvar))) as tf.Tensor3D;
-    return { mean, logvar };
+    return gaussianHead(out, this.maxLogvar, this.minLogvar);
   }
 
   /** Raw outputs [E, rows, 2·out], every layer one batched product over the members. */
@@ -1041,4 +1038,27 @@ async function restoreAdam(
   await optimizer.setWeights(weights);
   restoreBiasCorrections(optimizer); // setWeights' pow(β, t + 1) is not training's float32 product
   tf.dispose(weights.map((w) => w.tensor));
+}
+
+/**
+ * The output layer's split: raw [E, rows, 2·out] into the mean and a log-variance kept softly
+ * between the learned bounds, upper = max − softplus(max − ℓ), log σ² = min + softplus(upper − min)
+ * (PETS). One kernel forward and one backward where our own kernels run (wasm-kernels.ts:
+ * GAUSSIAN_HEAD); tfjs ops elsewhere. Exported for tests.
+ */
+export function gaussianHead(
+  out: tf.Tensor3D,
+  maxLogvar: tf.Tensor,
+  minLogvar: tf.Tensor,
+): { mean: tf.Tensor3D; logvar: tf.Tensor3D } {
+  if (nativeKernelsActive()) {
+    const [mean, logvar] = tf
+      .engine()
+      .runKernel(GAUSSIAN_HEAD, { raw: out, maxLogvar, minLogvar }) as tf.Tensor3D[];
+    return { mean, logvar };
+  }
+  const [mean, raw] = tf.split(out, 2, 2) as [tf.Tensor3D, tf.Tensor3D];
+  const upper = tf.sub(maxLogvar, tf.softplus(tf.sub(maxLogvar, raw)));
+  const logvar = tf.add(minLogvar, tf.softplus(tf.sub(upper, minLogvar))) as tf.Tensor3D;
+  return { mean, logvar };
 }

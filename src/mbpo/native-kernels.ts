@@ -121,6 +121,34 @@ export interface NativeKernels {
     logStdMax: number,
   ): void;
   /**
+   * The ensemble's output layer (ensemble.ts: forward): raw [rows, 2·out] into the mean [rows, out]
+   * and the log-variance [rows, out] soft-bounded by maxLogvar and minLogvar ([out] each).
+   */
+  gaussianHead(
+    heap: Float32Array,
+    rawOffset: number,
+    maxLogvarOffset: number,
+    minLogvarOffset: number,
+    meanOffset: number,
+    logvarOffset: number,
+    rows: number,
+    out: number,
+  ): void;
+  /** Its gradient: d raw [rows, 2·out], and each row's terms of d max and d min ([rows, out] each). */
+  gaussianHeadGrad(
+    heap: Float32Array,
+    dMeanOffset: number,
+    dLogvarOffset: number,
+    rawOffset: number,
+    maxLogvarOffset: number,
+    minLogvarOffset: number,
+    dRawOffset: number,
+    dMaxOffset: number,
+    dMinOffset: number,
+    rows: number,
+    out: number,
+  ): void;
+  /**
    * One Adam step of `count` parameters (value, first and second moment) from the gradient, into
    * three outputs that overlap no operand (else a RangeError), with tfjs-core's AdamOptimizer's float32
    * operations in its order; constants: ADAM_CONSTANTS's layout.

@@ -453,6 +453,113 @@ const tanhGaussianGradient: tf.GradConfig = {
   },
 };
 
+/** The ensemble's output layer (ensemble.ts: forward) and its gradient. */
+export const GAUSSIAN_HEAD = "MbpoArmGaussianHead";
+export const GAUSSIAN_HEAD_GRAD = "MbpoArmGaussianHeadGrad";
+
+/** [rows (all leading axes), out] of raw [..., 2·out] and bounds of `out` values, or an error. */
+function headShape(kernel: string, raw: tf.TensorInfo, bounds: tf.TensorInfo[]): [number, number] {
+  const twiceOut = raw.shape[raw.shape.length - 1] ?? 0;
+  const out = twiceOut / 2;
+  const fits =
+    raw.shape.length >= 2 &&
+    Number.isInteger(out) &&
+    [raw, ...bounds].every((t) => t.dtype === "float32") &&
+    bounds.every((b) => product(b.shape) === out);
+  if (!fits)
+    throw new Error(`${kernel}: raw ${raw.shape} and bounds ${bounds.map((b) => `[${b.shape}]`)} do not fit`);
+  return [product(raw.shape) / twiceOut, out];
+}
+
+/** Inputs raw [..., 2·out], maxLogvar, minLogvar; outputs the mean and log σ², [..., out] each. */
+function gaussianHead(args: {
+  inputs: { raw: tf.TensorInfo; maxLogvar: tf.TensorInfo; minLogvar: tf.TensorInfo };
+  backend: WasmBackend;
+}): tf.TensorInfo[] {
+  const { backend } = args;
+  const { raw, maxLogvar, minLogvar } = args.inputs;
+  const native = requireNative(GAUSSIAN_HEAD);
+  const [rows, out] = headShape(GAUSSIAN_HEAD, raw, [maxLogvar, minLogvar]);
+  const shape = [...raw.shape.slice(0, -1), out];
+  const outputs = [backend.makeOutput(shape, "float32"), backend.makeOutput(shape, "float32")];
+  if (rows * out === 0) return outputs;
+  const at = (t: tf.TensorInfo) => offsetOf(t, backend);
+  native.gaussianHead(
+    wasmHeap(backend),
+    at(raw),
+    at(maxLogvar),
+    at(minLogvar),
+    at(outputs[0]),
+    at(outputs[1]),
+    rows,
+    out,
+  );
+  return outputs;
+}
+
+/** Inputs dMean, dLogvar, raw, maxLogvar, minLogvar; outputs d raw and the rows' terms of d max, d min. */
+function gaussianHeadGrad(args: {
+  inputs: {
+    dMean: tf.TensorInfo;
+    dLogvar: tf.TensorInfo;
+    raw: tf.TensorInfo;
+    maxLogvar: tf.TensorInfo;
+    minLogvar: tf.TensorInfo;
+  };
+  backend: WasmBackend;
+}): tf.TensorInfo[] {
+  const { backend } = args;
+  const { dMean, dLogvar, raw, maxLogvar, minLogvar } = args.inputs;
+  const native = requireNative(GAUSSIAN_HEAD_GRAD);
+  const [rows, out] = headShape(GAUSSIAN_HEAD_GRAD, raw, [maxLogvar, minLogvar]);
+  if (product(dMean.shape) !== rows * out || product(dLogvar.shape) !== rows * out) {
+    throw new Error(
+      `${GAUSSIAN_HEAD_GRAD}: gradients ${dMean.shape} and ${dLogvar.shape} do not fit raw ${raw.shape}`,
+    );
+  }
+  const termShape = [...raw.shape.slice(0, -1), out];
+  const outputs = [
+    backend.makeOutput(raw.shape, "float32"),
+    backend.makeOutput(termShape, "float32"),
+    backend.makeOutput(termShape, "float32"),
+  ];
+  if (rows * out === 0) return outputs;
+  const at = (t: tf.TensorInfo) => offsetOf(t, backend);
+  native.gaussianHeadGrad(
+    wasmHeap(backend),
+    at(dMean),
+    at(dLogvar),
+    at(raw),
+    at(maxLogvar),
+    at(minLogvar),
+    ...(outputs.map(at) as [number, number, number]),
+    rows,
+    out,
+  );
+  return outputs;
+}
+
+/** The head's gradient: d raw from the kernel, each bound's gradient its row terms summed. */
+const gaussianHeadGradient: tf.GradConfig = {
+  kernelName: GAUSSIAN_HEAD,
+  inputsToSave: ["raw", "maxLogvar", "minLogvar"],
+  gradFunc: (dy, saved) => {
+    const [dMean, dLogvar] = dy as tf.Tensor[];
+    const [raw, maxLogvar, minLogvar] = saved;
+    const [dRaw, dMaxTerms, dMinTerms] = tf
+      .engine()
+      .runKernel(GAUSSIAN_HEAD_GRAD, { dMean, dLogvar, raw, maxLogvar, minLogvar }) as tf.Tensor[];
+    const out = dMaxTerms.shape[dMaxTerms.shape.length - 1];
+    const rowSum = (terms: tf.Tensor, like: tf.Tensor) =>
+      tf.reshape(tf.sum(tf.reshape(terms, [-1, out]), 0), like.shape);
+    return {
+      raw: () => dRaw,
+      maxLogvar: () => rowSum(dMaxTerms, maxLogvar),
+      minLogvar: () => rowSum(dMinTerms, minLogvar),
+    };
+  },
+};
+
 /**
  * One Adam step of one variable on the native addon: inputs value, m, v, gradient (float32, one
  * shape); attrs.constants in ADAM_CONSTANTS's order; outputs the new value, m and v. The addon does
@@ -529,7 +636,9 @@ export function installWasmKernels(): void {
     [TANH_GAUSSIAN, tanhGaussian],
     [TANH_GAUSSIAN_GRAD, tanhGaussianGrad],
   ];
+  own.push([GAUSSIAN_HEAD, gaussianHead], [GAUSSIAN_HEAD_GRAD, gaussianHeadGrad]);
   tf.registerGradient(tanhGaussianGradient);
+  tf.registerGradient(gaussianHeadGradient);
   for (const activation of Object.keys(BIAS_ACTIVATION) as FusedActivation[]) {
     own.push([BIAS_ACTIVATION[activation].forward, biasActivation(activation)]);
     own.push([BIAS_ACTIVATION[activation].backward, biasActivationGrad(activation)]);

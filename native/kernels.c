@@ -22,6 +22,7 @@
  * gaussianHead(heap, raw, maxLogvar, minLogvar, mean, logvar, batch, rows, out) and
  *   gaussianHeadGrad(…): the ensemble's output layer, raw [batch, rows, 2·out] into the mean and the
  *   soft-bounded log-variance (see the functions), to float32 rounding.
+ * sumOfSquares(heap, xOffset, outOffset, count): Σ x² (a weight decay), in 16 partial sums.
  * adam(heap, valueOffset, mOffset, vOffset, gradOffset, valueOut, mOut, vOut, count, constants)
  *   one Adam step of `count` parameters into three outputs apart from every operand, with tfjs-core's AdamOptimizer's float32
  *   operations in its order (see the function), so bit for bit what its eleven kernels give;
@@ -660,6 +661,38 @@ static napi_value GaussianHeadGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Σ x² in float32, in 16 interleaved partial sums (element i into sum i mod 16) added up in order
+ * at the end: vectorised, and the same bits on every CPU and build (each partial sum is its own
+ * sequence of float32 additions).
+ */
+VECTOR_CLONES
+static float sum_of_squares(const float* restrict x, int64_t n) {
+  float partial[16] = {0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int k = 0; k < 16; k++) partial[k] += x[i + k] * x[i + k];
+  }
+  for (int k = 0; i < n; i++, k++) partial[k] += x[i] * x[i];
+  float total = 0.0f;
+  for (int k = 0; k < 16; k++) total += partial[k];
+  return total;
+}
+
+/* sumOfSquares(heap, x, out, count): out[0] = Σ x². */
+static napi_value SumOfSquares(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS + 1];
+  float* heap;
+  int64_t len;
+  int64_t v[3];
+  if (!read_arguments(env, info, "sumOfSquares", 3, 0, argv, &heap, &len, v)) return NULL;
+  if (!size_ok(v[2])) return fail(env, "ESIZE", "sumOfSquares: count out of range");
+  if (!inside(v[0], v[2], len) || !inside(v[1], 1, len))
+    return fail(env, "EBOUNDS", "sumOfSquares: an operand lies outside the heap");
+  heap[v[1]] = sum_of_squares(heap + v[0], v[2]);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   const struct {
     const char* name;
@@ -674,7 +707,8 @@ static napi_value Init(napi_env env, napi_value exports) {
                    {"tanhGaussian", TanhGaussian},
                    {"tanhGaussianGrad", TanhGaussianGrad},
                    {"gaussianHead", GaussianHead},
-                   {"gaussianHeadGrad", GaussianHeadGrad}};
+                   {"gaussianHeadGrad", GaussianHeadGrad},
+                   {"sumOfSquares", SumOfSquares}};
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
     napi_value fn;
     napi_create_function(env, kernels[i].name, NAPI_AUTO_LENGTH, kernels[i].function, NULL, &fn);

@@ -61,7 +61,10 @@ export interface BackendSelection {
   adapter?: GpuAdapterDescription;
   /** XNNPACK's threads on wasm (absent for the other backends, which thread by themselves). */
   threads?: number;
-  /** wasm: what runs its matrix products ("OpenBLAS", or "XNNPACK (why not OpenBLAS)"). */
+  /**
+   * wasm: what runs its matrix products and element-wise work ("OpenBLAS and native kernels", or
+   * "XNNPACK (why not the native kernels)").
+   */
   products?: string;
   /** Every candidate tried, in order, with why each one before the selected one was passed over. */
   tried: BackendAttempt[];
@@ -110,7 +113,8 @@ export async function selectBackend(forced?: string, wasmThreads = 1): Promise<B
       if (name === "wasm") {
         selection.threads = wasmThreads;
         const native = nativeKernels();
-        selection.products = typeof native === "string" ? `XNNPACK (OpenBLAS ${native})` : "OpenBLAS";
+        selection.products =
+          typeof native === "string" ? `XNNPACK (native kernels ${native})` : "OpenBLAS and native kernels";
       }
       return selection;
     }

@@ -42,7 +42,7 @@ import { FusedAdam } from "./fused-adam.js";
 import { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparameters.js";
 import { Normalizer, type NormalizerJSON } from "./normalizer.js";
 import { decodeTyped, encodeTyped } from "./replay-buffer.js";
-import { GAUSSIAN_HEAD, nativeKernelsActive } from "./wasm-kernels.js";
+import { GAUSSIAN_HEAD, nativeKernelsActive, SUM_OF_SQUARES } from "./wasm-kernels.js";
 
 export { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparameters.js";
 
@@ -747,7 +747,7 @@ export class ProbabilisticEnsemble {
     // (A chain of adds, not tf.addN: AddN has no registered gradient.)
     let weightDecay = tf.scalar(0);
     this.layers.forEach((layer, k) => {
-      const decay = tf.mul(tf.sum(tf.square(layer.weight)), 0.5 * this.options.weightDecays[k]);
+      const decay = tf.mul(sumOfSquares(layer.weight), 0.5 * this.options.weightDecays[k]);
       weightDecay = tf.add(weightDecay, decay);
     });
     const boundPenalty = tf.mul(
@@ -1061,4 +1061,10 @@ export function gaussianHead(
   const upper = tf.sub(maxLogvar, tf.softplus(tf.sub(maxLogvar, raw)));
   const logvar = tf.add(minLogvar, tf.softplus(tf.sub(upper, minLogvar))) as tf.Tensor3D;
   return { mean, logvar };
+}
+
+/** Σ w² (a weight decay's): one vectorised kernel where our own kernels run, tfjs ops elsewhere. */
+function sumOfSquares(weight: tf.Tensor): tf.Scalar {
+  if (nativeKernelsActive()) return tf.engine().runKernel(SUM_OF_SQUARES, { x: weight }) as tf.Scalar;
+  return tf.sum(tf.square(weight));
 }

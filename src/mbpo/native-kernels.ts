@@ -1,16 +1,26 @@
 /**
- * The wasm backend's matrix products on the CPU's own vector units: OpenBLAS's sgemm through a
- * small native addon (native/kernels.c), where it has been built (`npm run build:native`; Debian:
- * `apt-get install libopenblas-dev`). Optional: without it every product runs in XNNPACK as before.
+ * The learner's own native kernels for the wasm backend, where they have been built
+ * (`npm run build:native`; Debian: `apt-get install libopenblas-dev`): a small N-API addon,
+ * native/kernels.c. Optional: without it everything runs in tfjs-backend-wasm as before.
  *
- * Why: a SAC update at MBPO's sizes spends three quarters of its time in its 28 matrix products, and
- * XNNPACK compiled to WebAssembly reaches about 18 GFLOP/s there (128-bit SIMD, no FMA), against
- * some 60 for native AVX2/FMA code (the README's compute figures). The addon multiplies in place on
- * the wasm memory (a Float32Array over it, offsets from the backend's tensor table): no copy in or
- * out, and every operand is bounds-checked in C against that memory before anything is written, so
- * a wrong offset is a RangeError, never a write outside it. OpenBLAS runs one thread, the caller's,
- * whatever `--tf-threads` says: its own pool beside XNNPACK's made a SAC update slower on two cores
- * (35 ms against 24 with one OpenBLAS thread, `compute-sac.js --backends wasm:2`).
+ * What it runs (wasm-kernels.ts registers each as a tfjs kernel; the callers pick it only where
+ * nativeKernelsActive() says so, and use tfjs's own ops everywhere else):
+ *   - every float32 matrix product, through OpenBLAS's sgemm: XNNPACK compiled to WebAssembly
+ *     reaches about 18 GFLOP/s at MBPO's sizes (128-bit SIMD, no FMA), native AVX2/FMA code about
+ *     60–80;
+ *   - sums over adjacent axes (the bias gradients) and Adam (fused-adam.ts), bit for bit tfjs's;
+ *   - bias + activation forward and backward (activations.ts: SiLU for the ensemble, ReLU for SAC),
+ *     SAC's tanh-squashed Gaussian head (sac.ts: samplePolicy) and the ensemble's Gaussian head
+ *     (ensemble.ts: gaussianHead), each one pass instead of three to thirty tfjs kernels, which at
+ *     these sizes cost as much in per-kernel overhead as in arithmetic. ReLU's equal tfjs's; the
+ *     others use the addon's own vectorisable σ and softplus and agree to float32 rounding.
+ *
+ * Every kernel works in place on the wasm memory (a Float32Array over it, offsets from the
+ * backend's tensor table): no copy in or out; every operand is bounds-checked in C against that
+ * memory, and outputs against overlapping their inputs, before anything is written, so a wrong
+ * offset is a RangeError, never a write outside it. Everything runs in the caller's thread:
+ * OpenBLAS is held to one thread whatever `--tf-threads` says (its own pool beside XNNPACK's made a
+ * SAC update slower on two cores: 35 ms against 24, `compute-sac.js --backends wasm:2`).
  *
  * MBPO_ARM_NATIVE=0 turns it off (e.g. to compare, or to rule it out).
  */
@@ -148,6 +158,8 @@ export interface NativeKernels {
     rows: number,
     out: number,
   ): void;
+  /** out[0] = Σ x² over `count` floats at xOffset, in 16 interleaved float32 partial sums. */
+  sumOfSquares(heap: Float32Array, xOffset: number, outOffset: number, count: number): void;
   /**
    * One Adam step of `count` parameters (value, first and second moment) from the gradient, into
    * three outputs that overlap no operand (else a RangeError), with tfjs-core's AdamOptimizer's float32

@@ -560,6 +560,25 @@ const gaussianHeadGradient: tf.GradConfig = {
   },
 };
 
+/** Σ x² of a float32 tensor (a weight decay), and its gradient 2x·dy. */
+export const SUM_OF_SQUARES = "MbpoArmSumOfSquares";
+
+function sumOfSquares(args: { inputs: { x: tf.TensorInfo }; backend: WasmBackend }): tf.TensorInfo {
+  const { backend } = args;
+  const { x } = args.inputs;
+  const native = requireNative(SUM_OF_SQUARES);
+  if (x.dtype !== "float32") throw new Error(`${SUM_OF_SQUARES}: x must be float32, got ${x.dtype}`);
+  const out = backend.makeOutput([], "float32");
+  native.sumOfSquares(wasmHeap(backend), offsetOf(x, backend), offsetOf(out, backend), product(x.shape));
+  return out;
+}
+
+const sumOfSquaresGradient: tf.GradConfig = {
+  kernelName: SUM_OF_SQUARES,
+  inputsToSave: ["x"],
+  gradFunc: (dy, saved) => ({ x: () => tf.mul(dy as tf.Tensor, tf.mul(saved[0], 2)) }),
+};
+
 /**
  * One Adam step of one variable on the native addon: inputs value, m, v, gradient (float32, one
  * shape); attrs.constants in ADAM_CONSTANTS's order; outputs the new value, m and v. The addon does
@@ -638,7 +657,9 @@ export function installWasmKernels(): void {
   ];
   own.push([GAUSSIAN_HEAD, gaussianHead], [GAUSSIAN_HEAD_GRAD, gaussianHeadGrad]);
   tf.registerGradient(tanhGaussianGradient);
+  own.push([SUM_OF_SQUARES, sumOfSquares]);
   tf.registerGradient(gaussianHeadGradient);
+  tf.registerGradient(sumOfSquaresGradient);
   for (const activation of Object.keys(BIAS_ACTIVATION) as FusedActivation[]) {
     own.push([BIAS_ACTIVATION[activation].forward, biasActivation(activation)]);
     own.push([BIAS_ACTIVATION[activation].backward, biasActivationGrad(activation)]);

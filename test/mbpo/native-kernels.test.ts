@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { selectBackend, tf } from "../../src/mbpo/backend.js";
 import { nativeKernels } from "../../src/mbpo/native-kernels.js";
-import "../../src/mbpo/wasm-kernels.js";
+import { SUM_OF_SQUARES } from "../../src/mbpo/wasm-kernels.js";
 import { Rng } from "../../src/util/rng.js";
 import { unavailable } from "../support/system.js";
 
@@ -50,9 +50,9 @@ async function product(a: Float32Array, b: Float32Array, c: (typeof CASES)[numbe
   return data;
 }
 
-describe("OpenBLAS products on the wasm backend", { skip: problem }, () => {
+describe("the native kernels on the wasm backend", { skip: problem }, () => {
   it("is what the wasm backend reports running its products", async () => {
-    assert.equal((await selectBackend("wasm")).products, "OpenBLAS");
+    assert.equal((await selectBackend("wasm")).products, "OpenBLAS and native kernels");
   });
 
   it("agrees with the cpu backend on plain, transposed, batched and broadcast products", async () => {
@@ -207,5 +207,35 @@ describe("OpenBLAS products on the wasm backend", { skip: problem }, () => {
     // And a well-formed call works: rows [0..3] + [4..7] = [4, 6, 8, 10] at 40.
     kernels.sumMiddle(heap, 0, 40, 1, 2, 4);
     assert.deepEqual(Array.from(heap.subarray(40, 44)), [4, 6, 8, 10]);
+  });
+
+  it("sums squares (a weight decay) to float32 rounding, with the gradient 2x·dy", async () => {
+    await selectBackend("wasm");
+    const rng = new Rng(4);
+    for (const size of [0, 1, 15, 16, 17, 7 * 200 * 200]) {
+      const values = Float32Array.from({ length: size }, () => rng.normal());
+      const x = tf.tensor(values);
+      const { value, grads } = tf.valueAndGrads((t: tf.Tensor) =>
+        tf.mul(tf.engine().runKernel(SUM_OF_SQUARES, { x: t }) as tf.Scalar, 3),
+      )([x]);
+      const exact = values.reduce((sum, v) => sum + v * v, 0);
+      const got = (await value.data())[0] / 3;
+      assert.ok(Math.abs(got - exact) <= 1e-6 * exact + 1e-30, `${size}: ${got} against ${exact}`);
+      const grad = await grads[0].data();
+      for (let i = 0; i < size; i++)
+        assert.equal(grad[i], Math.fround(3 * Math.fround(values[i] * 2)), `${size}: grad ${i}`);
+      tf.dispose([x, value, ...grads]);
+    }
+    const kernels = native as Exclude<typeof native, string>;
+    const heap = new Float32Array(16).fill(1);
+    assert.throws(
+      () => kernels.sumOfSquares(heap, 0, 16, 4),
+      /^RangeError: sumOfSquares: an operand lies outside/,
+    );
+    assert.throws(
+      () => kernels.sumOfSquares(heap, 8, 0, 9),
+      /^RangeError: sumOfSquares: an operand lies outside/,
+    );
+    assert.deepEqual(heap, new Float32Array(16).fill(1));
   });
 });

@@ -42,7 +42,7 @@ import { FusedAdam } from "./fused-adam.js";
 import { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparameters.js";
 import { Normalizer, type NormalizerJSON } from "./normalizer.js";
 import { decodeTyped, encodeTyped } from "./replay-buffer.js";
-import { GAUSSIAN_HEAD, nativeKernelsActive, SUM_OF_SQUARES } from "./wasm-kernels.js";
+import { GAUSSIAN_HEAD, MLP_FORWARD, nativeKernelsActive, SUM_OF_SQUARES } from "./wasm-kernels.js";
 
 export { ENSEMBLE_DEFAULTS, type EnsembleHyperparameters } from "./hyperparameters.js";
 
@@ -688,9 +688,31 @@ export class ProbabilisticEnsemble {
    * μ and log σ² (standardised, soft-bounded) of every member, [E, rows, out] each. `x` is
    * [E, rows, in] (training: each member its own bootstrap rows) or [rows, in] for all members.
    */
-  private forward(x: tf.Tensor2D | tf.Tensor3D): { mean: tf.Tensor3D; logvar: tf.Tensor3D } {
-    const out = this.computePath === "batched" ? this.batchedOutputs(x) : this.perMemberOutputs(x);
+  private forward(
+    x: tf.Tensor2D | tf.Tensor3D,
+    inference = false,
+  ): { mean: tf.Tensor3D; logvar: tf.Tensor3D } {
+    const out =
+      inference && this.computePath === "batched" && nativeKernelsActive()
+        ? this.inferenceOutputs(x)
+        : this.computePath === "batched"
+          ? this.batchedOutputs(x)
+          : this.perMemberOutputs(x);
     return gaussianHead(out, this.maxLogvar, this.minLogvar);
+  }
+
+  /**
+   * batchedOutputs' numbers, for inference only (no gradient), as one native kernel that runs
+   * every layer on a block of rows at a time while it is in the CPU's cache (wasm-kernels.ts:
+   * MLP_FORWARD): the rollouts' and evaluations' forward passes.
+   */
+  private inferenceOutputs(x: tf.Tensor2D | tf.Tensor3D): tf.Tensor3D {
+    const inputs: tf.NamedTensorMap = { x };
+    this.layers.forEach((layer, k) => {
+      inputs[`w${k}`] = layer.weight;
+      inputs[`b${k}`] = layer.bias;
+    });
+    return tf.engine().runKernel(MLP_FORWARD, inputs, { layers: this.layers.length }) as tf.Tensor3D;
   }
 
   /** Raw outputs [E, rows, 2·out], every layer one batched product over the members. */
@@ -804,7 +826,7 @@ export class ProbabilisticEnsemble {
       if (alreadyStandardised) x.set(src);
       else this.inputNormalizer.normalize(src, x, n);
       const [mean, logvar] = tf.tidy(() => {
-        const out = this.forward(tf.tensor2d(x.subarray(0, n * nIn), [n, nIn]));
+        const out = this.forward(tf.tensor2d(x.subarray(0, n * nIn), [n, nIn]), true);
         return [out.mean, out.logvar];
       });
       const [meanValues, logvarValues] = (await Promise.all([mean.data(), logvar.data()])) as Float32Array[];

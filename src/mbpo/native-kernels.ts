@@ -158,6 +158,21 @@ export interface NativeKernels {
     rows: number,
     out: number,
   ): void;
+  /**
+   * The ensemble's network for inference: x [members or 1 (xShared = 1), rows, in] through every
+   * layer (SiLU hidden, linear last) into out [members, rows, outLast], a block of rows at a time;
+   * layout = [in, then per layer: out_k, weight offset, bias offset] (weights [members, in_k, out_k],
+   * biases [members, 1, out_k]).
+   */
+  mlpForward(
+    heap: Float32Array,
+    xOffset: number,
+    outOffset: number,
+    members: number,
+    rows: number,
+    xShared: number,
+    layout: Float64Array,
+  ): void;
   /** out[0] = Σ x² over `count` floats at xOffset, in 16 interleaved float32 partial sums. */
   sumOfSquares(heap: Float32Array, xOffset: number, outOffset: number, count: number): void;
   /**

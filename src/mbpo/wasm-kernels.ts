@@ -580,6 +580,62 @@ const sumOfSquaresGradient: tf.GradConfig = {
 };
 
 /**
+ * The ensemble's whole network for inference (no gradient): inputs x ([rows, in] shared by every
+ * member, or [members, rows, in]) and w0, b0, w1, b1, … ([members, in, out], [members, 1, out]);
+ * attrs.layers; output [members, rows, out_last]. SiLU hidden layers, linear last.
+ */
+export const MLP_FORWARD = "MbpoArmMlpForward";
+
+function mlpForward(args: {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: WasmBackend;
+  attrs: { layers: number };
+}): tf.TensorInfo {
+  const { backend, inputs, attrs } = args;
+  const native = requireNative(MLP_FORWARD);
+  const { x } = inputs;
+  const weights = Array.from({ length: attrs.layers }, (_, k) => [inputs[`w${k}`], inputs[`b${k}`]]);
+  const members = weights[0]?.[0]?.shape[0] ?? 0;
+  const shared = x.shape.length === 2;
+  const rows = x.shape[x.shape.length - 2];
+  const layout = [x.shape[x.shape.length - 1]];
+  let width = layout[0];
+  for (const [w, b] of weights) {
+    const fits =
+      w !== undefined &&
+      b !== undefined &&
+      w.shape.length === 3 &&
+      w.shape[0] === members &&
+      w.shape[1] === width &&
+      product(b.shape) === members * w.shape[2] &&
+      w.dtype === "float32" &&
+      b.dtype === "float32";
+    if (!fits) throw new Error(`${MLP_FORWARD}: layer weights do not chain from x ${x.shape}`);
+    width = w.shape[2];
+    layout.push(width, offsetOf(w, backend), offsetOf(b, backend));
+  }
+  if (
+    x.dtype !== "float32" ||
+    weights.length === 0 ||
+    (!shared && (x.shape.length !== 3 || x.shape[0] !== members))
+  ) {
+    throw new Error(`${MLP_FORWARD}: x ${x.shape} does not fit ${members} members`);
+  }
+  const out = backend.makeOutput([members, rows, width], "float32");
+  // makeOutput may have grown the memory, but offsets stay valid: take the heap after it.
+  native.mlpForward(
+    wasmHeap(backend),
+    offsetOf(x, backend),
+    offsetOf(out, backend),
+    members,
+    rows,
+    +shared,
+    Float64Array.from(layout),
+  );
+  return out;
+}
+
+/**
  * One Adam step of one variable on the native addon: inputs value, m, v, gradient (float32, one
  * shape); attrs.constants in ADAM_CONSTANTS's order; outputs the new value, m and v. The addon does
  * in one pass what tfjs's AdamOptimizer does in eleven kernels per variable, bit for bit.
@@ -657,7 +713,7 @@ export function installWasmKernels(): void {
   ];
   own.push([GAUSSIAN_HEAD, gaussianHead], [GAUSSIAN_HEAD_GRAD, gaussianHeadGrad]);
   tf.registerGradient(tanhGaussianGradient);
-  own.push([SUM_OF_SQUARES, sumOfSquares]);
+  own.push([SUM_OF_SQUARES, sumOfSquares], [MLP_FORWARD, mlpForward]);
   tf.registerGradient(gaussianHeadGradient);
   tf.registerGradient(sumOfSquaresGradient);
   for (const activation of Object.keys(BIAS_ACTIVATION) as FusedActivation[]) {

@@ -7,18 +7,21 @@
  * - the ensemble's Gaussian head (ensemble.ts: gaussianHead): the mean, the soft-bounded log σ² and
  *   the gradients with respect to the raw output and both learned bounds, from far below the lower
  *   bound to far above the upper one.
+ * - the ensemble's whole network for inference (wasm-kernels.ts: MLP_FORWARD), blocks of rows at a
+ *   time: its predictions against the cpu backend's layer-by-layer ones.
  * And hostile calls to the addon's kernels are RangeErrors that write nothing. Skipped with a
  * message where the addon is not built (CI builds it).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { selectBackend, tf } from "../../src/mbpo/backend.js";
-import { gaussianHead } from "../../src/mbpo/ensemble.js";
+import { gaussianHead, ProbabilisticEnsemble } from "../../src/mbpo/ensemble.js";
 import { nativeKernels } from "../../src/mbpo/native-kernels.js";
 import { samplePolicy } from "../../src/mbpo/sac.js";
 import {
   GAUSSIAN_HEAD,
   GAUSSIAN_HEAD_GRAD,
+  MLP_FORWARD,
   TANH_GAUSSIAN,
   TANH_GAUSSIAN_GRAD,
 } from "../../src/mbpo/wasm-kernels.js";
@@ -214,6 +217,64 @@ describe("the ensemble's Gaussian head as one kernel", { skip: problem }, () => 
         (e: Error) => e instanceof RangeError && /^gaussianHead(Grad)?: /.test(e.message),
         what,
       );
+      assert.deepEqual(heap, before, `${what}: nothing written`);
+    }
+  });
+});
+
+describe("the ensemble's inference forward as one kernel", { skip: problem }, () => {
+  it("predicts what the cpu backend's layer-by-layer network does, over several row blocks", async () => {
+    const rows = 300; // more than two of the kernel's 128-row blocks
+    const rng = new Rng(23);
+    const x = Float32Array.from({ length: rows * 12 }, () => rng.normal());
+    const predict = async (backend: string) => {
+      await selectBackend(backend);
+      const model = new ProbabilisticEnsemble(12, 8, new Rng(5), { members: 3, elites: 2 });
+      // Nonzero biases everywhere (a fresh model's are zero, which would hide a bias left out).
+      const parameters = await model.getParameters();
+      const draw = new Rng(6);
+      for (const bias of parameters.biases) bias.forEach((_, i) => (bias[i] = 0.3 * draw.normal()));
+      model.setParameters(parameters);
+      const out = { mean: new Float32Array(3 * rows * 8), logvar: new Float32Array(3 * rows * 8) };
+      const info = await tf.profile(() => model.predict(x, rows, out));
+      model.dispose();
+      return { ...out, kernels: info.kernels.map((k) => k.name) };
+    };
+    const expected = await predict("cpu");
+    const got = await predict("wasm");
+    assert.deepEqual(
+      got.kernels.filter((k) => k !== "Reshape"),
+      [MLP_FORWARD, GAUSSIAN_HEAD],
+    );
+    assertClose(got.mean, expected.mean, "mean");
+    assertClose(got.logvar, expected.logvar, "log σ²");
+  });
+
+  it("refuses hostile calls and writes nothing", () => {
+    const kernels = native as Exclude<typeof native, string>;
+    const heap = new Float32Array(256).map((_, i) => i / 256);
+    // x [4, 2] at 0, w0 [1, 2, 3] at 8, b0 [1, 1, 3] at 14, w1 [1, 3, 2] at 17, b1 at 23, out [1, 4, 2].
+    const layout = Float64Array.of(2, 3, 8, 14, 2, 17, 23);
+    kernels.mlpForward(heap, 0, 100, 1, 4, 1, layout);
+    const calls: [string, () => void][] = [
+      ["output past the end", () => kernels.mlpForward(heap, 0, 250, 1, 4, 1, layout)],
+      ["output over a weight", () => kernels.mlpForward(heap, 0, 10, 1, 4, 1, layout)],
+      ["output over the input", () => kernels.mlpForward(heap, 0, 4, 1, 4, 1, layout)],
+      [
+        "a weight past the end",
+        () => kernels.mlpForward(heap, 0, 100, 1, 4, 1, Float64Array.of(2, 3, 252, 14, 2, 17, 23)),
+      ],
+      [
+        "a fractional width",
+        () => kernels.mlpForward(heap, 0, 100, 1, 4, 1, Float64Array.of(2.5, 3, 8, 14, 2, 17, 23)),
+      ],
+      ["a short layout", () => kernels.mlpForward(heap, 0, 100, 1, 4, 1, Float64Array.of(2, 3, 8))],
+      ["a layout of the wrong type", () => kernels.mlpForward(heap, 0, 100, 1, 4, 1, [2, 3, 8, 14] as never)],
+      ["too many members", () => kernels.mlpForward(heap, 0, 100, 2 ** 20, 4, 1, layout)],
+    ];
+    for (const [what, call] of calls) {
+      const before = heap.slice();
+      assert.throws(call, (e: Error) => e instanceof RangeError && /^mlpForward: /.test(e.message), what);
       assert.deepEqual(heap, before, `${what}: nothing written`);
     }
   });

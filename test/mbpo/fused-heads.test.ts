@@ -233,7 +233,9 @@ describe("the ensemble's inference forward as one kernel", { skip: problem }, ()
       // Nonzero biases everywhere (a fresh model's are zero, which would hide a bias left out).
       const parameters = await model.getParameters();
       const draw = new Rng(6);
-      for (const bias of parameters.biases) bias.forEach((_, i) => (bias[i] = 0.3 * draw.normal()));
+      for (const bias of parameters.biases) {
+        for (let i = 0; i < bias.length; i++) bias[i] = 0.3 * draw.normal();
+      }
       model.setParameters(parameters);
       const out = { mean: new Float32Array(3 * rows * 8), logvar: new Float32Array(3 * rows * 8) };
       const info = await tf.profile(() => model.predict(x, rows, out));

@@ -676,7 +676,7 @@ static float sum_of_squares(const float* restrict x, int64_t n) {
   for (; i + 16 <= n; i += 16) {
     for (int k = 0; k < 16; k++) partial[k] += x[i + k] * x[i + k];
   }
-  for (int k = 0; i < n; i++, k++) partial[k] += x[i] * x[i];
+  for (int k = 0; k < 16 && i < n; i++, k++) partial[k] += x[i] * x[i]; /* fewer than 16 left */
   float total = 0.0f;
   for (int k = 0; k < 16; k++) total += partial[k];
   return total;

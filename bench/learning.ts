@@ -27,7 +27,7 @@
  * reality gap (src/drivers/sim-reality.ts), drawn from each run's seed: every seed is another arm,
  * while the learner, the filter and the controller see the URDF. --model-prior runs MBPO once
  * per prior named (mbpo.modelPrior: none learns the whole Δ, urdf the residual over the URDF's
- * prediction). --urdf runs on another arm (a .urdf or .xacro; its gains and home pose derived
+ * prediction; without the option, the profile's: quick's is urdf). --urdf runs on another arm (a .urdf or .xacro; its gains and home pose derived
  * from it as for any run: src/control/arm-gains.ts); SAC has no model and runs once, so they never show an evaluation goal. Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
  * (default bench-results/learning). --merge runs nothing: it combines the results.json of runs made by
@@ -47,7 +47,7 @@ import { loadBootstrap } from "../src/data/bootstrap.js";
 import { TRANSITIONS_FILE } from "../src/data/transition-log.js";
 import type { JointState } from "../src/drivers/driver.js";
 import { evaluationEpisodes } from "../src/env/episodes.js";
-import { DEFAULT_PROFILE } from "../src/mbpo/hyperparameters.js";
+import { DEFAULT_PROFILE, resolveHyperparameters } from "../src/mbpo/hyperparameters.js";
 import {
   type ActorWeights,
   type Algorithm,
@@ -75,7 +75,6 @@ const outDir = resolve(option("out", "bench-results/learning"));
 const json = process.argv.includes("--json");
 const bootstrapEpisodes = Number(option("bootstrap-episodes", "0"));
 const reality = option("reality", "none");
-const modelPriors = option("model-prior", "none").split(",");
 /** --urdf FILE: the arm (a .urdf or .xacro); default the node's, urdf/arm.urdf. */
 const urdf = option("urdf", "");
 /** --set section.key=JSON overrides, by section. */
@@ -93,6 +92,8 @@ process.argv.forEach((arg, i) => {
     throw new Error(`--set ${section}.${key}: "${value}" is not a JSON value`);
   }
 });
+/** --model-prior none,urdf: one MBPO run per prior; default the profile's (with --set applied). */
+const modelPriors = option("model-prior", resolveHyperparameters(overrides, profile).mbpo.modelPrior).split(",");
 /** --param key=JSON overrides of the node's parameters. */
 const params: Record<string, unknown> = {};
 process.argv.forEach((arg, i) => {

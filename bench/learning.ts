@@ -93,7 +93,8 @@ process.argv.forEach((arg, i) => {
   }
 });
 /** --model-prior none,urdf: one MBPO run per prior; default the profile's (with --set applied). */
-const modelPriors = option("model-prior", resolveHyperparameters(overrides, profile).mbpo.modelPrior).split(",");
+const profilePrior = resolveHyperparameters(overrides, profile).mbpo.modelPrior;
+const modelPriors = option("model-prior", profilePrior).split(",");
 /** --param key=JSON overrides of the node's parameters. */
 const params: Record<string, unknown> = {};
 process.argv.forEach((arg, i) => {

@@ -16,7 +16,7 @@ import { unavailable } from "../support/system.js";
 
 const native = nativeKernels();
 const problem = unavailable(
-  "the OpenBLAS addon",
+  "the native kernels addon",
   "apt-get install libopenblas-dev; npm run build:native",
   typeof native === "string" ? native : undefined,
 );

@@ -27,8 +27,9 @@
  * reality gap (src/drivers/sim-reality.ts), drawn from each run's seed: every seed is another arm,
  * while the learner, the filter and the controller see the URDF. --model-prior runs MBPO once
  * per prior named (mbpo.modelPrior: none learns the whole Δ, urdf the residual over the URDF's
- * prediction; without the option, the profile's: quick's is urdf). --urdf runs on another arm (a .urdf or .xacro; its gains and home pose derived
- * from it as for any run: src/control/arm-gains.ts); SAC has no model and runs once, so they never show an evaluation goal. Prints a line per episode
+ * prediction; without the option, the profile's: quick's is urdf). --urdf runs on another arm (a
+ * .urdf or .xacro; its gains and home pose derived from it as for any run: src/control/arm-gains.ts);
+ * SAC has no model and runs once, so they never show an evaluation goal. Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
  * (default bench-results/learning). --merge runs nothing: it combines the results.json of runs made by
  * separate processes into one set of outputs and one summary (--steps sets the plot's x range).

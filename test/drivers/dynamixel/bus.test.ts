@@ -7,10 +7,10 @@ import { describe, it } from "node:test";
 import { DynamixelBus, DynamixelError } from "../../../src/drivers/dynamixel/bus.js";
 import { loadCalibration } from "../../../src/drivers/dynamixel/calibration.js";
 import { STATE_BLOCK, X_SERIES } from "../../../src/drivers/dynamixel/control-table.js";
-import type { Transport } from "../../../src/drivers/dynamixel/transport.js";
 import { loadUrdf } from "../../../src/robot/urdf.js";
 import { packageRoot } from "../../../src/util/paths.js";
 import { ServoBusEmulator } from "./emulator.js";
+import { MemoryLink } from "./memory-link.js";
 
 const model = loadUrdf(`${packageRoot()}/urdf/arm.urdf`);
 const calibration = loadCalibration(
@@ -18,71 +18,6 @@ const calibration = loadCalibration(
   model.joints.map((j) => j.name),
 );
 const ids = calibration.joints.map((j) => j.id);
-
-/** One end of an in-memory link; bytes arrive on the next turn of the event loop, like real I/O. */
-class MemoryLink implements Transport {
-  readonly path = "memory";
-  readonly baud = 1_000_000;
-  peer!: MemoryLink;
-  /** Deliver in chunks of this many bytes (0: whole writes). */
-  chunk = 0;
-  /** Line noise sent before each write. */
-  noise: number[] = [];
-  private open = true;
-  private dataHandlers: ((c: Uint8Array) => void)[] = [];
-  private closeHandlers: ((r: string) => void)[] = [];
-
-  static pair(): [MemoryLink, MemoryLink] {
-    const a = new MemoryLink();
-    const b = new MemoryLink();
-    a.peer = b;
-    b.peer = a;
-    return [a, b];
-  }
-
-  get isOpen(): boolean {
-    return this.open;
-  }
-
-  write(bytes: Uint8Array): void {
-    if (!this.open) return;
-    const all = Uint8Array.from([...this.noise, ...bytes]);
-    const size = this.chunk > 0 ? this.chunk : all.length;
-    for (let at = 0; at < all.length; at += size) {
-      const piece = all.slice(at, at + size);
-      setImmediate(() => this.peer.deliver(piece));
-    }
-  }
-
-  writeSync(): boolean {
-    return false;
-  }
-
-  onData(handler: (c: Uint8Array) => void): void {
-    this.dataHandlers.push(handler);
-  }
-
-  onClose(handler: (r: string) => void): void {
-    this.closeHandlers.push(handler);
-  }
-
-  async close(): Promise<void> {
-    this.cut("closed");
-  }
-
-  /** The cable is pulled: both ends see it. */
-  cut(reason: string): void {
-    for (const end of [this, this.peer]) {
-      if (!end.open) continue;
-      end.open = false;
-      for (const h of end.closeHandlers) h(reason);
-    }
-  }
-
-  private deliver(bytes: Uint8Array): void {
-    if (this.open) for (const h of this.dataHandlers) h(bytes);
-  }
-}
 
 function setup() {
   const [host, servos] = MemoryLink.pair();

@@ -10,7 +10,7 @@
  *                               [--backend wasm] [--out DIR] [--json]
  *                               [--set section.key=JSON ...] [--param key=JSON ...]
  *                               [--bootstrap-episodes N] [--reality none|realistic]
- *                               [--model-prior none,urdf] [--urdf FILE]
+ *                               [--model-prior none,urdf] [--urdf FILE] [--identify N]
  *   node dist/bench/learning.js --merge DIR1,DIR2,... [--steps CAP] [--out DIR]
  *
  * --profile names a set of hyperparameter overrides (src/mbpo/hyperparameters.ts,
@@ -29,7 +29,12 @@
  * per prior named (mbpo.modelPrior: none learns the whole Δ, urdf the residual over the URDF's
  * prediction; without the option, the profile's: quick's is urdf). --urdf runs on another arm (a
  * .urdf or .xacro; its gains and home pose derived from it as for any run: src/control/arm-gains.ts);
- * SAC has no model and runs once, so they never show an evaluation goal. Prints a line per episode
+ * SAC has no model and runs once, so they never show an evaluation goal. --identify N first records N
+ * excitation episodes on each seed's twin (`run --policy excite`'s code, its own episode seed), fits
+ * them with `identify`'s code, and learns with the identified URDF as the node's description
+ * (controller, filter, learner, prior), the twin staying the truth (sim.urdf), and with the fitted
+ * state latency as `state_latency`: the workflow of README "A real arm is not its URDF"; the
+ * excitation steps are reported beside the steps to 90%, not inside them. Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
  * (default bench-results/learning). --merge runs nothing: it combines the results.json of runs made by
  * separate processes into one set of outputs and one summary (--steps sets the plot's x range).
@@ -38,8 +43,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createLogger } from "../src/cli/logger.js";
+import { runIdentifyCommand } from "../src/cli/identify-command.js";
 import { runCommand } from "../src/cli/run-command.js";
 import { type Config, defaultConfig, descriptionOptions, withOverrides } from "../src/config/config.js";
+import { createPolicy } from "../src/control/policies/index.js";
 import { MlpPolicy } from "../src/control/policies/mlp.js";
 import { PdPolicy } from "../src/control/policies/pd.js";
 import type { Policy, PolicyContext } from "../src/control/policy.js";
@@ -78,6 +85,11 @@ const bootstrapEpisodes = Number(option("bootstrap-episodes", "0"));
 const reality = option("reality", "none");
 /** --urdf FILE: the arm (a .urdf or .xacro); default the node's, urdf/arm.urdf. */
 const urdf = option("urdf", "");
+/** --identify N: learn on the description identified from N excitation episodes (0: the URDF as given). */
+const identifyEpisodes = Number(option("identify", "0"));
+if (!Number.isInteger(identifyEpisodes) || identifyEpisodes < 0) {
+  throw new Error(`--identify: expected a number of excitation episodes, got "${option("identify", "")}"`);
+}
 /** --set section.key=JSON overrides, by section. */
 const overrides: Record<string, Record<string, unknown>> = {};
 process.argv.forEach((arg, i) => {
@@ -173,6 +185,8 @@ interface RunResult {
   modelPrior?: string;
   /** The arm's description (absent in results from before --urdf: urdf/arm.urdf). */
   urdf?: string;
+  /** With --identify: what the excitation and the fit gave (the run learnt on `urdf`, identified). */
+  identified?: Identified;
   backend: string;
   stepsTo90: number | null;
   /** A safety fault that latched on the twin and ended the run (the filter's reason), if any. */
@@ -185,11 +199,24 @@ interface RunResult {
 
 async function runOne(algo: Algorithm, seed: number, modelPrior: string): Promise<RunResult> {
   // The seed draws the twin's reality gap too (one arm per seed); without one it changes nothing.
-  const config = withOverrides(
+  const given = withOverrides(
     defaultConfig(),
     { "sim.reality.preset": reality, seed, ...(urdf !== "" ? { urdf: resolve(urdf) } : {}), ...params },
     "--param",
   );
+  const identified = identifyEpisodes > 0 ? await identifiedArm(given, seed) : undefined;
+  const config =
+    identified === undefined
+      ? given
+      : withOverrides(
+          given,
+          {
+            urdf: identified.urdf,
+            "sim.urdf": identified.truth,
+            state_latency: identified.latencyPeriods,
+          },
+          "--identify",
+        );
   const stack = createControlStack(config);
   const { task, runner } = stack;
   const learner: Learner = await createLearner({
@@ -326,6 +353,7 @@ async function runOne(algo: Algorithm, seed: number, modelPrior: string): Promis
     reality,
     modelPrior: algo === "mbpo" ? modelPrior : "none",
     urdf: stack.urdfPath,
+    ...(identified !== undefined ? { identified } : {}),
     backend: learner.backend ?? backend,
     stepsTo90,
     realSteps,
@@ -359,6 +387,75 @@ async function recordDemonstrations(config: Config, seed: number): Promise<RealT
     const stack = createControlStack(config);
     const imported = await loadBootstrap(join(dir, TRANSITIONS_FILE), stack, { from: "joint-states" });
     return imported.transitions;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface Identified {
+  /** The identified description (in the output folder) and the twin's own. */
+  urdf: string;
+  truth: string;
+  /** Real steps of excitation the fit used (not counted in stepsTo90). */
+  excitationSteps: number;
+  /** The fitted age of the state (control periods), set as state_latency. */
+  latencyPeriods: number;
+  conditionNumber: number;
+  /** Held-out one-period Δq̇ error, summed over the joints: URDF and identified (rad/s). */
+  heldOutError: { nominal: number; identified: number };
+}
+
+/** Identification per seed: one excitation and fit for every run of that seed. */
+const identifiedArms = new Map<number, Identified>();
+
+/**
+ * Records identifyEpisodes excitation episodes on this seed's twin with `mbpo-arm run`'s code, fits
+ * them with `mbpo-arm identify`'s, and writes the identified URDF into the output folder.
+ */
+async function identifiedArm(config: Config, seed: number): Promise<Identified> {
+  const known = identifiedArms.get(seed);
+  if (known !== undefined) return known;
+  const dir = mkdtempSync(join(tmpdir(), "mbpo-bench-excitation-"));
+  try {
+    const { logger } = createLogger({ consoleLevel: "warn", file: null });
+    const summary = await runCommand({
+      // As `run --policy excite --seed S` on this twin (the seed draws the twin's gap too).
+      config,
+      policy: (stack) =>
+        createPolicy("excite", {
+          task: stack.task,
+          model: stack.model,
+          seed,
+          pd: { kp: stack.gains.resetKp, kd: stack.gains.resetKd },
+        }),
+      episodes: identifyEpisodes,
+      json: false,
+      logger,
+      signal: new AbortController().signal,
+      outDir: dir,
+    });
+    if (summary.fault !== undefined) throw new Error(`--identify: the excitation faulted: ${summary.fault}`);
+    mkdirSync(outDir, { recursive: true });
+    const out = join(outDir, `identified-seed${seed}.urdf`);
+    const report = await runIdentifyCommand({ config, files: [join(dir, TRANSITIONS_FILE)], out, logger });
+    const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+    const result: Identified = {
+      urdf: out,
+      truth: createControlStack(config).urdfPath,
+      excitationSteps: report.samples + report.heldOut + report.skipped,
+      latencyPeriods: report.latencyPeriods ?? 0,
+      conditionNumber: report.conditionNumber,
+      heldOutError: {
+        nominal: sum(report.heldOutVelocityRms.nominal),
+        identified: sum(report.heldOutVelocityRms.identified),
+      },
+    };
+    process.stderr.write(
+      `[seed ${seed}] identified from ${result.excitationSteps} excitation steps: latency ${result.latencyPeriods.toFixed(2)} periods, ` +
+        `held-out Δq̇ error ${(100 * (1 - result.heldOutError.identified / result.heldOutError.nominal)).toFixed(0)}% below the URDF's → ${out}\n`,
+    );
+    identifiedArms.set(seed, result);
+    return result;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -456,6 +553,7 @@ const summary = runs.map((r) => ({
   reality: r.reality ?? "none",
   seed: r.seed,
   bootstrapEpisodes: r.bootstrapEpisodes,
+  excitationSteps: r.identified?.excitationSteps,
   stepsTo90: r.stepsTo90,
   fault: r.fault,
   realSteps: r.realSteps,
@@ -471,7 +569,7 @@ if (json) {
   );
   for (const s of summary) {
     console.log(
-      `${s.algo.padEnd(4)} seed ${s.seed}${s.reality !== "none" ? ` (reality ${s.reality})` : ""}${(s.bootstrapEpisodes ?? 0) > 0 ? ` (bootstrap: ${s.bootstrapEpisodes} PD episodes)` : ""}: ${s.fault !== undefined ? `safety fault after ${s.realSteps} steps (${s.fault}); ` : ""}${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
+      `${s.algo.padEnd(4)} seed ${s.seed}${s.reality !== "none" ? ` (reality ${s.reality})` : ""}${(s.bootstrapEpisodes ?? 0) > 0 ? ` (bootstrap: ${s.bootstrapEpisodes} PD episodes)` : ""}${s.excitationSteps !== undefined ? ` (identified URDF, after ${s.excitationSteps} excitation steps)` : ""}: ${s.fault !== undefined ? `safety fault after ${s.realSteps} steps (${s.fault}); ` : ""}${s.stepsTo90 === null ? `not reached in ${s.realSteps} steps (final ${((s.finalEvalSuccess ?? 0) * 100).toFixed(0)}%)` : `${s.stepsTo90} real steps to 90%`}, ${s.wallSeconds} s wall (model ${s.seconds.model}, rollouts ${s.seconds.rollouts}, sac ${s.seconds.sac}, episodes ${s.seconds.episodes}, eval ${s.seconds.eval})`,
     );
   }
   for (const seed of new Set(summary.map((r) => r.seed))) {

@@ -42,8 +42,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createLogger } from "../src/cli/logger.js";
 import { runIdentifyCommand } from "../src/cli/identify-command.js";
+import { createLogger } from "../src/cli/logger.js";
 import { runCommand } from "../src/cli/run-command.js";
 import { type Config, defaultConfig, descriptionOptions, withOverrides } from "../src/config/config.js";
 import { createPolicy } from "../src/control/policies/index.js";

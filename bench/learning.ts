@@ -42,7 +42,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { runIdentifyCommand } from "../src/cli/identify-command.js";
+import { identifyTransitions } from "../src/cli/identify-command.js";
 import { createLogger } from "../src/cli/logger.js";
 import { runCommand } from "../src/cli/run-command.js";
 import { type Config, defaultConfig, descriptionOptions, withOverrides } from "../src/config/config.js";
@@ -50,7 +50,7 @@ import { createPolicy } from "../src/control/policies/index.js";
 import { MlpPolicy } from "../src/control/policies/mlp.js";
 import { PdPolicy } from "../src/control/policies/pd.js";
 import type { Policy, PolicyContext } from "../src/control/policy.js";
-import { createControlStack } from "../src/control/stack.js";
+import { type ControlStack, createControlStack } from "../src/control/stack.js";
 import { loadBootstrap } from "../src/data/bootstrap.js";
 import { TRANSITIONS_FILE } from "../src/data/transition-log.js";
 import type { JointState } from "../src/drivers/driver.js";
@@ -409,56 +409,79 @@ interface Identified {
 const identifiedArms = new Map<number, Identified>();
 
 /**
- * Records identifyEpisodes excitation episodes on this seed's twin with `mbpo-arm run`'s code, fits
- * them with `mbpo-arm identify`'s, and writes the identified URDF into the output folder.
+ * Runs identifyEpisodes excitation episodes on this seed's twin (the policy of `run --policy
+ * excite --seed S`), fits them with `mbpo-arm identify`'s code, and writes the identified URDF into
+ * the output folder. In this process, not through `run`: `run` holds the arm while its log file
+ * opens, for as many ticks as that takes in wall-clock time, and the excitation would differ from
+ * one benchmark to the next.
  */
 async function identifiedArm(config: Config, seed: number): Promise<Identified> {
   const known = identifiedArms.get(seed);
   if (known !== undefined) return known;
-  const dir = mkdtempSync(join(tmpdir(), "mbpo-bench-excitation-"));
-  try {
-    const { logger } = createLogger({ consoleLevel: "warn", file: null });
-    const summary = await runCommand({
-      // As `run --policy excite --seed S` on this twin (the seed draws the twin's gap too).
-      config,
-      policy: (stack) =>
-        createPolicy("excite", {
-          task: stack.task,
-          model: stack.model,
-          seed,
-          pd: { kp: stack.gains.resetKp, kd: stack.gains.resetKd },
-        }),
-      episodes: identifyEpisodes,
-      json: false,
-      logger,
-      signal: new AbortController().signal,
-      outDir: dir,
-    });
-    if (summary.fault !== undefined) throw new Error(`--identify: the excitation faulted: ${summary.fault}`);
-    mkdirSync(outDir, { recursive: true });
-    const out = join(outDir, `identified-seed${seed}.urdf`);
-    const report = await runIdentifyCommand({ config, files: [join(dir, TRANSITIONS_FILE)], out, logger });
-    const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-    const result: Identified = {
-      urdf: out,
-      truth: createControlStack(config).urdfPath,
-      excitationSteps: report.samples + report.heldOut + report.skipped,
-      latencyPeriods: report.latencyPeriods ?? 0,
-      conditionNumber: report.conditionNumber,
-      heldOutError: {
-        nominal: sum(report.heldOutVelocityRms.nominal),
-        identified: sum(report.heldOutVelocityRms.identified),
+  const stack = createControlStack(config);
+  const policy = createPolicy("excite", {
+    task: stack.task,
+    model: stack.model,
+    seed,
+    pd: { kp: stack.gains.resetKp, kd: stack.gains.resetKd },
+  });
+  const transitions = await recordEpisodes(stack, policy, identifyEpisodes, new Rng(seed, 1));
+  mkdirSync(outDir, { recursive: true });
+  const out = join(outDir, `identified-seed${seed}.urdf`);
+  const { logger } = createLogger({ consoleLevel: "warn", file: null });
+  const report = identifyTransitions({ config, files: [], out, logger }, transitions);
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  const result: Identified = {
+    urdf: out,
+    truth: stack.urdfPath,
+    excitationSteps: transitions.length,
+    latencyPeriods: report.latencyPeriods ?? 0,
+    conditionNumber: report.conditionNumber,
+    heldOutError: {
+      nominal: sum(report.heldOutVelocityRms.nominal),
+      identified: sum(report.heldOutVelocityRms.identified),
+    },
+  };
+  process.stderr.write(
+    `[seed ${seed}] identified from ${result.excitationSteps} excitation steps: latency ${result.latencyPeriods.toFixed(2)} periods, ` +
+      `held-out Δq̇ error ${(100 * (1 - result.heldOutError.identified / result.heldOutError.nominal)).toFixed(0)}% below the URDF's → ${out}\n`,
+  );
+  identifiedArms.set(seed, result);
+  return result;
+}
+
+/** Runs `count` episodes of a fixed policy and returns their transitions (copies), as a log holds them. */
+async function recordEpisodes(
+  stack: ControlStack,
+  policy: Policy,
+  count: number,
+  episodeRng: Rng,
+): Promise<RealTransitionInput[]> {
+  const recorder = new StateRecorder(policy, stack.task.dof);
+  const transitions: RealTransitionInput[] = [];
+  for (let e = 0; e < count; e++) {
+    const episode = stack.task.sampleEpisode(episodeRng);
+    const result = await stack.runner.runEpisode(e, episode, recorder, {
+      onTransition: (tr) => {
+        const next = stack.driver.readState() as JointState;
+        transitions.push({
+          obs: tr.obs.slice(),
+          action: tr.action.slice(),
+          reward: tr.reward,
+          nextObs: tr.nextObs.slice(),
+          terminated: tr.terminated,
+          q: recorder.q.slice(),
+          qd: recorder.qd.slice(),
+          effort: tr.effort.slice(),
+          nextQ: next.position.slice(),
+          nextQd: next.velocity.slice(),
+          goal: Float64Array.from(episode.goal),
+        });
       },
-    };
-    process.stderr.write(
-      `[seed ${seed}] identified from ${result.excitationSteps} excitation steps: latency ${result.latencyPeriods.toFixed(2)} periods, ` +
-        `held-out Δq̇ error ${(100 * (1 - result.heldOutError.identified / result.heldOutError.nominal)).toFixed(0)}% below the URDF's → ${out}\n`,
-    );
-    identifiedArms.set(seed, result);
-    return result;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    });
+    if (result.fault !== undefined) throw new Error(`--identify: the excitation faulted: ${result.fault}`);
   }
+  return transitions;
 }
 
 /** The run's algorithm with its model prior, if any: mbpo, mbpo+urdf, sac. */

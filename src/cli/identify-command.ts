@@ -62,6 +62,19 @@ export async function runIdentifyCommand(options: IdentifyCommandOptions): Promi
       logger.warn(`${file}: ${loaded.read.problem}; using what came before it`);
     transitions.push(...loaded.transitions);
   }
+  return identifyTransitions(options, transitions);
+}
+
+/**
+ * The fit and its report, on transitions in the order they were logged (the benchmark hands over
+ * the ones it recorded in memory; `options.files` only names them in the report).
+ */
+export function identifyTransitions(
+  options: IdentifyCommandOptions,
+  transitions: readonly RealTransitionInput[],
+): IdentifyReport {
+  const { config, logger } = options;
+  const stack = createControlStack(config);
   const samples = withPreviousEffort(transitions);
   const fit = samples.filter((_, i) => i % HOLDOUT_EVERY !== HOLDOUT_EVERY - 1);
   const held = samples.filter((_, i) => i % HOLDOUT_EVERY === HOLDOUT_EVERY - 1);

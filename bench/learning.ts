@@ -42,7 +42,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { identifyTransitions } from "../src/cli/identify-command.js";
+import { type IdentifyReport, identifyTransitions } from "../src/cli/identify-command.js";
 import { createLogger } from "../src/cli/logger.js";
 import { runCommand } from "../src/cli/run-command.js";
 import { type Config, defaultConfig, descriptionOptions, withOverrides } from "../src/config/config.js";
@@ -403,6 +403,14 @@ interface Identified {
   conditionNumber: number;
   /** Held-out one-period Δq̇ error, summed over the joints: URDF and identified (rad/s). */
   heldOutError: { nominal: number; identified: number };
+  /** The fitted latency's error against the twin's (control periods). */
+  latencyError: number;
+  /**
+   * Each joint's armature, viscous and Coulomb friction against the twin's, as the fit can see
+   * them (commanded torque: the twin's value ÷ its torque constant): value / truth − 1, and what
+   * identify said of it (identified, grouped, poorly excited, not excited).
+   */
+  jointParameters: { name: string; determination: string; error: number; urdfError: number }[];
 }
 
 /** Identification per seed: one excitation and fit for every run of that seed. */
@@ -441,13 +449,52 @@ async function identifiedArm(config: Config, seed: number): Promise<Identified> 
       nominal: sum(report.heldOutVelocityRms.nominal),
       identified: sum(report.heldOutVelocityRms.identified),
     },
+    latencyError: (report.latencyPeriods ?? 0) - (stack.reality?.latencyPeriods ?? 0),
+    jointParameters: jointErrors(stack, report),
+  };
+  const worst = (kind: string) => {
+    const errors = result.jointParameters
+      .filter((p) => p.determination === kind)
+      .map((p) => Math.abs(p.error));
+    return errors.length === 0 ? "(none)" : `${(100 * Math.max(...errors)).toFixed(1)}%`;
   };
   process.stderr.write(
-    `[seed ${seed}] identified from ${result.excitationSteps} excitation steps: latency ${result.latencyPeriods.toFixed(2)} periods, ` +
-      `held-out Δq̇ error ${(100 * (1 - result.heldOutError.identified / result.heldOutError.nominal)).toFixed(0)}% below the URDF's → ${out}\n`,
+    `[seed ${seed}] identified from ${result.excitationSteps} excitation steps: latency ${result.latencyPeriods.toFixed(2)} periods ` +
+      `(twin ${(result.latencyPeriods - result.latencyError).toFixed(2)}), held-out Δq̇ error ` +
+      `${result.heldOutError.identified.toPrecision(2)} rad/s against the URDF's ${result.heldOutError.nominal.toPrecision(2)}; ` +
+      `joint parameters within ${worst("identified")} of the twin's where identified, ` +
+      `${worst("grouped")} where grouped → ${out}\n`,
   );
   identifiedArms.set(seed, result);
   return result;
+}
+
+/** identify's joint parameters against the twin's (see Identified.jointParameters). */
+function jointErrors(stack: ControlStack, report: IdentifyReport): Identified["jointParameters"] {
+  const twin = stack.reality;
+  if (twin === undefined) return [];
+  const fitted = new Map(report.parameters.map((p) => [p.name, p]));
+  return twin.model.joints.flatMap((joint, i) =>
+    (
+      [
+        ["armature", joint.armature],
+        ["viscous", joint.damping],
+        ["coulomb", joint.friction],
+      ] as const
+    ).flatMap(([key, value]) => {
+      const p = fitted.get(`${joint.name}.${key}`);
+      if (p === undefined) return [];
+      const truth = value / twin.torqueConstant[i];
+      return [
+        {
+          name: p.name,
+          determination: p.determination,
+          error: p.value / truth - 1,
+          urdfError: p.nominal / truth - 1,
+        },
+      ];
+    }),
+  );
 }
 
 /** Runs `count` episodes of a fixed policy and returns their transitions (copies), as a log holds them. */

@@ -30,11 +30,12 @@
  * prediction; without the option, the profile's: quick's is urdf). --urdf runs on another arm (a
  * .urdf or .xacro; its gains and home pose derived from it as for any run: src/control/arm-gains.ts);
  * SAC has no model and runs once, so they never show an evaluation goal. --identify N first records N
- * excitation episodes on each seed's twin (`run --policy excite`'s code, its own episode seed), fits
- * them with `identify`'s code, and learns with the identified URDF as the node's description
- * (controller, filter, learner, prior), the twin staying the truth (sim.urdf), and with the fitted
- * state latency as `state_latency`: the workflow of README "A real arm is not its URDF"; the
- * excitation steps are reported beside the steps to 90%, not inside them. Prints a line per episode
+ * episodes of `run --policy excite --seed S`'s policy on each seed's twin, fits them with
+ * `identify`'s code (and compares the fit with the twin's drawn values), and learns with the
+ * identified URDF as the node's description (controller, filter, learner, prior), the twin staying
+ * the truth (sim.urdf), and with the fitted state latency as `state_latency`: the workflow of README
+ * "A real arm is not its URDF"; the excitation steps are reported beside the steps to 90%, not
+ * inside them. Prints a line per episode
  * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
  * (default bench-results/learning). --merge runs nothing: it combines the results.json of runs made by
  * separate processes into one set of outputs and one summary (--steps sets the plot's x range).

@@ -6,7 +6,7 @@
  * is src/mbpo/mbpo.ts's, called between episodes.
  *
  *   node dist/bench/learning.js [--algos mbpo,sac] [--seeds 1,2,3] [--steps 5000]
- *                               [--profile quick|paper] [--eval-every 500] [--eval-episodes 20]
+ *                               [--profile quick|eager|paper] [--eval-every 500] [--eval-episodes 20]
  *                               [--backend wasm] [--out DIR] [--json]
  *                               [--set section.key=JSON ...] [--param key=JSON ...]
  *                               [--bootstrap-episodes N] [--reality none|realistic]

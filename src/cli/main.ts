@@ -353,7 +353,7 @@ withCommonFlags(
     )
     .option(
       "--profile <name>",
-      "hyperparameter profile: quick (the default: small networks, learns reach in minutes on a CPU) or paper (the MBPO and SAC papers' sizes: about 1 s per real step on a CPU)",
+      "hyperparameter profile: quick (the default: small networks, learns reach in minutes on a CPU), eager (quick learning from the 200th real step with 20 SAC updates per step: fewer real steps on a small arm) or paper (the MBPO and SAC papers' sizes: about 1 s per real step on a CPU)",
     )
     .option(
       "--hp <section.key=value>",
@@ -536,7 +536,7 @@ program
   .addOption(new Option("--algo <name>", "learn: learner").choices(["mbpo", "sac"]))
   .option("--steps <n>", "learn: real steps to collect (0: until ~/stop)", integer("--steps", 0))
   .option("--resume <dir>", "learn: continue the run in <dir> from its checkpoint")
-  .option("--profile <name>", "learn: hyperparameter profile: quick (the default) or paper")
+  .option("--profile <name>", "learn: hyperparameter profile: quick (the default), eager or paper")
   .option("--eval-every <k>", "learn: evaluate after every k-th episode", integer("--eval-every", 1))
   .option("--eval-episodes <m>", "learn: episodes per evaluation", integer("--eval-episodes", 0))
   .option(

@@ -230,6 +230,41 @@ export type HyperparameterOverrides = Record<string, Record<string, unknown>>;
  * for a stated reason, chosen by name (`train --profile NAME`, bench/learning.ts --profile NAME).
  * A new run without one gets DEFAULT_PROFILE; a run directory records the profile it used.
  */
+/**
+ * "quick": MBPO and SAC on `reach` within the time two shared CPU cores give a benchmark (the
+ * wasm backend runs one 256×256 SAC update in tens of milliseconds and a 7 × 4×200 ensemble
+ * over 8,000 rows in about a second there). Smaller networks, fewer rollouts and fewer SAC
+ * updates per real step, and the URDF prior under the model (below).
+ */
+const QUICK_PROFILE: HyperparameterOverrides = {
+  sac: {
+    hiddenSizes: [64, 64],
+    batchSize: 128,
+    // Reach's rewards are of order 0.1 a step; at α = 1 the entropy bonus (about 4 nats a step
+    // at the start) outweighs them for the thousands of updates α takes to fall. With fewer
+    // updates per real step that is most of a short run, so α starts lower.
+    initialAlpha: 0.05,
+  },
+  ensemble: { hiddenSizes: [64, 64, 64], weightDecays: [2.5e-5, 5e-5, 7.5e-5, 1e-4], maxEpochs: 40 },
+  mbpo: {
+    rolloutsPerRealStep: 100,
+    sacUpdatesPerRealStep: 10,
+    rolloutSchedule: [500, 2500, 1, 3],
+    // The ensemble learns the residual over the URDF's rigid-body prediction. Not in MBPO, whose
+    // tasks come without a model; here every arm comes with its URDF. Without it a 7-joint arm's
+    // coupled dynamics were too much for these small networks within 5,000 real steps: on the
+    // Panda twin the held-out error stayed at 0.06-0.14 and no seed of three reached 90% (55%,
+    // 85%, 80% at 5,000); with it 0.0001 from the first fit and 90% at 5,000 / 4,000 / 3,500,
+    // while the 4-, 5- and 6-joint arms reached it at 1,000-2,000 either way (README, "Your own
+    // arm"; on our 4-joint arm's exact twin it costs a little: 8,000 against 7,000 real steps
+    // over six seeds). On the realistic reality gap with the latency compensated, 200 exploration
+    // steps and G = 20, it cut the mean steps to 90% over six seeds by 54% (per seed 40-67%); with
+    // these defaults by 12-47% (README, "A real arm is not its URDF"). `--hp
+    // mbpo.modelPrior=none` learns the whole Δ, as MBPO does.
+    modelPrior: "urdf",
+  },
+};
+
 export const HYPERPARAMETER_PROFILES: Record<string, HyperparameterOverrides> = {
   /**
    * "paper": the defaults above unchanged (SAC 256×256, G = 20, 400 rollouts per real step, α from
@@ -239,39 +274,20 @@ export const HYPERPARAMETER_PROFILES: Record<string, HyperparameterOverrides> = 
    * thousands of updates it takes to fall. For a GPU backend, and for comparisons with the papers.
    */
   paper: {},
+  quick: QUICK_PROFILE,
   /**
-   * "quick": MBPO and SAC on `reach` within the time two shared CPU cores give a benchmark (the
-   * wasm backend runs one 256×256 SAC update in tens of milliseconds and a 7 × 4×200 ensemble
-   * over 8,000 rows in about a second there). Smaller networks, fewer rollouts and fewer SAC
-   * updates per real step, and the URDF prior under the model (below).
+   * "eager": quick, but learning starts after 200 real steps instead of 500, with 20 SAC updates per
+   * real step instead of 10. With the URDF prior the model is right before it has seen data, so the
+   * policy can start early and exploit the model harder (without the prior, 20 updates per step
+   * did not help). On the 4-joint arm's exact twin 90% at 500 / 500 / 500 real steps on seeds 1-3
+   * (quick: 1,000 / 1,000 / 1,500); on its realistic twin with `identify`'s URDF and latency 600 /
+   * 400 / 400 (quick: 900 / 800 / 700; README, "A real arm is not its URDF"). Not for the 7-joint
+   * Panda: 0% / 70% / 25% at 3,000 real steps on seeds 1-3, where quick reaches 90% at 5,000 /
+   * 4,000 / 3,500. Twice the SAC work per real step.
    */
-  quick: {
-    sac: {
-      hiddenSizes: [64, 64],
-      batchSize: 128,
-      // Reach's rewards are of order 0.1 a step; at α = 1 the entropy bonus (about 4 nats a step
-      // at the start) outweighs them for the thousands of updates α takes to fall. With fewer
-      // updates per real step that is most of a short run, so α starts lower.
-      initialAlpha: 0.05,
-    },
-    ensemble: { hiddenSizes: [64, 64, 64], weightDecays: [2.5e-5, 5e-5, 7.5e-5, 1e-4], maxEpochs: 40 },
-    mbpo: {
-      rolloutsPerRealStep: 100,
-      sacUpdatesPerRealStep: 10,
-      rolloutSchedule: [500, 2500, 1, 3],
-      // The ensemble learns the residual over the URDF's rigid-body prediction. Not in MBPO, whose
-      // tasks come without a model; here every arm comes with its URDF. Without it a 7-joint arm's
-      // coupled dynamics were too much for these small networks within 5,000 real steps: on the
-      // Panda twin the held-out error stayed at 0.06-0.14 and no seed of three reached 90% (55%,
-      // 85%, 80% at 5,000); with it 0.0001 from the first fit and 90% at 5,000 / 4,000 / 3,500,
-      // while the 4-, 5- and 6-joint arms reached it at 1,000-2,000 either way (README, "Your own
-      // arm"; on our 4-joint arm's exact twin it costs a little: 8,000 against 7,000 real steps
-      // over six seeds). On the realistic reality gap with the latency compensated, 200 exploration
-      // steps and G = 20, it cut the mean steps to 90% over six seeds by 54% (per seed 40-67%); with
-      // these defaults by 12-47% (README, "A real arm is not its URDF"). `--hp
-      // mbpo.modelPrior=none` learns the whole Δ, as MBPO does.
-      modelPrior: "urdf",
-    },
+  eager: {
+    ...QUICK_PROFILE,
+    mbpo: { ...QUICK_PROFILE.mbpo, initialExplorationSteps: 200, sacUpdatesPerRealStep: 20 },
   },
 };
 

@@ -121,7 +121,7 @@ export function declareLearnParameters(rcl: Rcl, node: RclNode, defaults: LearnP
     profile: text(
       "profile",
       defaults.profile,
-      "learn mode: hyperparameter profile (empty: the default, quick; paper: the papers' sizes)",
+      "learn mode: hyperparameter profile (empty: the default, quick; eager: quick learning from the 200th real step with G = 20; paper: the papers' sizes)",
     ),
     steps: int("steps", defaults.steps, 0, "learn mode: real steps to collect (0: until ~/stop)"),
     out: text("out", defaults.out, "learn mode: run directory (empty: ~/.mbpo-arm/runs/node-<time>/)"),

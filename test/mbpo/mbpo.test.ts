@@ -163,6 +163,15 @@ describe("MBPO schedule and hyperparameters", () => {
     const quick = resolveHyperparameters({ mbpo: { sacUpdatesPerRealStep: 3 } }, "quick");
     assert.equal(quick.mbpo.sacUpdatesPerRealStep, 3);
     assert.notDeepEqual(quick.sac.hiddenSizes, defaults.sac.hiddenSizes);
+    // "eager" is quick with learning from the 200th real step and G = 20, nothing else.
+    const eager = resolveHyperparameters({}, "eager");
+    const quickAsIs = resolveHyperparameters({}, "quick");
+    assert.equal(eager.mbpo.initialExplorationSteps, 200);
+    assert.equal(eager.mbpo.sacUpdatesPerRealStep, 20);
+    assert.deepEqual(
+      { ...eager, mbpo: { ...eager.mbpo, initialExplorationSteps: 500, sacUpdatesPerRealStep: 10 } },
+      quickAsIs,
+    );
     // The defaults object itself is never changed.
     assert.equal(HYPERPARAMETER_DEFAULTS.mbpo.sacUpdatesPerRealStep, 20);
     assert.equal(resolveHyperparameters({ sac: { targetEntropy: -2 } }).sac.targetEntropy, -2);

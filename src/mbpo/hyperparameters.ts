@@ -281,9 +281,11 @@ export const HYPERPARAMETER_PROFILES: Record<string, HyperparameterOverrides> = 
    * policy can start early and exploit the model harder (without the prior, 20 updates per step
    * did not help). On the 4-joint arm's exact twin 90% at 500 / 500 / 500 real steps on seeds 1-3
    * (quick: 1,000 / 1,000 / 1,500); on its realistic twin with `identify`'s URDF and latency 600 /
-   * 400 / 400 (quick: 900 / 800 / 700; README, "A real arm is not its URDF"). Not for the 7-joint
-   * Panda: 0% / 70% / 25% at 3,000 real steps on seeds 1-3, where quick reaches 90% at 5,000 /
-   * 4,000 / 3,500. Twice the SAC work per real step.
+   * 400 / 400 (quick: 900 / 800 / 700; README, "A real arm is not its URDF"). Not for bigger arms
+   * (exact twins, seeds 1-3): SO-100 1,000 / 2,500 / 3,000 (quick: 2,000 / 1,500 / 1,500), UR5e
+   * 1,000 / 1,500 / 1,500 (quick: 1,500 / 2,000 / 1,000), and the 7-joint Panda not reached /
+   * 4,500 / not reached (20%, 45% at 5,000; quick: 5,000 / 4,000 / 3,500). Twice the SAC work per
+   * real step.
    */
   eager: {
     ...QUICK_PROFILE,

@@ -63,7 +63,7 @@ def generate_launch_description():
         DeclareLaunchArgument('episodes', default_value='0', description='episodes per ~/start (0: until ~/stop)'),
         DeclareLaunchArgument('autostart', default_value='false', description='start without waiting for ~/start'),
         DeclareLaunchArgument('steps', default_value='', description='learn: real steps to collect (0: until ~/stop)'),
-        DeclareLaunchArgument('profile', default_value='', description='learn: hyperparameter profile (empty: the default, quick; paper: the papers\' sizes)'),
+        DeclareLaunchArgument('profile', default_value='', description='learn: hyperparameter profile (empty: the default, quick; eager: quick learning from the 200th real step with G = 20; paper: the papers\' sizes)'),
         DeclareLaunchArgument('out', default_value='', description='learn: run directory'),
         DeclareLaunchArgument('resume', default_value='', description='learn: continue the run in this directory'),
         OpaqueFunction(function=launch_setup),

@@ -394,7 +394,7 @@ async function recordDemonstrations(config: Config, seed: number): Promise<RealT
 }
 
 interface Identified {
-  /** The identified description (in the output folder) and the twin's own. */
+  /** The identified description (in the output folder) and the twin's own (its sim.urdf). */
   urdf: string;
   truth: string;
   /** Real steps of excitation the fit used (not counted in stepsTo90). */
@@ -442,7 +442,8 @@ async function identifiedArm(config: Config, seed: number): Promise<Identified> 
   const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
   const result: Identified = {
     urdf: out,
-    truth: stack.urdfPath,
+    // The twin's own description: sim.urdf where the given twin already differs from the node's.
+    truth: config.sim.urdf ?? stack.urdfPath,
     excitationSteps: transitions.length,
     latencyPeriods: report.latencyPeriods ?? 0,
     conditionNumber: report.conditionNumber,

@@ -19,26 +19,26 @@
  * (e.g. --set mbpo.sacUpdatesPerRealStep=10 --set sac.hiddenSizes=[128,128]); --param sets one
  * of the node's parameters (config/mbpo_arm.yaml, dotted, e.g. --param action_damping=0.2 or
  * --param task.success_radius=0.03) for the control stack and the learner alike.
- * --bootstrap-episodes N first records N episodes of the PD policy (which tracks each episode's goal
- * pose) on the simulator into a transitions.mcap, imports that file as a teleop recording
- * (src/data/bootstrap.ts: joint states and efforts, hindsight goals, derived actions) and hands it to
- * the learner as `train --bootstrap` does (Learner.addBootstrap, then pretrain) before the first
- * episode; the demonstrations use their own episode seeds. --reality PRESET gives the twin that
- * reality gap (src/drivers/sim-reality.ts), drawn from each run's seed: every seed is another arm,
- * while the learner, the filter and the controller see the URDF. --model-prior runs MBPO once
- * per prior named (mbpo.modelPrior: none learns the whole Δ, urdf the residual over the URDF's
- * prediction; without the option, the profile's: quick's is urdf). --urdf runs on another arm (a
- * .urdf or .xacro; its gains and home pose derived from it as for any run: src/control/arm-gains.ts);
- * SAC has no model and runs once, so they never show an evaluation goal. --identify N first records N
+ * --bootstrap-episodes N first records N episodes of the PD policy (which tracks each episode's
+ * goal pose) on the simulator into a transitions.mcap, imports that file as a teleop recording
+ * (src/data/bootstrap.ts: joint states and efforts, hindsight goals, derived actions) and hands it
+ * to the learner as `train --bootstrap` does (Learner.addBootstrap, then pretrain) before the first
+ * episode; the demonstrations use their own episode seeds, so they never show an evaluation goal.
+ * --reality PRESET gives the twin that reality gap (src/drivers/sim-reality.ts), drawn from each
+ * run's seed: every seed is another arm, while the learner, the filter and the controller see the
+ * URDF. --model-prior runs MBPO once per prior named (mbpo.modelPrior: none learns the whole Δ,
+ * urdf the residual over the URDF's prediction; without the option, the profile's: quick's is urdf;
+ * SAC has no model and runs once). --urdf runs on another arm (a .urdf or .xacro; its gains and
+ * home pose derived from it as for any run: src/control/arm-gains.ts). --identify N first records N
  * episodes of `run --policy excite --seed S`'s policy on each seed's twin, fits them with
  * `identify`'s code (and compares the fit with the twin's drawn values), and learns with the
  * identified URDF as the node's description (controller, filter, learner, prior), the twin staying
- * the truth (sim.urdf), and with the fitted state latency as `state_latency`: the workflow of README
- * "A real arm is not its URDF"; the excitation steps are reported beside the steps to 90%, not
- * inside them. Prints a line per episode
- * (progress) to stderr, then the results; writes curves.csv, results.json and curves.svg to --out
- * (default bench-results/learning). --merge runs nothing: it combines the results.json of runs made by
- * separate processes into one set of outputs and one summary (--steps sets the plot's x range).
+ * the truth (sim.urdf), and with the fitted state latency as `state_latency`: the workflow of
+ * README "A real arm is not its URDF"; the excitation steps are reported beside the steps to 90%,
+ * not inside them. Prints a line per episode (progress) to stderr, then the results; writes
+ * curves.csv, results.json and curves.svg to --out (default bench-results/learning). --merge runs
+ * nothing: it combines the results.json of runs made by separate processes into one set of outputs
+ * and one summary (--steps sets the plot's x range).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -47,10 +47,12 @@ import { type IdentifyReport, identifyTransitions } from "../src/cli/identify-co
 import { createLogger } from "../src/cli/logger.js";
 import { runCommand } from "../src/cli/run-command.js";
 import { type Config, defaultConfig, descriptionOptions, withOverrides } from "../src/config/config.js";
+import type { EpisodeResult } from "../src/control/episode.js";
 import { createPolicy } from "../src/control/policies/index.js";
 import { MlpPolicy } from "../src/control/policies/mlp.js";
 import { PdPolicy } from "../src/control/policies/pd.js";
-import type { Policy, PolicyContext } from "../src/control/policy.js";
+import type { Policy } from "../src/control/policy.js";
+import { RecordingPolicy } from "../src/control/recording-policy.js";
 import { type ControlStack, createControlStack } from "../src/control/stack.js";
 import { loadBootstrap } from "../src/data/bootstrap.js";
 import { TRANSITIONS_FILE } from "../src/data/transition-log.js";
@@ -138,29 +140,6 @@ function actorPolicy(weights: ActorWeights, stochastic: boolean, rng: Rng): MlpP
     },
     { stochastic, rng },
   );
-}
-
-/** Wraps a policy to keep a copy of the joint state each tick acted on (the transition's q, q̇). */
-class StateRecorder implements Policy {
-  readonly name: string;
-  readonly q: Float64Array;
-  readonly qd: Float64Array;
-  constructor(
-    private readonly inner: Policy,
-    dof: number,
-  ) {
-    this.name = inner.name;
-    this.q = new Float64Array(dof);
-    this.qd = new Float64Array(dof);
-  }
-  reset(episode: TaskEpisode): void {
-    this.inner.reset(episode);
-  }
-  act(obs: Float32Array, ctx: PolicyContext, out: Float32Array): void {
-    this.q.set(ctx.state.position);
-    this.qd.set(ctx.state.velocity);
-    this.inner.act(obs, ctx, out);
-  }
 }
 
 interface CurvePoint {
@@ -256,8 +235,7 @@ async function runOne(algo: Algorithm, seed: number, modelPrior: string): Promis
   let stepsTo90: number | null = null;
   let nextEval = evalEvery;
   let episodeIndex = 0;
-  const nextQ = new Float64Array(task.dof);
-  const nextQd = new Float64Array(task.dof);
+  const recorder = new RecordingPolicy(task.dof, task.goalSize);
 
   const evaluate = async (): Promise<void> => {
     const t = performance.now();
@@ -293,27 +271,10 @@ async function runOne(algo: Algorithm, seed: number, modelPrior: string): Promis
   while (realSteps < stepCap && stepsTo90 === null && fault === undefined) {
     const t = performance.now();
     const episode = task.sampleEpisode(episodeRng);
-    const recorder = new StateRecorder(actorPolicy(await learner.actorWeights(), true, actionRng), task.dof);
-    const result = await runner.runEpisode(episodeIndex++, episode, recorder, {
-      onTransition: (tr) => {
-        const next = stack.driver.readState() as JointState;
-        nextQ.set(next.position);
-        nextQd.set(next.velocity);
-        learner.addReal({
-          obs: tr.obs,
-          action: tr.action,
-          reward: tr.reward,
-          nextObs: tr.nextObs,
-          terminated: tr.terminated,
-          q: recorder.q,
-          qd: recorder.qd,
-          effort: tr.effort,
-          nextQ,
-          nextQd,
-          goal: episode.goal,
-        });
-        realSteps++;
-      },
+    recorder.use(actorPolicy(await learner.actorWeights(), true, actionRng));
+    const result = await runRecorded(stack, recorder, episodeIndex++, episode, (t) => {
+      learner.addReal(t);
+      realSteps++;
     });
     seconds.episodes += (performance.now() - t) / 1000;
     if (result.fault !== undefined) {
@@ -438,7 +399,7 @@ async function identifiedArm(config: Config, seed: number): Promise<Identified> 
   mkdirSync(outDir, { recursive: true });
   const out = join(outDir, `identified-seed${seed}.urdf`);
   const { logger } = createLogger({ consoleLevel: "warn", file: null });
-  const report = identifyTransitions({ config, files: [], out, logger }, transitions);
+  const report = identifyTransitions({ config, files: [], out, logger }, stack, transitions);
   const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
   const result: Identified = {
     urdf: out,
@@ -499,6 +460,42 @@ function jointErrors(stack: ControlStack, report: IdentifyReport): Identified["j
   );
 }
 
+/**
+ * Runs one episode and hands each transition to `sink` as the learner takes it: the state the
+ * action was chosen at (the recorder's) and the one it led to (the driver's: the runner has just
+ * read it). The arrays are reused from tick to tick: valid only during the call.
+ */
+function runRecorded(
+  stack: ControlStack,
+  recorder: RecordingPolicy,
+  index: number,
+  episode: TaskEpisode,
+  sink: (t: RealTransitionInput) => void,
+): Promise<EpisodeResult> {
+  const nextQ = new Float64Array(stack.task.dof);
+  const nextQd = new Float64Array(stack.task.dof);
+  return stack.runner.runEpisode(index, episode, recorder, {
+    onTransition: (tr) => {
+      const next = stack.driver.readState() as JointState;
+      nextQ.set(next.position);
+      nextQd.set(next.velocity);
+      sink({
+        obs: tr.obs,
+        action: tr.action,
+        reward: tr.reward,
+        nextObs: tr.nextObs,
+        terminated: tr.terminated,
+        q: recorder.observed.position,
+        qd: recorder.observed.velocity,
+        effort: tr.effort,
+        nextQ,
+        nextQd,
+        goal: recorder.goal,
+      });
+    },
+  });
+}
+
 /** Runs `count` episodes of a fixed policy and returns their transitions (copies), as a log holds them. */
 async function recordEpisodes(
   stack: ControlStack,
@@ -506,28 +503,23 @@ async function recordEpisodes(
   count: number,
   episodeRng: Rng,
 ): Promise<RealTransitionInput[]> {
-  const recorder = new StateRecorder(policy, stack.task.dof);
+  const recorder = new RecordingPolicy(stack.task.dof, stack.task.goalSize, policy);
   const transitions: RealTransitionInput[] = [];
+  const copy = (t: RealTransitionInput): RealTransitionInput => ({
+    ...t,
+    obs: Float32Array.from(t.obs),
+    action: Float32Array.from(t.action),
+    nextObs: Float32Array.from(t.nextObs),
+    q: Float64Array.from(t.q),
+    qd: Float64Array.from(t.qd),
+    effort: Float64Array.from(t.effort),
+    nextQ: Float64Array.from(t.nextQ),
+    nextQd: Float64Array.from(t.nextQd),
+    goal: Float64Array.from(t.goal),
+  });
   for (let e = 0; e < count; e++) {
     const episode = stack.task.sampleEpisode(episodeRng);
-    const result = await stack.runner.runEpisode(e, episode, recorder, {
-      onTransition: (tr) => {
-        const next = stack.driver.readState() as JointState;
-        transitions.push({
-          obs: tr.obs.slice(),
-          action: tr.action.slice(),
-          reward: tr.reward,
-          nextObs: tr.nextObs.slice(),
-          terminated: tr.terminated,
-          q: recorder.q.slice(),
-          qd: recorder.qd.slice(),
-          effort: tr.effort.slice(),
-          nextQ: next.position.slice(),
-          nextQd: next.velocity.slice(),
-          goal: Float64Array.from(episode.goal),
-        });
-      },
-    });
+    const result = await runRecorded(stack, recorder, e, episode, (t) => transitions.push(copy(t)));
     if (result.fault !== undefined) throw new Error(`--identify: the excitation faulted: ${result.fault}`);
   }
   return transitions;

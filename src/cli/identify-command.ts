@@ -10,7 +10,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Config } from "../config/config.js";
-import { createControlStack } from "../control/stack.js";
+import { type ControlStack, createControlStack } from "../control/stack.js";
 import { loadBootstrap } from "../data/bootstrap.js";
 import type { RealTransitionInput } from "../mbpo/learner.js";
 import { RigidBodyPrior } from "../mbpo/model-prior.js";
@@ -62,19 +62,20 @@ export async function runIdentifyCommand(options: IdentifyCommandOptions): Promi
       logger.warn(`${file}: ${loaded.read.problem}; using what came before it`);
     transitions.push(...loaded.transitions);
   }
-  return identifyTransitions(options, transitions);
+  return identifyTransitions(options, stack, transitions);
 }
 
 /**
- * The fit and its report, on transitions in the order they were logged (the benchmark hands over
- * the ones it recorded in memory; `options.files` only names them in the report).
+ * The fit and its report, on transitions in the order they were logged, against the stack's model
+ * (the benchmark hands over the ones it recorded in memory; `options.files` only names them in the
+ * report).
  */
 export function identifyTransitions(
   options: IdentifyCommandOptions,
+  stack: ControlStack,
   transitions: readonly RealTransitionInput[],
 ): IdentifyReport {
   const { config, logger } = options;
-  const stack = createControlStack(config);
   const samples = withPreviousEffort(transitions);
   const fit = samples.filter((_, i) => i % HOLDOUT_EVERY !== HOLDOUT_EVERY - 1);
   const held = samples.filter((_, i) => i % HOLDOUT_EVERY === HOLDOUT_EVERY - 1);
